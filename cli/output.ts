@@ -1,0 +1,100 @@
+/** How results look on a terminal: tables (cli-table3) and one-line summaries. */
+import Table from 'cli-table3';
+import type { InstanceView, PoolView, StatusView } from './client.js';
+import type { FieldChange, PoolChange } from './plan.js';
+
+type Counts = PoolView['counts'];
+
+function table(head: string[]): Table.Table {
+  return new Table({ head, style: { head: [], border: [] } });
+}
+
+/** A value in one short line: strings as is, the rest as compact JSON, long ones cut. */
+export function show(value: unknown, max = 60): string {
+  const text = value === undefined ? '(unset)' : JSON.stringify(value);
+  const one = text.replace(/\s+/g, ' ');
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+const lastSegment = (v: string) => v.replace(/\/+$/, '').split('/').pop() ?? v;
+const orDash = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? '-' : v);
+const booting = (c: Counts) => c.creating + c.booting;
+const unhealthy = (c: Counts) => c.unhealthy + c.failed;
+
+export function poolsTable(pools: PoolView[]): string {
+  if (pools.length === 0) return 'No pools. Create some with: warmer pools apply -f pools.yaml';
+  const t = table(['pool', 'enabled', 'machine type', 'zones', 'target', 'max', 'ready', 'claimed', 'total']);
+  for (const p of pools) {
+    t.push([p.name, p.spec.enabled ? (p.spec.paused ? 'paused' : 'yes') : 'no', lastSegment(p.spec.machineType), p.spec.zones.join(', '), p.spec.targetReady, p.spec.maxSize, p.counts.ready, p.counts.claimed, p.total]);
+  }
+  return t.toString();
+}
+
+export function poolDetail(p: PoolView): string {
+  const t = table(['field', 'value']);
+  t.push(['name', p.name]);
+  for (const [k, v] of Object.entries(p.spec)) t.push([`spec.${k}`, typeof v === 'string' ? v : JSON.stringify(v)]);
+  t.push(['createdAt', orDash(p.createdAt)], ['updatedAt', orDash(p.updatedAt)]);
+  const counts = Object.entries(p.counts)
+    .filter(([s]) => s !== 'deleted')
+    .map(([s, n]) => `${s} ${n}`)
+    .join(', ');
+  t.push(['machines', `${p.total} live: ${counts}`]);
+  return t.toString();
+}
+
+export function statusTable(st: StatusView): string {
+  const t = table(['pool', 'enabled', 'target', 'max', 'booting', 'ready', 'claimed', 'unhealthy', 'deleting']);
+  for (const p of st.perPool) {
+    t.push([p.name, p.enabled ? 'yes' : 'no', p.targetReady, p.maxSize, booting(p.counts), p.counts.ready, p.counts.claimed, unhealthy(p.counts), p.counts.deleting]);
+  }
+  const c = st.counts;
+  t.push(['(all)', `${st.enabledPools}/${st.pools}`, st.perPool.reduce((s, p) => s + p.targetReady, 0), st.perPool.reduce((s, p) => s + p.maxSize, 0), booting(c), c.ready, c.claimed, unhealthy(c), c.deleting]);
+  return `${t.toString()}\nbooting counts creating + booting; unhealthy counts unhealthy + failed.`;
+}
+
+export function instancesTable(instances: InstanceView[]): string {
+  const t = table(['name', 'pool', 'zone', 'state', 'ip', 'public ip', 'assignee', 'expires']);
+  for (const i of instances) t.push([i.name, i.pool, i.zone, i.state, orDash(i.ip), orDash(i.publicIp), orDash(i.assignee), i.expiresAt ?? 'never']);
+  return t.toString();
+}
+
+export function instanceDetail(i: InstanceView): string {
+  const t = table(['field', 'value']);
+  for (const [k, v] of Object.entries(i)) {
+    if (k === 'sshPrivateKey') continue;
+    t.push([k, v === null ? '-' : typeof v === 'string' ? v : JSON.stringify(v)]);
+  }
+  return t.toString();
+}
+
+const SYMBOL: Record<PoolChange['action'], string> = { create: '+', update: '~', unchanged: '=', disable: '-', ignore: '?' };
+
+function fieldLine(f: FieldChange): string {
+  return `      ${f.field}: ${show(f.from)} → ${show(f.to)}`;
+}
+
+export function planText(changes: PoolChange[]): string {
+  const lines: string[] = [];
+  for (const c of changes) {
+    const head = `  ${SYMBOL[c.action]} ${c.pool}`;
+    switch (c.action) {
+      case 'create':
+        lines.push(`${head}: create`);
+        break;
+      case 'update':
+        lines.push(`${head}: update ${c.fields.length} field${c.fields.length === 1 ? '' : 's'}`, ...c.fields.map(fieldLine));
+        break;
+      case 'unchanged':
+        lines.push(`${head}: unchanged${c.note ? ` (${c.note})` : ''}`);
+        break;
+      case 'disable':
+        lines.push(`${head}: disable (not in the file; --prune)`);
+        break;
+      case 'ignore':
+        lines.push(`${head}: not in the file; left alone (--prune would disable it)`);
+        break;
+    }
+  }
+  return lines.join('\n');
+}

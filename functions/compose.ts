@@ -1,0 +1,79 @@
+/**
+ * Builds the dependencies of each function from a configuration: the one place where
+ * adapters are chosen. The deployed functions (functions/deps.ts) and the local stack
+ * (local/stack.ts) both use it, so the local stack runs the production code path with
+ * only the endpoints changed.
+ */
+import { PubSub } from '@google-cloud/pubsub';
+import type { Firestore } from '@google-cloud/firestore';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logging.js';
+import { createFirestore } from '../shared/adapters/firestore-client.js';
+import { FirestoreInstanceStore, FirestorePoolRuntimeStore, FirestorePoolStore } from '../shared/adapters/firestore-store.js';
+import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
+import { PubSubPublisher } from '../shared/adapters/pubsub-publisher.js';
+import { systemClock } from '../shared/ports.js';
+import type { ApiDeps } from '../shared/services/deps.js';
+import type { ReconcileDeps } from '../shared/services/reconcile.js';
+import type { TeardownDeps } from '../shared/services/teardown.js';
+
+export interface Clients {
+  firestore: Firestore;
+  pubsub: PubSub;
+  publisher: PubSubPublisher;
+}
+
+export function createClients(c: Config, logger: Logger): Clients {
+  const firestore = createFirestore({ projectId: c.project, emulatorHost: c.firestoreEmulatorHost });
+  const pubsub = c.pubsubEmulatorHost
+    ? new PubSub({ projectId: c.project, apiEndpoint: c.pubsubEmulatorHost, emulatorMode: true })
+    : new PubSub({ projectId: c.project });
+  const publisher = new PubSubPublisher({ pubsub, teardownTopic: c.topics.teardown, refillTopic: c.topics.refill, logger });
+  return { firestore, pubsub, publisher };
+}
+
+export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {
+  return {
+    pools: new FirestorePoolStore(clients.firestore),
+    instances: new FirestoreInstanceStore(clients.firestore),
+    publisher: clients.publisher,
+    clock: systemClock,
+    logger,
+    history: new FirestoreHistoryStore(clients.firestore),
+  };
+}
+
+export type WorkerDeps = ReconcileDeps & TeardownDeps;
+
+/** Imports the Compute Engine client only here: the claim path never loads it. */
+export async function buildWorkerDeps(c: Config, clients: Clients, logger: Logger, overrides: Partial<ReconcileDeps['settings']> = {}): Promise<WorkerDeps> {
+  const [{ GceCompute }, { TcpProber }, { DEFAULT_SETTINGS }] = await Promise.all([
+    import('../shared/adapters/gce-compute.js'),
+    import('../shared/adapters/tcp-prober.js'),
+    import('../shared/services/reconcile.js'),
+  ]);
+  const endpoint = c.computeEmulatorHost
+    ? { host: c.computeEmulatorHost.slice(0, c.computeEmulatorHost.lastIndexOf(':')), port: Number(c.computeEmulatorHost.slice(c.computeEmulatorHost.lastIndexOf(':') + 1)) }
+    : null;
+  return {
+    pools: new FirestorePoolStore(clients.firestore),
+    instances: new FirestoreInstanceStore(clients.firestore),
+    runtime: new FirestorePoolRuntimeStore(clients.firestore),
+    compute: new GceCompute({ project: c.project, endpoint }),
+    prober: new TcpProber(),
+    publisher: clients.publisher,
+    clock: systemClock,
+    logger,
+    history: new FirestoreHistoryStore(clients.firestore),
+    settings: {
+      ...DEFAULT_SETTINGS,
+      orphanGraceMs: c.orphanGraceSeconds * 1000,
+      leaseMs: c.leaseSeconds * 1000,
+      probeConcurrency: c.probeConcurrency,
+      createConcurrency: c.createConcurrency,
+      sshKeyPassphrase: c.sshKeyPassphrase,
+      dryRun: c.dryRun,
+      ...overrides,
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Builds the HTTP handler of an API function from its routes and lazily-built
+ * dependencies. Shared by the deployed functions and the local stack.
+ */
+import type { Request, Response } from '@google-cloud/functions-framework';
+import { buildTokenSet, type TokenSet } from '../../shared/auth.js';
+import type { Logger } from '../../shared/logging.js';
+import type { ApiDeps } from '../../shared/services/deps.js';
+import { installJsonFinalHandler } from './json-final-handler.js';
+import { createRouter } from './router.js';
+import { adminRoutes, claimRoutes } from './routes.js';
+import { uiRoutes } from './ui-routes.js';
+import { openapiRoutes } from './openapi-routes.js';
+
+installJsonFinalHandler();
+
+export interface ApiSettings {
+  claimTokens: string[];
+  adminTokens: string[];
+  project: string;
+  maxBodyBytes: number;
+  retryAfterSeconds: number;
+}
+
+export type ApiKind = 'claim' | 'admin' | 'all';
+
+export function createApiHandler(
+  kind: ApiKind,
+  settings: () => ApiSettings,
+  deps: () => Promise<ApiDeps>,
+  logger: () => Logger,
+): (req: Request, res: Response) => Promise<void> {
+  const routes = [...(kind !== 'admin' ? claimRoutes(deps) : []), ...(kind !== 'claim' ? adminRoutes(deps) : []), ...openapiRoutes()];
+  if (kind !== 'claim') routes.push(...uiRoutes(deps));
+  let tokens: TokenSet | null = null;
+  return createRouter(routes, {
+    tokens: () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens)),
+    logger,
+    project: () => settings().project,
+    maxBodyBytes: () => settings().maxBodyBytes,
+    retryAfterSeconds: () => settings().retryAfterSeconds,
+  });
+}

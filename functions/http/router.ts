@@ -1,0 +1,168 @@
+/**
+ * A small router for the HTTP functions: matches method and path, authenticates,
+ * enforces body limits and content type, and maps every error to one JSON shape
+ * `{"error": {"code", "message", "details"?}}`. Unknown errors become a generic 500
+ * whose details go only to the log.
+ */
+import type { Request, Response } from '@google-cloud/functions-framework';
+import { credentialFrom, identifyToken, type TokenKind, type TokenSet } from '../../shared/auth.js';
+import { WarmerError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logging.js';
+
+export interface RouteContext {
+  req: Request;
+  params: Record<string, string>;
+  body: unknown;
+  token: TokenKind;
+  logger: Logger;
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Raw text body (e.g. HTML or YAML), sent with the given content-type header. */
+  text?: string;
+}
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface Route {
+  method: Method;
+  /** e.g. `/pools/:name` */
+  path: string;
+  /** The least token kind allowed; admin tokens may use claim routes too. 'none' serves without a token. */
+  auth: TokenKind | 'none';
+  /** Accept HTTP Basic with the token as password (the Travis worker). */
+  basicAuth?: boolean;
+  /** Custom error bodies (the Travis route answers its own shapes). */
+  mapError?: (err: WarmerError) => Reply | null;
+  handle(ctx: RouteContext): Promise<Reply>;
+}
+
+export interface RouterOptions {
+  tokens: () => TokenSet;
+  logger: () => Logger;
+  project: () => string;
+  maxBodyBytes: () => number;
+  retryAfterSeconds: () => number;
+}
+
+interface Compiled {
+  route: Route;
+  segments: string[];
+}
+
+function match(segments: string[], path: string[]): Record<string, string> | null {
+  if (segments.length !== path.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i]!;
+    const p = path[i]!;
+    if (s.startsWith(':')) {
+      try {
+        params[s.slice(1)] = decodeURIComponent(p);
+      } catch {
+        return null;
+      }
+    } else if (s !== p) return null;
+  }
+  return params;
+}
+
+export function errorReply(err: unknown, retryAfterSeconds: number): Reply {
+  if (err instanceof WarmerError && err.status < 500) {
+    return {
+      status: err.status,
+      body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } },
+      headers: err.code === 'rate_limited' ? { 'retry-after': String(retryAfterSeconds) } : undefined,
+    };
+  }
+  if (err instanceof WarmerError && (err.code === 'pool_empty' || err.code === 'contention' || err.code === 'transient')) {
+    return {
+      status: 503,
+      body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } },
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    };
+  }
+  return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
+}
+
+function send(res: Response, reply: Reply): void {
+  res.status(reply.status);
+  for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+  if (reply.text !== undefined) {
+    res.send(reply.text);
+  } else if (reply.body === undefined) {
+    res.end();
+  } else {
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.send(JSON.stringify(reply.body));
+  }
+}
+
+function traceField(req: Request, project: string): Record<string, string> {
+  const header = req.get('x-cloud-trace-context');
+  const traceId = header?.split('/')[0];
+  return traceId && /^[0-9a-f]{32}$/i.test(traceId) ? { 'logging.googleapis.com/trace': `projects/${project}/traces/${traceId}` } : {};
+}
+
+export function createRouter(routes: Route[], opts: RouterOptions) {
+  const compiled: Compiled[] = routes.map((route) => ({ route, segments: route.path.split('/').filter(Boolean) }));
+
+  return async function handle(req: Request, res: Response): Promise<void> {
+    const logger = opts.logger().child({ httpRequest: { requestMethod: req.method, requestUrl: req.path }, ...traceField(req, opts.project()) });
+    const path = req.path.split('/').filter(Boolean);
+    let route: Route | undefined;
+    let params: Record<string, string> | null = null;
+    let pathMatched = false;
+    for (const c of compiled) {
+      const p = match(c.segments, path);
+      if (!p) continue;
+      pathMatched = true;
+      if (c.route.method === req.method) {
+        route = c.route;
+        params = p;
+        break;
+      }
+    }
+    if (!route || !params) {
+      const reply = pathMatched
+        ? { status: 405, body: { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${req.path}` } } }
+        : { status: 404, body: { error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } } };
+      send(res, reply);
+      return;
+    }
+    const retryAfter = opts.retryAfterSeconds();
+    try {
+      let token: TokenKind = 'claim';
+      if (route.auth !== 'none') {
+        const credential = credentialFrom(req.get('authorization'), route.basicAuth === true);
+        const kind = credential === null ? null : identifyToken(opts.tokens(), credential);
+        if (kind === null) {
+          throw new WarmerError('unauthorized', credential === null ? 'missing credentials: send "Authorization: Bearer <token>"' : 'invalid token');
+        }
+        if (route.auth === 'admin' && kind !== 'admin') throw new WarmerError('forbidden', 'this route needs an admin token');
+        token = kind;
+      }
+      let body: unknown = undefined;
+      if (req.method === 'POST' || req.method === 'PUT') {
+        const raw = (req as Request & { rawBody?: Buffer }).rawBody;
+        const size = raw?.length ?? Number(req.get('content-length') ?? 0);
+        if (size > opts.maxBodyBytes()) throw new WarmerError('payload_too_large', `request body is ${size} bytes; the limit is ${opts.maxBodyBytes()}`);
+        if (size > 0) {
+          if (!req.is('application/json')) throw new WarmerError('unsupported_media_type', 'send the body as application/json');
+          body = req.body;
+        }
+      }
+      const reply = await route.handle({ req, params, body, token, logger });
+      send(res, reply);
+    } catch (err) {
+      const custom = err instanceof WarmerError && route.mapError ? route.mapError(err) : null;
+      const reply = custom ?? errorReply(err, retryAfter);
+      if (reply.status >= 500) logger.error('request failed', { status: reply.status }, err);
+      else logger.info('request refused', { status: reply.status, code: (err as WarmerError).code, reason: (err as Error).message });
+      send(res, reply);
+    }
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * A local machine: a TCP server on the machine's own loopback address that hands every
+ * connection to a real SSH server (ssh2). It accepts exactly the public keys in the
+ * machine's `ssh-keys` metadata, for the user named there, and answers an `exec` request
+ * with the machine's identity as JSON. It never runs anything on the host.
+ *
+ * A machine can be made to hang (accept TCP, never send a banner) or die (stop listening,
+ * so connections are refused), and brought back.
+ */
+import net from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import ssh2 from 'ssh2';
+import type { ParsedKey } from 'ssh2';
+
+const { Server, utils } = ssh2;
+
+export type MachineHealth = 'down' | 'up' | 'hung' | 'dead';
+
+export interface MachineIdentity {
+  name: string;
+  zone: string;
+  ip: string;
+}
+
+export interface AuthorizedKey {
+  user: string;
+  key: ParsedKey;
+}
+
+/** Parses GCE `ssh-keys` metadata: one `user:type base64 [comment]` per line; bad lines are ignored. */
+export function parseSshKeysMetadata(value: string | undefined): AuthorizedKey[] {
+  if (!value) return [];
+  const keys: AuthorizedKey[] = [];
+  for (const raw of value.split('\n')) {
+    const line = raw.trim();
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const user = line.slice(0, colon);
+    const [type, blob] = line.slice(colon + 1).trim().split(/\s+/);
+    if (!type || !blob) continue;
+    const parsed = utils.parseKey(`${type} ${blob}`);
+    if (parsed instanceof Error) continue;
+    const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
+    if (key) keys.push({ user, key });
+  }
+  return keys;
+}
+
+export interface LocalMachineOptions {
+  identity: MachineIdentity;
+  port: number;
+  /** The SSH host private key (OpenSSH or PEM), shared by every machine of an emulator. */
+  hostKey: string;
+  /** Read on every authentication, so metadata changes apply at once. */
+  authorizedKeys: () => AuthorizedKey[];
+}
+
+export class LocalMachine {
+  private server: net.Server | null = null;
+  private readonly ssh: InstanceType<typeof Server>;
+  private readonly sockets = new Set<net.Socket>();
+  private state: MachineHealth = 'down';
+
+  constructor(private readonly opts: LocalMachineOptions) {
+    this.ssh = new Server({ hostKeys: [opts.hostKey], ident: 'OpenSSH_9.2p1 warmer-local' }, (client) => this.onClient(client));
+    this.ssh.on('error', () => {});
+  }
+
+  get health(): MachineHealth {
+    return this.state;
+  }
+
+  /** Starts answering SSH (also brings a hung or dead machine back). */
+  async up(): Promise<void> {
+    await this.listen();
+    this.state = 'up';
+  }
+
+  /** Keeps accepting TCP connections but never sends a banner. */
+  async hang(): Promise<void> {
+    await this.listen();
+    this.state = 'hung';
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Stops listening: connections are refused. */
+  async die(): Promise<void> {
+    this.state = 'dead';
+    await this.closeServer();
+  }
+
+  /** Stops everything (the machine is deleted). */
+  async stop(): Promise<void> {
+    this.state = 'down';
+    await this.closeServer();
+  }
+
+  private async listen(): Promise<void> {
+    if (this.server) return;
+    const server = net.createServer({ pauseOnConnect: false }, (socket) => this.onSocket(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.opts.identity.ip, port: this.opts.port, exclusive: true, backlog: 64 }, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    }).catch((err: unknown) => {
+      this.server = null;
+      throw err;
+    });
+  }
+
+  private async closeServer(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private onSocket(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => {});
+    if (this.state === 'hung') return; // hold the connection, say nothing
+    if (this.state !== 'up') {
+      socket.destroy();
+      return;
+    }
+    this.ssh.injectSocket(socket);
+  }
+
+  private onClient(client: ssh2.Connection): void {
+    client.on('error', () => {});
+    let user = '';
+    client.on('authentication', (ctx) => {
+      user = ctx.username;
+      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      const offered = ctx.key;
+      const match = this.opts
+        .authorizedKeys()
+        .find(
+          (k) =>
+            k.user === ctx.username &&
+            k.key.type === offered.algo &&
+            k.key.getPublicSSH().length === offered.data.length &&
+            timingSafeEqual(k.key.getPublicSSH(), offered.data),
+        );
+      if (!match) return ctx.reject(['publickey']);
+      if (!ctx.signature || !ctx.blob) return ctx.accept(); // the client only asks whether the key would do
+      if (match.key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+      ctx.accept();
+    });
+    client.on('ready', () => {
+      client.on('session', (acceptSession) => {
+        const session = acceptSession();
+        session.on('pty', (accept) => accept?.());
+        session.on('env', (accept) => accept?.());
+        session.on('exec', (accept) => {
+          const stream = accept();
+          stream.write(JSON.stringify(this.opts.identity) + '\n');
+          stream.exit(0);
+          stream.end();
+        });
+        session.on('shell', (accept) => {
+          const stream = accept();
+          stream.write(JSON.stringify(this.opts.identity) + '\n');
+          stream.exit(0);
+          stream.end();
+        });
+      });
+    });
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The embedded Firestore emulator: `@firestore-emulator/server`'s service, made faithful
+ * where warmer depends on it (see service.ts), served on our own @grpc/grpc-js server
+ * bound to the chosen host (the package's own start() binds 0.0.0.0 on a fixed port).
+ *
+ *   const emulator = await startFirestoreEmulator();          // 127.0.0.1, ephemeral port
+ *   createFirestore({ projectId, emulatorHost: emulator.hostPort });
+ */
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { FirestoreServiceV1Impl } from './proto.js';
+import { FaithfulFirestoreService } from './service.js';
+import { DocumentStore } from './store.js';
+
+export interface FirestoreEmulator {
+  host: string;
+  port: number;
+  /** "127.0.0.1:NNNN", the value for FIRESTORE_EMULATOR_HOST / createFirestore's emulatorHost. */
+  hostPort: string;
+  /** Wipes all documents (every project) and open transactions. */
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 2_000;
+
+export async function startFirestoreEmulator(opts: { host?: string; port?: number } = {}): Promise<FirestoreEmulator> {
+  const host = opts.host ?? '127.0.0.1';
+  const store = new DocumentStore();
+  const server = new Server();
+  server.addService(
+    FirestoreServiceV1Impl.definition as unknown as ServiceDefinition,
+    new FaithfulFirestoreService(store) as unknown as UntypedServiceImplementation,
+  );
+  const address = host.includes(':') ? `[${host}]` : host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${address}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+  let stopped: Promise<void> | null = null;
+  return {
+    host,
+    port,
+    hostPort: `${address}:${port}`,
+    reset: async () => store.reset(),
+    stop: () =>
+      (stopped ??= new Promise<void>((resolve) => {
+        // Clients keep their channels open; don't wait on them for long.
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, STOP_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      })),
+  };
+}

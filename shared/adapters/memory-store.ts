@@ -1,0 +1,133 @@
+/**
+ * In-memory pools and instances, for fast unit tests of the services and for
+ * simulations. It passes the same contract suite as the Firestore store
+ * (test/store/contract.ts): every method is atomic because it never awaits mid-way.
+ */
+import { WarmerError } from '../errors.js';
+import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';
+import { parsePoolSpec, type Pool, type PoolSpec } from '../domain/pool-spec.js';
+import { emptyRuntime, type ClaimOutcome, type ClaimRequest, type InstanceStore, type PoolRuntime, type PoolRuntimeStore, type PoolStore, type ServedClaim } from '../ports.js';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class MemoryPoolStore implements PoolStore {
+  readonly pools = new Map<string, Pool>();
+
+  async getPool(name: string): Promise<Pool | null> {
+    const p = this.pools.get(name);
+    return p ? clone(p) : null;
+  }
+
+  async listPools(): Promise<Pool[]> {
+    return [...this.pools.values()].map(clone).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }> {
+    const parsed = parsePoolSpec(spec);
+    if (!parsed.ok) throw new WarmerError('bad_request', 'invalid pool spec', { details: parsed.problems });
+    const existing = this.pools.get(name);
+    const pool: Pool = { name, spec: parsed.spec, createdAt: existing?.createdAt ?? now, updatedAt: now };
+    this.pools.set(name, pool);
+    return { created: !existing, pool: clone(pool) };
+  }
+}
+
+export class MemoryInstanceStore implements InstanceStore {
+  readonly records = new Map<string, InstanceRecord>();
+  readonly #receipts = new Map<string, { pool: string; at: number; names: string[] }>();
+
+  async get(name: string): Promise<InstanceRecord | null> {
+    const r = this.records.get(name);
+    return r ? clone(r) : null;
+  }
+
+  async create(record: InstanceRecord): Promise<void> {
+    if (this.records.has(record.name)) throw new WarmerError('conflict', `instance ${record.name} already has a record`);
+    this.records.set(record.name, clone(record));
+  }
+
+  async listByPool(pool: string, states?: readonly InstanceState[]): Promise<InstanceRecord[]> {
+    return [...this.records.values()]
+      .filter((r) => r.pool === pool && (!states || states.length === 0 || states.includes(r.state)))
+      .map(clone);
+  }
+
+  async countByState(pool: string): Promise<Record<InstanceState, number>> {
+    const counts = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
+    for (const r of this.records.values()) if (r.pool === pool) counts[r.state]++;
+    return counts;
+  }
+
+  async transition(
+    name: string,
+    from: readonly InstanceState[],
+    to: InstanceState,
+    now: number,
+    patch: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>> = {},
+  ): Promise<InstanceRecord | null> {
+    const current = this.records.get(name);
+    if (!current || !from.includes(current.state)) return null;
+    const next = transitionedRecord(current, to, now, clone(patch));
+    this.records.set(name, next);
+    return clone(next);
+  }
+
+  async update(
+    name: string,
+    states: readonly InstanceState[],
+    patch: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>,
+  ): Promise<InstanceRecord | null> {
+    const current = this.records.get(name);
+    if (!current || !states.includes(current.state)) return null;
+    const next = { ...current, ...clone(patch) };
+    this.records.set(name, next);
+    return clone(next);
+  }
+
+  async claim(req: ClaimRequest): Promise<ClaimOutcome> {
+    const key = `${req.pool}\u0000${req.requestId}`;
+    const receipt = this.#receipts.get(key);
+    if (receipt) {
+      return { kind: 'claimed', replayed: true, instances: receipt.names.flatMap((n) => (this.records.has(n) ? [clone(this.records.get(n)!)] : [])) };
+    }
+    const ready = [...this.records.values()]
+      .filter((r) => r.pool === req.pool && r.state === 'ready')
+      .sort((a, b) => (a.stateChangedAt.ready ?? 0) - (b.stateChangedAt.ready ?? 0));
+    if (ready.length < req.count) return { kind: 'empty', available: ready.length };
+    const claimed = ready.slice(0, req.count).map((current) => {
+      const next = claimedRecord(current, req);
+      this.records.set(next.name, next);
+      return clone(next);
+    });
+    this.#receipts.set(key, { pool: req.pool, at: req.now, names: claimed.map((c) => c.name) });
+    return { kind: 'claimed', instances: claimed, replayed: false };
+  }
+
+  async claimsSince(since: number): Promise<ServedClaim[]> {
+    return [...this.#receipts.values()].filter((r) => r.at >= since).map((r) => ({ pool: r.pool, at: r.at, count: r.names.length }));
+  }
+}
+
+export class MemoryPoolRuntimeStore implements PoolRuntimeStore {
+  readonly #leases = new Map<string, { holder: string; until: number }>();
+  readonly #runtime = new Map<string, PoolRuntime>();
+
+  async acquireLease(pool: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+    const lease = this.#leases.get(pool);
+    if (lease && lease.holder !== holder && lease.until > now) return false;
+    this.#leases.set(pool, { holder, until: now + ttlMs });
+    return true;
+  }
+
+  async releaseLease(pool: string, holder: string): Promise<void> {
+    if (this.#leases.get(pool)?.holder === holder) this.#leases.delete(pool);
+  }
+
+  async getRuntime(pool: string): Promise<PoolRuntime> {
+    return clone(this.#runtime.get(pool) ?? emptyRuntime());
+  }
+
+  async saveRuntime(pool: string, runtime: PoolRuntime): Promise<void> {
+    this.#runtime.set(pool, clone(runtime));
+  }
+}

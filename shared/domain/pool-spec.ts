@@ -1,0 +1,189 @@
+/**
+ * The pool spec: what a pool of warm machines looks like. Validated with a schema on
+ * every read and write; every problem is reported at once.
+ */
+import { z } from 'zod';
+
+/** Compute Engine resource names: lowercase, start with a letter, at most 63 chars. */
+export const RESOURCE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Pool names become part of instance names, so they are kept shorter. */
+export const POOL_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
+const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+const ZONE = /^[a-z]+-[a-z]+[0-9]+-[a-z]$/;
+/** A public key in the form GCE's `ssh-keys` metadata takes: `user:type base64 [comment]`. */
+const SSH_KEY_ENTRY = /^[a-z_][a-z0-9_.-]{0,31}:(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/;
+
+const labels = z
+  .record(
+    z.string().regex(LABEL_KEY, 'label keys are lowercase letters, digits, _ and -, starting with a letter, at most 63 characters'),
+    z.string().regex(LABEL_VALUE, 'label values are lowercase letters, digits, _ and -, at most 63 characters'),
+  )
+  .refine((l) => Object.keys(l).length <= 48, 'at most 48 labels')
+  .refine((l) => !Object.keys(l).some((k) => k.startsWith('warmer-') || k === 'warmth'), 'labels starting with "warmer-" and the label "warmth" are reserved');
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const healthCheckSchema = z
+  .object({
+    port: z.number().int().min(1).max(65535).default(22),
+    expectSshBanner: z.boolean().default(true),
+    intervalSeconds: seconds(1, 3600).default(10),
+    timeoutMs: z.number().int().min(50).max(30_000).default(2000),
+    failuresBeforeUnhealthy: z.number().int().min(1).max(100).default(3),
+  })
+  .strict();
+
+export const poolSpecSchema = z
+  .object({
+    /** An image or image family, as a URL or a resource path (projects/P/global/images[/family]/X). */
+    image: z.string().min(1).max(1024),
+    /** A machine type name (e2-standard-2) or URL; only the last path segment is used. */
+    machineType: z.string().min(1).max(1024),
+    zones: z.array(z.string().regex(ZONE, 'zones look like us-central1-a')).min(1).max(16),
+    targetReady: z.number().int().min(0).max(1000),
+    /** Cap on ALL machines of the pool: creating + booting + ready + claimed + deleting … */
+    maxSize: z.number().int().min(1).max(5000),
+    network: z.string().min(1).max(1024).nullable().default(null),
+    subnetwork: z.string().min(1).max(1024).nullable().default(null),
+    publicIp: z.boolean().default(false),
+    labels: labels.default({}),
+    networkTags: z.array(z.string().regex(RESOURCE_NAME, 'network tags are lowercase resource names')).max(64).default([]),
+    serviceAccount: z
+      .object({
+        email: z.email(),
+        scopes: z.array(z.string().min(1)).default(['https://www.googleapis.com/auth/cloud-platform']),
+      })
+      .strict()
+      .nullable()
+      .default(null),
+    /** Admin SSH keys, public halves only, as `user:ssh-ed25519 AAAA… comment`. */
+    sshAdminKeys: z
+      .array(
+        z
+          .string()
+          .max(16_384)
+          .refine((k) => !/PRIVATE KEY/.test(k), 'that is a private key: give only public keys')
+          .refine((k) => SSH_KEY_ENTRY.test(k), 'SSH keys look like "user:ssh-ed25519 AAAA… comment"'),
+      )
+      .max(64)
+      .default([]),
+    startupScript: z.string().max(256 * 1024).nullable().default(null),
+    /** Issue a key pair per machine (the Travis route returns the private half). */
+    perMachineSshKeys: z.boolean().default(false),
+    /** The user the per-machine key is installed for. */
+    perMachineSshUser: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/).default('travis'),
+    healthCheck: healthCheckSchema.default(healthCheckSchema.parse({})),
+    bootTimeoutSeconds: seconds(10, 24 * 3600).default(600),
+    /** Recycle ready machines older than this; null keeps them forever. */
+    maxIdleAgeSeconds: seconds(60, 90 * 24 * 3600).nullable().default(null),
+    /** Tear down claimed machines older than this; null for long-lived assignments. */
+    claimLifetimeSeconds: seconds(60, 365 * 24 * 3600).nullable().default(null),
+    /** Compute Engine's own maximum run duration (scheduling.maxRunDuration, DELETE). */
+    maxRunDurationSeconds: seconds(60, 120 * 24 * 3600).nullable().default(null),
+    /** At most this many creations per reconcile pass. */
+    createThrottle: z.number().int().min(1).max(500).default(20),
+    /** vCPUs of one machine, for quota headroom; derived from the machine type when null. */
+    cpusPerMachine: z.number().int().min(1).max(416).nullable().default(null),
+    /** A disabled pool serves no claims and is drained; claimed machines stay until released. */
+    enabled: z.boolean().default(true),
+    /** A paused pool serves claims but creates nothing new. */
+    paused: z.boolean().default(false),
+  })
+  .strict();
+
+/** What a client sends (defaults not yet applied). */
+export type PoolSpecInput = z.input<typeof poolSpecSchema>;
+/** A validated spec with every default applied. */
+export type PoolSpec = z.output<typeof poolSpecSchema>;
+
+export interface Pool {
+  name: string;
+  spec: PoolSpec;
+  /** Epoch ms. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SpecProblem {
+  path: string;
+  message: string;
+}
+
+export type SpecResult = { ok: true; spec: PoolSpec } | { ok: false; problems: SpecProblem[] };
+
+/** Validates a spec and returns every problem at once. */
+export function parsePoolSpec(input: unknown): SpecResult {
+  const result = poolSpecSchema.safeParse(input);
+  // Cross-field rules run on the raw input too, so they are reported alongside field errors.
+  const problems = crossFieldProblems(input);
+  if (result.success && problems.length === 0) return { ok: true, spec: result.data };
+  if (!result.success) {
+    problems.unshift(
+      ...result.error.issues.map((issue) => ({
+        path: issue.path.map(String).join('.') || '(spec)',
+        message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
+      })),
+    );
+  }
+  return { ok: false, problems };
+}
+
+function crossFieldProblems(input: unknown): SpecProblem[] {
+  if (typeof input !== 'object' || input === null) return [];
+  const s = input as Record<string, unknown>;
+  const problems: SpecProblem[] = [];
+  if (typeof s.targetReady === 'number' && typeof s.maxSize === 'number' && s.targetReady > s.maxSize) {
+    problems.push({ path: 'targetReady', message: `targetReady (${s.targetReady}) exceeds maxSize (${s.maxSize})` });
+  }
+  if (Array.isArray(s.zones) && new Set(s.zones).size !== s.zones.length) {
+    problems.push({ path: 'zones', message: 'zones must not repeat' });
+  }
+  return problems;
+}
+
+export function isValidPoolName(name: string): boolean {
+  return POOL_NAME.test(name);
+}
+
+/** The last path segment of a resource URL or path (the Travis worker sends full URLs). */
+export function lastSegment(value: string): string {
+  const trimmed = value.replace(/\/+$/, '');
+  const idx = trimmed.lastIndexOf('/');
+  return idx === -1 ? trimmed : trimmed.slice(idx + 1);
+}
+
+/** us-central1-a → us-central1 */
+export function regionOfZone(zone: string): string {
+  return zone.replace(/-[a-z]$/, '');
+}
+
+/** vCPUs of a machine type, for quota headroom. Unknown shapes count as 2. */
+export function cpusOf(spec: PoolSpec): number {
+  if (spec.cpusPerMachine !== null) return spec.cpusPerMachine;
+  const type = lastSegment(spec.machineType);
+  const custom = /^(?:[a-z0-9]+-)?custom-(\d+)-\d+/.exec(type);
+  if (custom) return Number(custom[1]);
+  const sized = /-(\d+)$/.exec(type);
+  if (sized) return Number(sized[1]);
+  if (/^(e2|f1|g1)-(micro|small|medium)$/.test(type)) return type.startsWith('e2') ? 2 : 1;
+  return 2;
+}
+
+/** Compute Engine's own limit on scheduling.maxRunDuration: 120 days. */
+const MAX_RUN_DURATION_LIMIT_S = 120 * 24 * 3600;
+/** Slack on a derived maximum run duration, so warmer's own teardown always comes first. */
+const MAX_RUN_DURATION_SLACK_S = 3600;
+
+/**
+ * The maximum run duration a machine of this pool is created with (Compute Engine then
+ * deletes it by itself, even if warmer is down): the pool's own setting, else — when
+ * the pool bounds every phase of a machine's life — boot timeout + max idle age + claim
+ * lifetime + an hour. null when some phase is unbounded (long-lived assignments).
+ */
+export function effectiveMaxRunDurationSeconds(spec: PoolSpec): number | null {
+  if (spec.maxRunDurationSeconds !== null) return spec.maxRunDurationSeconds;
+  if (spec.maxIdleAgeSeconds === null || spec.claimLifetimeSeconds === null) return null;
+  const derived = spec.bootTimeoutSeconds + spec.maxIdleAgeSeconds + spec.claimLifetimeSeconds + MAX_RUN_DURATION_SLACK_S;
+  return Math.min(derived, MAX_RUN_DURATION_LIMIT_S);
+}

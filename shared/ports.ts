@@ -1,0 +1,229 @@
+/**
+ * The interfaces the services need. Adapters implement them (Firestore, Compute Engine,
+ * Pub/Sub, TCP/SSH prober); tests use small fakes with real behaviour that pass the same
+ * contract suites. No SDK type appears here.
+ */
+import type { InstanceRecord, InstanceState } from './domain/instance.js';
+import type { Pool, PoolSpec } from './domain/pool-spec.js';
+
+// ───────────────────────────── clock ─────────────────────────────
+
+export interface Clock {
+  /** Epoch milliseconds. Read once per invocation. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+// ───────────────────────────── compute ─────────────────────────────
+
+/** What warmer asks Compute Engine to create. */
+export interface CreateMachineRequest {
+  pool: string;
+  spec: PoolSpec;
+  name: string;
+  zone: string;
+  /** Compute Engine idempotency key (a UUID stored on the record before the insert). */
+  requestId: string;
+  /** For pools with per-machine keys: the public half, as `user:ssh-rsa AAAA…`. */
+  extraSshKeys?: string[];
+}
+
+export type MachineStatus =
+  | 'PROVISIONING'
+  | 'STAGING'
+  | 'RUNNING'
+  | 'STOPPING'
+  | 'STOPPED'
+  | 'SUSPENDING'
+  | 'SUSPENDED'
+  | 'REPAIRING'
+  | 'TERMINATED';
+
+export interface Machine {
+  name: string;
+  /** Short zone name (us-central1-a). */
+  zone: string;
+  status: MachineStatus;
+  /** Internal address (networkInterfaces[0].networkIP). */
+  ip: string | null;
+  /** External address (accessConfigs[0].natIP), when the machine has one. */
+  publicIp: string | null;
+  labels: Record<string, string>;
+  labelFingerprint: string | null;
+  /** Epoch ms (creationTimestamp). */
+  createdAt: number | null;
+}
+
+export interface QuotaHeadroom {
+  region: string;
+  /** limit − usage for each metric; Infinity when the region reports no such quota. */
+  cpus: number;
+  instances: number;
+  inUseAddresses: number;
+}
+
+/**
+ * Compute Engine, as warmer needs it. Every method throws `WarmerError` with a code from
+ * the Compute Engine kinds (zone_stockout, quota_exceeded, rate_limited, already_exists,
+ * not_found, permission_denied, operation_failed, transient); callers decide by code.
+ */
+export interface Compute {
+  /** Inserts the machine and waits for the operation; a retried requestId is a no-op. */
+  createMachine(req: CreateMachineRequest): Promise<Machine>;
+  /** Deletes and waits; a machine that is already gone counts as done. */
+  deleteMachine(zone: string, name: string, requestId?: string): Promise<void>;
+  /** null when the machine does not exist. */
+  getMachine(zone: string, name: string): Promise<Machine | null>;
+  /** Every machine carrying all of the given labels, in every zone, every page. */
+  listMachines(labels: Record<string, string>): Promise<Machine[]>;
+  /** Merges the given labels into the machine's (retries when the fingerprint moved). */
+  setLabels(zone: string, name: string, labels: Record<string, string>): Promise<void>;
+  quotaHeadroom(region: string): Promise<QuotaHeadroom>;
+}
+
+// ───────────────────────────── prober ─────────────────────────────
+
+export interface ProbeTarget {
+  address: string;
+  port: number;
+  /** Read the `SSH-2.0-` banner, not just a TCP connect. */
+  expectSshBanner: boolean;
+  timeoutMs: number;
+}
+
+export type ProbeFailure = 'refused' | 'timed_out' | 'wrong_banner' | 'unreachable' | 'error';
+
+export type ProbeResult =
+  | { ok: true; durationMs: number; banner: string | null }
+  | { ok: false; durationMs: number; reason: ProbeFailure; detail: string };
+
+export interface Prober {
+  /** Never throws for an unreachable machine: the failure is the result. */
+  probe(target: ProbeTarget): Promise<ProbeResult>;
+  /** Probes many with bounded concurrency; results in the order of the targets. */
+  probeMany(targets: ProbeTarget[], concurrency?: number): Promise<ProbeResult[]>;
+}
+
+// ───────────────────────────── messaging ─────────────────────────────
+
+export interface TeardownMessage {
+  instance: string;
+  pool: string;
+  reason: string;
+}
+
+export interface RefillMessage {
+  pool: string;
+  reason: string;
+}
+
+export interface Publisher {
+  publishTeardown(message: TeardownMessage): Promise<void>;
+  publishRefill(message: RefillMessage): Promise<void>;
+}
+
+// ───────────────────────────── store ─────────────────────────────
+
+export interface PoolStore {
+  getPool(name: string): Promise<Pool | null>;
+  listPools(): Promise<Pool[]>;
+  /** Creates or replaces; returns whether it existed before. */
+  putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }>;
+}
+
+export interface ClaimRequest {
+  pool: string;
+  /** Idempotency key: the same key returns the same machines. */
+  requestId: string;
+  assignee: string | null;
+  labels: Record<string, string>;
+  count: number;
+  /** Seconds; null = no expiry. */
+  lifetimeSeconds: number | null;
+  now: number;
+}
+
+export type ClaimOutcome =
+  | { kind: 'claimed'; instances: InstanceRecord[]; replayed: boolean }
+  | { kind: 'empty'; available: number };
+
+export interface StateCounts {
+  counts: Record<InstanceState, number>;
+}
+
+export interface InstanceStore {
+  get(name: string): Promise<InstanceRecord | null>;
+  /** Fails with `conflict` if the record exists. */
+  create(record: InstanceRecord): Promise<void>;
+  /** Records of a pool, optionally only in the given states. */
+  listByPool(pool: string, states?: readonly InstanceState[]): Promise<InstanceRecord[]>;
+  /** Counts per state with aggregation queries (no hot counter document). */
+  countByState(pool: string): Promise<Record<InstanceState, number>>;
+  /**
+   * Compare-and-set: applies `patch` and moves the record to `to` only if it is in one
+   * of `from`. Returns the new record, or null if the record is missing or in another state.
+   */
+  transition(
+    name: string,
+    from: readonly InstanceState[],
+    to: InstanceState,
+    now: number,
+    patch?: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>,
+  ): Promise<InstanceRecord | null>;
+  /** Updates fields without a state change, only if the record is in one of `states`. */
+  update(
+    name: string,
+    states: readonly InstanceState[],
+    patch: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>,
+  ): Promise<InstanceRecord | null>;
+  /** Moves `count` ready machines of the pool to claimed, all or nothing, idempotently. */
+  claim(req: ClaimRequest): Promise<ClaimOutcome>;
+  /**
+   * Claims served since `since` (from the claims' idempotency receipts, written in the
+   * claim's own transaction: the status page's warm claims cost the claim path nothing).
+   */
+  claimsSince(since: number): Promise<ServedClaim[]>;
+}
+
+export interface ServedClaim {
+  pool: string;
+  /** Epoch ms. */
+  at: number;
+  /** Machines in the claim. */
+  count: number;
+}
+
+// ───────────────────────────── pool runtime (reconcile's own state) ─────────────────────────────
+
+/** What reconcile remembers about a pool between passes. Written by reconcile only, never on a claim. */
+export interface PoolRuntime {
+  /** zone → epoch ms until which it is considered stocked out. */
+  coldZones: Record<string, number>;
+  breaker: { consecutiveFailures: number; openUntil: number | null };
+  /**
+   * instance → epoch ms of its last probe, so ready and claimed machines are probed at
+   * most once per `healthCheck.intervalSeconds` (kept here, not on the instance records,
+   * so probing never conflicts with claims). Booting machines are probed every pass.
+   */
+  probedAt?: Record<string, number>;
+  lastPass: {
+    startedAt: number;
+    durationMs: number;
+    created: number;
+    tornDown: number;
+    orphansDeleted: number;
+    error: string | null;
+  } | null;
+}
+
+export const emptyRuntime = (): PoolRuntime => ({ coldZones: {}, breaker: { consecutiveFailures: 0, openUntil: null }, lastPass: null });
+
+export interface PoolRuntimeStore {
+  /** Takes the pool's lease if it is free or expired; false when another pass holds it. */
+  acquireLease(pool: string, holder: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Frees the lease if `holder` still holds it. */
+  releaseLease(pool: string, holder: string): Promise<void>;
+  getRuntime(pool: string): Promise<PoolRuntime>;
+  saveRuntime(pool: string, runtime: PoolRuntime): Promise<void>;
+}

@@ -1,0 +1,14 @@
+import type { Logger } from '../logging.js';
+import type { Clock, InstanceStore, PoolStore, Publisher } from '../ports.js';
+import type { HistoryStore } from '../history.js';
+
+/** What the claim and admin services need: no Compute Engine client on this path. */
+export interface ApiDeps {
+  pools: PoolStore;
+  instances: InstanceStore;
+  publisher: Publisher;
+  clock: Clock;
+  logger: Logger;
+  /** Claims served and missed, for the status page (best effort; optional). */
+  history?: HistoryStore;
+}

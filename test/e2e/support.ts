@@ -1,0 +1,84 @@
+import { expect } from 'vitest';
+import type { LocalStack } from '../../local/stack.js';
+import type { InstanceState } from '../../shared/domain/instance.js';
+
+export const CLAIM_TOKEN = 'e2e-claim-token-0123456789';
+export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const counts = (stack: LocalStack, pool: string) => stack.api.instances.countByState(pool);
+
+export async function waitForCounts(stack: LocalStack, pool: string, want: Partial<Record<InstanceState, number>>, timeoutMs = 20_000) {
+  return waitFor(`${pool} to reach ${JSON.stringify(want)}`, async () => {
+    const c = await counts(stack, pool);
+    return Object.entries(want).every(([s, n]) => c[s as InstanceState] === n) ? c : null;
+  }, timeoutMs);
+}
+
+export async function claim(stack: LocalStack, pool: string, body: Record<string, unknown> = {}) {
+  const res = await fetch(`${stack.apiUrl}/claim`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${CLAIM_TOKEN}` },
+    body: JSON.stringify({ pool, ...body }),
+  });
+  return { status: res.status, json: (await res.json()) as any };
+}
+
+export async function release(stack: LocalStack, name: string) {
+  const res = await fetch(`${stack.apiUrl}/instances/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${CLAIM_TOKEN}` } });
+  return { status: res.status, json: (await res.json()) as any };
+}
+
+/** Machines of a pool in the local Compute Engine. */
+export async function machinesOf(stack: LocalStack, pool: string) {
+  return (await stack.compute.control.listInstances()).filter((m) => m.labels['warmer-pool'] === pool);
+}
+
+/**
+ * The invariant after every scenario, once the pool has settled (nothing creating or
+ * deleting): every machine in the local Compute Engine has a live record, and every live
+ * record has a machine.
+ */
+export async function expectConsistent(stack: LocalStack, pool: string, timeoutMs = 20_000) {
+  await waitFor(`${pool} to settle`, async () => {
+    const c = await counts(stack, pool);
+    return c.creating === 0 && c.deleting === 0 ? true : null;
+  }, timeoutMs);
+  await waitFor(`${pool} machines and records to agree`, async () => {
+    const machines = (await machinesOf(stack, pool)).filter((m) => m.health !== 'deleting').map((m) => m.name).sort();
+    const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed']))
+      .map((r) => r.name)
+      .sort();
+    return JSON.stringify(machines) === JSON.stringify(live) ? true : null;
+  }, timeoutMs);
+  const machines = (await machinesOf(stack, pool)).map((m) => m.name).sort();
+  const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed'])).map((r) => r.name).sort();
+  expect(machines).toEqual(live);
+}
+
+export function spec(overrides: Record<string, unknown> = {}) {
+  return {
+    image: 'projects/debian-cloud/global/images/family/debian-12',
+    machineType: 'e2-small',
+    zones: ['us-central1-a', 'us-central1-b'],
+    targetReady: 2,
+    maxSize: 10,
+    bootTimeoutSeconds: 30,
+    healthCheck: { port: 2222, timeoutMs: 500, failuresBeforeUnhealthy: 2, intervalSeconds: 1 },
+    ...overrides,
+  };
+}
