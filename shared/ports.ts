@@ -142,6 +142,12 @@ export interface ClaimRequest {
   /** Seconds; null = no expiry. */
   lifetimeSeconds: number | null;
   now: number;
+  /**
+   * Milliseconds from the claim's start after which the store stops waiting for other
+   * in-flight claims to settle (when every ready machine is being tried by them) and
+   * answers empty: the caller's answer budget. Absent: only the store's own cap.
+   */
+  maxWaitMs?: number;
 }
 
 export type ClaimOutcome =

@@ -16,6 +16,11 @@ export interface FirestoreEmulator {
   port: number;
   /** "127.0.0.1:NNNN", the value for FIRESTORE_EMULATOR_HOST / createFirestore's emulatorHost. */
   hostPort: string;
+  /**
+   * Makes every Commit wait this long before it is checked and applied, as a slow or busy
+   * backend would (0, the default, commits at once). For tests of timing under load.
+   */
+  setCommitLatency(ms: number): void;
   /** Wipes all documents (every project) and open transactions. */
   reset(): Promise<void>;
   stop(): Promise<void>;
@@ -27,10 +32,9 @@ export async function startFirestoreEmulator(opts: { host?: string; port?: numbe
   const host = opts.host ?? '127.0.0.1';
   const store = new DocumentStore();
   const server = new Server();
-  server.addService(
-    FirestoreServiceV1Impl.definition as unknown as ServiceDefinition,
-    new FaithfulFirestoreService(store) as unknown as UntypedServiceImplementation,
-  );
+  const knobs = { commitLatencyMs: 0 };
+  const service = new FaithfulFirestoreService(store, knobs);
+  server.addService(FirestoreServiceV1Impl.definition as unknown as ServiceDefinition, service as unknown as UntypedServiceImplementation);
   const address = host.includes(':') ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${address}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, bound) =>
@@ -42,6 +46,9 @@ export async function startFirestoreEmulator(opts: { host?: string; port?: numbe
     host,
     port,
     hostPort: `${address}:${port}`,
+    setCommitLatency: (ms) => {
+      knobs.commitLatencyMs = Math.max(0, ms);
+    },
     reset: async () => store.reset(),
     stop: () =>
       (stopped ??= new Promise<void>((resolve) => {

@@ -141,11 +141,14 @@ const unimplemented = (method: string): GrpcError => ({
 
 export class FaithfulFirestoreService extends FirestoreServiceV1Impl {
   #store: DocumentStore;
+  /** Test knobs, read at each call: commitLatencyMs delays each Commit before it is validated and applied. */
+  #knobs: { commitLatencyMs: number };
 
-  constructor(store: DocumentStore) {
+  constructor(store: DocumentStore, knobs: { commitLatencyMs: number } = { commitLatencyMs: 0 }) {
     // The base class's own state stays empty: no method of the base is used.
     super(new FirestoreState());
     this.#store = store;
+    this.#knobs = knobs;
   }
 
   #unary<T>(callback: sendUnaryData<T>, run: () => T): void {
@@ -293,6 +296,15 @@ export class FaithfulFirestoreService extends FirestoreServiceV1Impl {
   }
 
   override Commit(call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void {
+    if (this.#knobs.commitLatencyMs > 0) {
+      const latency = this.#knobs.commitLatencyMs;
+      setTimeout(() => this.#commitNow(call, callback), latency);
+      return;
+    }
+    this.#commitNow(call, callback);
+  }
+
+  #commitNow(call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void {
     this.#unary(callback, () => {
       const req = call.request;
       const writes = req.writes.map(parseWrite);

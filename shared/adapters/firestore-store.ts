@@ -18,6 +18,7 @@
  * maps instead of dotted update paths.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore, type Transaction } from '@google-cloud/firestore';
 import { WarmerError } from '../errors.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, isInstanceState, type InstanceRecord, type InstanceState } from '../domain/instance.js';
@@ -32,8 +33,15 @@ const MAX_SPREAD_WINDOW = 128;
 const MAX_CLAIM_ATTEMPTS = 24;
 /** How long a claimer reuses this process's last candidate query of a pool. */
 const CANDIDATE_CACHE_MS = 1000;
-/** How long a claim that found no free candidate waits for this process's other claims to settle. */
-const INFLIGHT_WAIT_MS = 3000;
+/**
+ * The longest a claim that found no free candidate waits for this process's other claims
+ * of the pool to settle (each settle wakes it at once). Only a safety cap: those claims'
+ * transactions always end, and a claim that gave up on a machine another claim then
+ * failed to take would answer 503 while a ready machine sits unclaimed. Measured from
+ * when the wait starts, not from the claim's start, so a slow, busy process does not turn
+ * a long queue into false 503s.
+ */
+const INFLIGHT_WAIT_MS = 20_000;
 
 export interface FirestoreStoreOptions {
   /** Collection name prefix, so tests can share one emulator. */
@@ -112,6 +120,8 @@ export class FirestoreInstanceStore implements InstanceStore {
   readonly #inflight = new Map<string, Set<string>>();
   readonly #reading = new Map<string, Promise<string[]>>();
   readonly #taken = new Map<string, Map<string, number>>();
+  /** Per pool: resolved (and replaced) whenever one of this process's claim transactions ends. */
+  readonly #settled = new Map<string, { promise: Promise<void>; resolve: () => void }>();
 
   constructor(db: Firestore, options: FirestoreStoreOptions = {}) {
     this.#db = db;
@@ -214,7 +224,8 @@ export class FirestoreInstanceStore implements InstanceStore {
     let inflight = this.#inflight.get(req.pool);
     if (!inflight) this.#inflight.set(req.pool, (inflight = new Set()));
     let window = SPREAD_WINDOW;
-    const waitUntil = Date.now() + INFLIGHT_WAIT_MS;
+    let waitUntil: number | null = null;
+    const budgetEnd = req.maxWaitMs === undefined ? Infinity : Date.now() + req.maxWaitMs;
     for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
       const taken = this.#recentlyTaken(req.pool);
       const usable = (names: string[]) => names.filter((n) => !skip.has(n) && !inflight.has(n) && !taken.has(n));
@@ -235,12 +246,15 @@ export class FirestoreInstanceStore implements InstanceStore {
           if (this.#reading.get(req.pool) === read) this.#reading.delete(req.pool);
         }
         fresh = usable(names);
-        if (fresh.length < req.count && [...inflight].some((n) => !skip.has(n)) && Date.now() < waitUntil) {
+        if (fresh.length < req.count && [...inflight].some((n) => !skip.has(n))) {
           // Not enough free candidates, but other claims of this process are trying some:
           // a machine they fail to take is still ready. Wait for them before saying empty.
-          await new Promise((r) => setTimeout(r, 5));
-          attempt--;
-          continue;
+          waitUntil ??= Math.min(Date.now() + INFLIGHT_WAIT_MS, budgetEnd);
+          if (Date.now() < waitUntil) {
+            await this.#nextSettle(req.pool, waitUntil - Date.now());
+            attempt--;
+            continue;
+          }
         }
         if (fresh.length < req.count) {
           // Someone may have claimed with this request id meanwhile (a concurrent retry).
@@ -265,6 +279,7 @@ export class FirestoreInstanceStore implements InstanceStore {
         continue;
       } finally {
         for (const n of picked) inflight.delete(n);
+        this.#signalSettle(req.pool);
       }
       if (result.kind === 'claimed') {
         this.#forget(req.pool, picked);
@@ -275,6 +290,29 @@ export class FirestoreInstanceStore implements InstanceStore {
       this.#forget(req.pool, result.names);
     }
     throw new WarmerError('contention', 'too much contention on the pool; retry');
+  }
+
+  /** Resolves when the next claim transaction of this process on the pool ends, or after `maxMs`. */
+  async #nextSettle(pool: string, maxMs: number): Promise<void> {
+    let settle = this.#settled.get(pool);
+    if (!settle) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#settled.set(pool, (settle = { promise, resolve }));
+    }
+    const timeout = new AbortController();
+    try {
+      await Promise.race([settle.promise, sleep(maxMs, undefined, { signal: timeout.signal }).catch(() => undefined)]);
+    } finally {
+      timeout.abort();
+    }
+  }
+
+  #signalSettle(pool: string) {
+    const settle = this.#settled.get(pool);
+    if (!settle) return;
+    this.#settled.delete(pool);
+    settle.resolve();
   }
 
   async #readCandidates(pool: string, limit: number): Promise<string[]> {

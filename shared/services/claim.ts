@@ -55,7 +55,17 @@ export function invalidatePoolCache(deps: Pick<ApiDeps, 'pools'>, name: string):
   poolCache.get(deps.pools)?.delete(name);
 }
 
-export async function claimInstances(deps: ApiDeps, input: ClaimInput): Promise<ClaimResult> {
+export interface ClaimOptions {
+  /**
+   * How long the caller waits for an answer, in ms. The store stops waiting for other
+   * claims within it, and machines claimed after it has passed are released at once
+   * (reason `answer_late`) and the claim answered as empty: a client that has stopped
+   * listening would never use them, and without a request id could never find them again.
+   */
+  answerWithinMs?: number;
+}
+
+export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: ClaimOptions = {}): Promise<ClaimResult> {
   const started = deps.clock.now();
   const pool = await cachedPool(deps, input.pool, started);
   if (!pool) throw new WarmerError('not_found', `pool "${input.pool}" does not exist`);
@@ -72,7 +82,23 @@ export async function claimInstances(deps: ApiDeps, input: ClaimInput): Promise<
     count: input.count,
     lifetimeSeconds: pool.spec.claimLifetimeSeconds,
     now: started,
+    ...(options.answerWithinMs === undefined ? {} : { maxWaitMs: Math.max(0, options.answerWithinMs - (deps.clock.now() - started)) }),
   });
+  const elapsed = deps.clock.now() - started;
+  if (outcome.kind === 'claimed' && !outcome.replayed && options.answerWithinMs !== undefined && elapsed > options.answerWithinMs) {
+    // Too late for this caller: give the machines back rather than leak them (the Travis
+    // warmer leaked every machine it answered with after the worker's timeout).
+    deps.logger.warn('claim answered too late; machines released', {
+      pool: pool.name,
+      instances: outcome.instances.map((i) => i.name),
+      durationMs: elapsed,
+      answerWithinMs: options.answerWithinMs,
+    });
+    await Promise.all(outcome.instances.map((i) => releaseInstance(deps, i.name, 'claim', 'answer_late')));
+    throw new WarmerError('pool_empty', `pool "${pool.name}" could not answer within ${options.answerWithinMs} ms (took ${elapsed} ms)`, {
+      details: { available: 0, requested: input.count, durationMs: elapsed },
+    });
+  }
   if (outcome.kind === 'empty') {
     await Promise.all([
       requestRefill(deps, pool.name, 'empty'),
@@ -158,12 +184,22 @@ export function matchTravisPools(pools: Pool[], req: TravisRequest): Pool[] {
 
 export type TravisOutcome = { kind: 'no_pool' } | { kind: 'empty'; pool: string } | { kind: 'claimed'; instance: InstanceRecord };
 
-export async function requestInstanceTravis(deps: ApiDeps, req: TravisRequest): Promise<TravisOutcome> {
+/**
+ * The worker waits 5 s by default (FACTS.md), then boots its own VM and never reads our
+ * answer; it sends no request id, so a machine claimed after that would be lost to it.
+ * Answers are due within this budget; a machine claimed later is released at once.
+ */
+export const TRAVIS_ANSWER_BUDGET_MS = 4000;
+
+export async function requestInstanceTravis(deps: ApiDeps, req: TravisRequest, budgetMs = TRAVIS_ANSWER_BUDGET_MS): Promise<TravisOutcome> {
+  const started = deps.clock.now();
   const candidates = matchTravisPools(await deps.pools.listPools(), req);
   if (candidates.length === 0) return { kind: 'no_pool' };
   for (const pool of candidates) {
+    const left = budgetMs - (deps.clock.now() - started);
+    if (left <= 0) break;
     try {
-      const res = await claimInstances(deps, { pool: pool.name, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 });
+      const res = await claimInstances(deps, { pool: pool.name, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 }, { answerWithinMs: left });
       return { kind: 'claimed', instance: res.instances[0]! };
     } catch (err) {
       if (err instanceof WarmerError && (err.code === 'pool_empty' || err.code === 'pool_disabled')) continue;

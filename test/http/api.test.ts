@@ -216,6 +216,34 @@ describe('POST /request-instance (the Travis worker)', () => {
     expect(res.json).toEqual({ error: 'no instance available in pool' });
   });
 
+  it('a machine claimed after the worker stopped waiting is released, not leaked, and the answer is 409', async () => {
+    const claim = deps.instances.claim.bind(deps.instances);
+    // The claim's transaction takes 6 s on the (fake) clock: past the worker's 5 s wait.
+    deps.instances.claim = async (req) => {
+      const out = await claim(req);
+      now += 6_000;
+      return out;
+    };
+    const res = await api('POST', '/request-instance', { body: travisBody, headers: basic(CLAIM) });
+    expect(res.status).toBe(409);
+    expect(res.json).toEqual({ error: 'no instance available in pool' });
+    const travis = await deps.instances.listByPool('travis');
+    expect(travis.map((r) => [r.state, r.reason])).toEqual([['deleting', 'answer_late']]);
+    expect(deps.publisher.teardowns.map((t) => [t.instance, t.reason])).toEqual([[travis[0]!.name, 'answer_late']]);
+  });
+
+  it('an answer within the budget keeps the machine claimed', async () => {
+    const claim = deps.instances.claim.bind(deps.instances);
+    deps.instances.claim = async (req) => {
+      const out = await claim(req);
+      now += 3_000;
+      return out;
+    };
+    const res = await api('POST', '/request-instance', { body: travisBody, headers: basic(CLAIM) });
+    expect(res.status).toBe(200);
+    expect((await deps.instances.get(res.json.name))!.state).toBe('claimed');
+  });
+
   it('401 with a wrong Basic password', async () => {
     expect((await api('POST', '/request-instance', { body: travisBody, headers: basic('wrong-wrong-wrong') })).status).toBe(401);
   });
