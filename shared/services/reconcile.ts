@@ -320,8 +320,15 @@ async function publishTeardown(deps: ReconcileDeps, name: string, pool: string, 
 
 async function applyCloses(deps: ReconcileDeps, plan: ReconcilePlan, now: number, summary: PassSummary) {
   for (const c of plan.closeRecords) {
-    const next = await deps.instances.transition(c.name, [c.from], 'deleted', now, { reason: c.reason });
-    if (next) summary.recordsClosed++;
+    // A `deleting` record keeps the reason of the teardown it was waiting for (its machine
+    // is gone: that teardown is done, whoever closes the record).
+    const next = await deps.instances.transition(c.name, [c.from], 'deleted', now, c.from === 'deleting' ? {} : { reason: c.reason });
+    if (!next) continue;
+    summary.recordsClosed++;
+    // Only the closer records the teardown (as the teardown handler does), so the status
+    // page lists machines that went without a teardown of ours too (deleted behind our
+    // back, preempted, their maxRunDuration fired), each once.
+    await recordHistory(deps.history, deps.logger, { type: 'teardown', pool: next.pool, at: now, instance: next.name, reason: next.reason ?? c.reason });
   }
 }
 

@@ -7,9 +7,10 @@ import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore } from '..
 import { memoryLogger } from '../../shared/logging.js';
 import { DEFAULT_SETTINGS, reconcilePool, reconcileAll, type ReconcileDeps } from '../../shared/services/reconcile.js';
 import type { PoolSpecInput } from '../../shared/domain/pool-spec.js';
+import { MemoryHistoryStore } from '../../shared/adapters/memory-history.js';
 import { FakeCompute, FakeProber } from '../support/fake-compute.js';
 import { FakePublisher } from '../support/fake-publisher.js';
-import { spec } from '../support/builders.js';
+import { record, spec } from '../support/builders.js';
 
 async function setup(overrides: Partial<PoolSpecInput> = {}) {
   let now = 1_800_000_000_000;
@@ -118,6 +119,8 @@ describe('reconcilePool', () => {
 
   it('deletes an orphan after the grace period, and closes + replaces a record whose machine vanished', async () => {
     const { deps, advance, now } = await setup({ targetReady: 1 });
+    const history = new MemoryHistoryStore();
+    deps.history = history;
     await reconcilePool(deps, 'ci');
     advance(1000);
     await reconcilePool(deps, 'ci');
@@ -129,11 +132,26 @@ describe('reconcilePool', () => {
     });
     await reconcilePool(deps, 'ci');
     expect((await deps.instances.get(ready!.name))!.state).toBe('deleted');
+    // the vanished machine shows among the pool's teardowns, with why
+    expect(history.events.filter((e) => e.type === 'teardown').map((e) => [e.instance, e.reason])).toEqual([[ready!.name, 'machine_gone']]);
     expect(deps.compute.machines.has('ci-orphan')).toBe(true); // young: left alone
     advance(DEFAULT_SETTINGS.orphanGraceMs + 1000);
     await reconcilePool(deps, 'ci');
     expect(deps.compute.machines.has('ci-orphan')).toBe(false);
     expect((await deps.instances.countByState('ci')).ready).toBe(1);
+  });
+
+  it('closes a deleting record whose machine is already gone, keeping the teardown reason, recorded once', async () => {
+    const { deps, now } = await setup({ targetReady: 0 });
+    const history = new MemoryHistoryStore();
+    deps.history = history;
+    const r = record({ pool: 'ci', state: 'deleting', at: now() - 5_000 });
+    r.reason = 'released';
+    await deps.instances.create(r);
+    await reconcilePool(deps, 'ci');
+    expect(await deps.instances.get(r.name)).toMatchObject({ state: 'deleted', reason: 'released' });
+    await reconcilePool(deps, 'ci');
+    expect(history.events.map((e) => [e.type, e.instance, e.reason])).toEqual([['teardown', r.name, 'released']]);
   });
 
   it('pools that issue per-machine keys store the private key encrypted and install the public half', async () => {
