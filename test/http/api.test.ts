@@ -177,6 +177,15 @@ describe('POST /request-instance (the Travis worker)', () => {
     machine_type: 'https://www.googleapis.com/compute/v1/projects/eco/zones/us-central1-a/machineTypes/n1-standard-2',
     public_ip: true,
   };
+  /** Makes every store claim take `ms` on the fake clock. */
+  const claimsTake = (ms: number) => {
+    const claim = deps.instances.claim.bind(deps.instances);
+    deps.instances.claim = async (req) => {
+      const out = await claim(req);
+      now += ms;
+      return out;
+    };
+  };
   const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`worker:${password}`).toString('base64')}` });
 
   beforeEach(async () => {
@@ -217,13 +226,8 @@ describe('POST /request-instance (the Travis worker)', () => {
   });
 
   it('a machine claimed after the worker stopped waiting is released, not leaked, and the answer is 409', async () => {
-    const claim = deps.instances.claim.bind(deps.instances);
     // The claim's transaction takes 6 s on the (fake) clock: past the worker's 5 s wait.
-    deps.instances.claim = async (req) => {
-      const out = await claim(req);
-      now += 6_000;
-      return out;
-    };
+    claimsTake(6_000);
     const res = await api('POST', '/request-instance', { body: travisBody, headers: basic(CLAIM) });
     expect(res.status).toBe(409);
     expect(res.json).toEqual({ error: 'no instance available in pool' });
@@ -233,12 +237,7 @@ describe('POST /request-instance (the Travis worker)', () => {
   });
 
   it('an answer within the budget keeps the machine claimed', async () => {
-    const claim = deps.instances.claim.bind(deps.instances);
-    deps.instances.claim = async (req) => {
-      const out = await claim(req);
-      now += 3_000;
-      return out;
-    };
+    claimsTake(3_000);
     const res = await api('POST', '/request-instance', { body: travisBody, headers: basic(CLAIM) });
     expect(res.status).toBe(200);
     expect((await deps.instances.get(res.json.name))!.state).toBe('claimed');
