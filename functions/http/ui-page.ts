@@ -329,10 +329,12 @@ const SCRIPT = `
       s('text', { x: L, y: H - 6 }, hhmm(win.start)),
       s('text', { x: W, y: H - 6, 'text-anchor': 'end' }, 'now'),
     ]);
-    [[ttr.p50Ms, 'p50', '#2680c2'], [ttr.p90Ms, 'p90', '#d64545']].forEach(function (q) {
+    // p50 labelled below the left end of its line, p90 above the right end of its (higher)
+    // line: close values never overlap, and no label sits on the other's line.
+    [[ttr.p50Ms, 'p50', '#2680c2', L + 4, 'start', 11], [ttr.p90Ms, 'p90', '#d64545', W - 4, 'end', -3]].forEach(function (q) {
       if (q[0] === null) return;
       svg.appendChild(s('line', { x1: L, x2: W, y1: y(q[0]), y2: y(q[0]), stroke: q[2], 'stroke-dasharray': '4 3' }));
-      svg.appendChild(s('text', { x: L + 4, y: y(q[0]) - 3, fill: q[2] }, q[1] + ' ' + dur(q[0])));
+      svg.appendChild(s('text', { x: q[3], y: y(q[0]) + q[5], fill: q[2], 'text-anchor': q[4] }, q[1] + ' ' + dur(q[0])));
     });
     ttr.samples.forEach(function (p) {
       svg.appendChild(s('circle', { cx: x(p.at), cy: y(p.durationMs), r: 3.5, fill: '#27ab83', 'fill-opacity': 0.75 },

@@ -191,6 +191,13 @@ if (!haveChromium && !inCi) {
       expect(await card.locator('svg[data-chart="states"]').count()).toBe(1);
       expect(await card.locator('[data-panel="ready"] .summary').textContent()).toMatch(/^p50 .+ · p90 .+ · \d+ machines?$/);
       expect(await card.locator('svg[data-chart="ready"] circle').count()).toBeGreaterThanOrEqual(2);
+      // The p50 and p90 labels stay readable when the two are close (local boots are alike).
+      const ready = card.locator('svg[data-chart="ready"]');
+      const p50 = await ready.locator('text', { hasText: /^p50 / }).boundingBox();
+      const p90 = await ready.locator('text', { hasText: /^p90 / }).boundingBox();
+      expect(p50 && p90).toBeTruthy();
+      const apart = p50!.x + p50!.width <= p90!.x || p90!.x + p90!.width <= p50!.x || p50!.y + p50!.height <= p90!.y || p90!.y + p90!.height <= p50!.y;
+      expect(apart).toBe(true);
 
       const row = card.locator('[data-panel="teardowns"] tbody tr', { hasText: released });
       expect(await row.count()).toBe(1);
