@@ -94,7 +94,11 @@ export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: 
       durationMs: elapsed,
       answerWithinMs: options.answerWithinMs,
     });
-    await Promise.all(outcome.instances.map((i) => releaseInstance(deps, i.name, 'claim', 'answer_late')));
+    const released = await Promise.allSettled(outcome.instances.map((i) => releaseInstance(deps, i.name, 'claim', 'answer_late')));
+    released.forEach((r, k) => {
+      // Still claimed: it goes when its claim lifetime ends, if the pool sets one.
+      if (r.status === 'rejected') deps.logger.error('late claim not released', { pool: pool.name, instance: outcome.instances[k]!.name }, r.reason);
+    });
     throw new WarmerError('pool_empty', `pool "${pool.name}" could not answer within ${options.answerWithinMs} ms (took ${elapsed} ms)`, {
       details: { available: 0, requested: input.count, durationMs: elapsed },
     });

@@ -236,6 +236,17 @@ describe('POST /request-instance (the Travis worker)', () => {
     expect(deps.publisher.teardowns.map((t) => [t.instance, t.reason])).toEqual([[travis[0]!.name, 'answer_late']]);
   });
 
+  it('a late machine whose release fails is logged at ERROR; the answer is still 409', async () => {
+    claimsTake(6_000);
+    deps.instances.transition = async () => {
+      throw new Error('firestore unavailable');
+    };
+    const res = await api('POST', '/request-instance', { body: travisBody, headers: basic(CLAIM) });
+    expect(res.status).toBe(409);
+    const entry = logger.entries.find((e) => e.message === 'late claim not released');
+    expect(entry).toMatchObject({ severity: 'ERROR', pool: 'travis' });
+  });
+
   it('an answer within the budget keeps the machine claimed', async () => {
     claimsTake(3_000);
     const res = await api('POST', '/request-instance', { body: travisBody, headers: basic(CLAIM) });
