@@ -8,7 +8,10 @@
  * are injected through `control`, in process, or over HTTP as `POST /_control/<method>`
  * with `{"args":[...]}` (see `remoteComputeControl`).
  */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logging.js';
 import { silentLogger } from '../../shared/logging.js';
@@ -42,6 +45,8 @@ export interface ComputeEmulatorOptions {
   defaultQuota?: QuotaLimits;
   /** Limits per region. */
   quotas?: Record<string, QuotaLimits>;
+  /** Where machines' root directories are kept; a new temporary directory (removed at stop) when absent. */
+  machinesDir?: string;
   /** An SSH host private key (OpenSSH or PEM); a new ed25519 key when absent. */
   hostKey?: string;
   logger?: Logger;
@@ -57,6 +62,10 @@ export interface ComputeEmulator {
   /** `http://host:port`, for `remoteComputeControl`. */
   url: string;
   control: ComputeEmulatorControl;
+  /** The port every machine answers SSH on. */
+  sshPort: number;
+  /** Where the machines' root directories are kept. */
+  machinesDir: string;
   /** Closes the API server, every machine's SSH server and every timer. */
   stop(): Promise<void>;
 }
@@ -142,9 +151,14 @@ const DEFAULT_QUOTA: Record<QuotaMetric, number | null> = { CPUS: 5000, INSTANCE
 
 export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): Promise<ComputeEmulator> {
   const logger = opts.logger ?? silentLogger;
+  const sshPort = opts.sshPort ?? 2222;
+  const ownDir = opts.machinesDir ? null : mkdtempSync(path.join(tmpdir(), 'warmer-machines-'));
+  const machinesDir = opts.machinesDir ?? ownDir!;
+  mkdirSync(machinesDir, { recursive: true });
   const world = new ComputeWorld({
+    machinesDir,
     addressBase: opts.addressBase ?? '127.20.0.1',
-    sshPort: opts.sshPort ?? 2222,
+    sshPort,
     bootDelayMs: opts.bootDelayMs ?? 3000,
     bootJitterMs: opts.bootJitterMs ?? 1000,
     operationDelayMs: opts.operationDelayMs ?? 300,
@@ -217,9 +231,12 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
     endpoint: { host, port },
     url: `http://${host}:${port}`,
     control: world,
+    sshPort,
+    machinesDir,
     stop: () =>
       (stopped ??= (async () => {
         await world.stop();
+        if (ownDir) rmSync(ownDir, { recursive: true, force: true });
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;

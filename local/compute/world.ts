@@ -5,6 +5,7 @@
  * file of their own. Methods throw `ComputeApiError` exactly where the real API answers an
  * HTTP error; failures the real API reports through the operation go there.
  */
+import path from 'node:path';
 import type { Logger } from '../../shared/logging.js';
 import { LoopbackAllocator, type AddressReservation } from './addresses.js';
 import { apiAlreadyExists, apiFingerprintMismatch, apiInvalid, apiNotFound } from './api-error.js';
@@ -38,6 +39,7 @@ import { page as pageOf } from './listing.js';
 import { LocalMachine, parseSshKeysMetadata } from './machine.js';
 import { ZoneOperations, type OperationResource, type OperationSteps, type StoredOperation } from './operations.js';
 import { Quotas } from './quotas.js';
+import { MachineSandbox } from './sandbox.js';
 import { Timers } from './timers.js';
 
 export { API_BASE, cpusOfMachineType, labelFingerprint, regionOf } from './instance-resource.js';
@@ -58,6 +60,8 @@ export interface WorldOptions {
   quotas: Record<string, QuotaLimits>;
   /** The SSH host private key (OpenSSH or PEM). */
   hostKey: string;
+  /** Where each machine's root directory is kept (one subdirectory per machine, removed on delete). */
+  machinesDir: string;
   logger: Logger;
 }
 
@@ -451,11 +455,22 @@ export class ComputeWorld implements ComputeEmulatorControl {
     const access = (nic.accessConfigs as Json[] | undefined)?.[0];
     if (access) access.natIP = reservation.address;
     const items = (inst.resource.metadata as { items: Array<{ key: string; value: string }> }).items;
+    const sshKeys = () => parseSshKeysMetadata(items.find((i) => i.key === 'ssh-keys')?.value ?? items.find((i) => i.key === 'sshKeys')?.value);
+    const identity = { name: inst.name, zone: inst.zone, ip: reservation.address };
     inst.machine = new LocalMachine({
-      identity: { name: inst.name, zone: inst.zone, ip: reservation.address },
+      sandbox: new MachineSandbox({
+        root: path.join(this.opts.machinesDir, `${inst.zone}-${inst.name}-${String(inst.resource.id)}`),
+        hostname: inst.name,
+        users: () => sshKeys().map((k) => k.user),
+        identity,
+      }),
+      startupScript: () => items.find((i) => i.key === 'startup-script')?.value,
+      onStartupScript: (result) =>
+        this.opts.logger.info('compute emulator: startup script finished', { instance: inst.name, exitCode: result.code, output: result.output.slice(-2000) }),
+      identity,
       port: this.opts.sshPort,
       hostKey: this.opts.hostKey,
-      authorizedKeys: () => parseSshKeysMetadata(items.find((i) => i.key === 'ssh-keys')?.value ?? items.find((i) => i.key === 'sshKeys')?.value),
+      authorizedKeys: sshKeys,
     });
   }
 
