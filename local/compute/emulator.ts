@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logging.js';
 import { silentLogger } from '../../shared/logging.js';
 import { ComputeApiError } from './api-error.js';
@@ -31,6 +31,8 @@ export interface ComputeEmulatorOptions {
   addressBase?: string;
   /** The port every machine's SSH server answers on. Default 2222. */
   sshPort?: number;
+  /** Answer on port 22 when this process may bind it (as root), else on `sshPort`. */
+  preferPort22?: boolean;
   /** Time from RUNNING to SSH answering. Default 3000 ms, plus up to `bootJitterMs`. */
   bootDelayMs?: number;
   /** Default 1000 ms. */
@@ -149,15 +151,25 @@ const ROUTES: Route[] = [
 
 const DEFAULT_QUOTA: Record<QuotaMetric, number | null> = { CPUS: 5000, INSTANCES: 5000, IN_USE_ADDRESSES: 5000 };
 
+/** Whether a TCP port can be bound on this address (port 22 needs root, and no sshd on it). */
+function mayBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
 export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): Promise<ComputeEmulator> {
   const logger = opts.logger ?? silentLogger;
-  const sshPort = opts.sshPort ?? 2222;
+  const addressBase = opts.addressBase ?? '127.20.0.1';
+  const sshPort = opts.preferPort22 && (await mayBind(addressBase, 22)) ? 22 : (opts.sshPort ?? 2222);
   const ownDir = opts.machinesDir ? null : mkdtempSync(path.join(tmpdir(), 'warmer-machines-'));
   const machinesDir = opts.machinesDir ?? ownDir!;
   mkdirSync(machinesDir, { recursive: true });
   const world = new ComputeWorld({
     machinesDir,
-    addressBase: opts.addressBase ?? '127.20.0.1',
+    addressBase,
     sshPort,
     bootDelayMs: opts.bootDelayMs ?? 3000,
     bootJitterMs: opts.bootJitterMs ?? 1000,
