@@ -37,6 +37,8 @@ export interface LocalStackOptions {
   operationDelayMs?: number;
   /** The SSH port every local machine answers on. Default 2222. */
   sshPort?: number;
+  /** Machines answer on port 22 when the process may bind it (root), else on `sshPort`. */
+  preferPort22?: boolean;
   /** First loopback address for machines (each stack should use its own range). */
   addressBase?: string;
   /** The scheduler's period (Cloud Scheduler: 60 s). 0 disables it. */
@@ -103,6 +105,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       host: '127.0.0.1',
       port: 0,
       sshPort: opts.sshPort ?? 2222,
+      preferPort22: opts.preferPort22 ?? false,
       addressBase: opts.addressBase,
       bootDelayMs: opts.bootDelayMs,
       bootJitterMs: opts.bootJitterMs,
@@ -201,7 +204,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       ackDeadlineSeconds: 120,
     });
 
-    for (const [name, spec] of Object.entries(opts.pools ?? {})) await putPool(api, name, spec);
+    // A pool without its own health check port probes the port the machines answer on.
+    for (const [name, spec] of Object.entries(opts.pools ?? {})) {
+      await putPool(api, name, { ...spec, healthCheck: { ...spec.healthCheck, port: spec.healthCheck?.port ?? compute.sshPort } });
+    }
 
     const tick = async () => {
       await clients.publisher.publishRefill({ pool: '*', reason: 'schedule' });

@@ -25,7 +25,7 @@ const program = new Command()
   .option('--pools <file>', 'pools file (YAML)', join(root, 'local/pools.yaml'))
   .option('--boot-delay <ms>', 'local machines boot delay', '3000')
   .option('--schedule <ms>', 'scheduler period (Cloud Scheduler: 60000)', '10000')
-  .option('--ssh-port <n>', 'SSH port of the local machines', '2222')
+  .option('--ssh-port <n>', 'SSH port of the local machines when port 22 cannot be bound (not root)', '2222')
   .option('--log-level <level>', 'DEBUG, INFO, NOTICE, WARNING or ERROR', process.env.WARMER_LOG_LEVEL ?? 'WARNING')
   .option('--no-table', 'do not draw the live table')
   .parse();
@@ -72,6 +72,7 @@ async function main() {
     bootDelayMs: Number(o.bootDelay),
     bootJitterMs: Math.round(Number(o.bootDelay) / 3),
     sshPort: Number(o.sshPort),
+    preferPort22: true,
     scheduleMs: Number(o.schedule),
     orphanGraceMs: 60_000,
     logger,
@@ -88,13 +89,13 @@ warmer is running locally.
   admin token    ${adminTokens[0]}
   Firestore      ${stack.firestore.hostPort} (embedded emulator)
   Pub/Sub        ${stack.pubsub.hostPort} (embedded emulator)
-  Compute Engine ${stack.compute.url} (local machines on 127.x.y.z:${o.sshPort})
+  Compute Engine ${stack.compute.url} (local machines on 127.x.y.z:${stack.compute.sshPort})
   pools          ${o.pools}
 
 Claim a machine and log in:
   curl -s -X POST ${stack.apiUrl}/claim -H 'authorization: Bearer ${claimTokens[0]}' \\
        -H 'content-type: application/json' -d '{"pool":"${first}"}'
-  ssh -i ${key.privatePath} -p ${o.sshPort} -o StrictHostKeyChecking=no admin@<ip from the answer>
+  ssh -i ${key.privatePath} -p ${stack.compute.sshPort} -o StrictHostKeyChecking=no admin@<ip from the answer>
 Give it back:
   curl -s -X DELETE ${stack.apiUrl}/instances/<name> -H 'authorization: Bearer ${claimTokens[0]}'
 Pools and counts:

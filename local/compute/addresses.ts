@@ -3,10 +3,11 @@
  * interface on Linux, so each local machine gets its own address and listens on the same
  * SSH port as every other one, like real machines on a network.
  *
- * An address is reserved by binding a UDP socket on (address, sshPort): UDP and TCP ports
- * are separate, so the reservation never gets in the way of the machine's TCP server, yet
- * every emulator on the host (parallel test processes, the local stack) sees it and skips
- * the address. An address whose TCP port is already bound by anything else is skipped too.
+ * An address is reserved by binding a UDP socket on (address, RESERVATION_PORT): UDP and
+ * TCP ports are separate, so the reservation never gets in the way of the machine's TCP
+ * server, yet every emulator on the host (parallel test processes, local stacks side by
+ * side) sees it and skips the address, whatever SSH port (22, 2222, …) each one uses. An
+ * address whose TCP SSH port is already bound by anything else is skipped too.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -27,6 +28,9 @@ function toInt(address: string): number {
 function toAddress(n: number): string {
   return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
+
+/** The same UDP port for every emulator, so reservations hold across SSH ports. */
+export const RESERVATION_PORT = 2222;
 
 /** The top of 127.0.0.0/8, minus the broadcast address. */
 const LAST = toInt('127.255.255.254');
@@ -82,7 +86,7 @@ export class LoopbackAllocator {
       if (last === 0 || last === 255) continue;
       const address = toAddress(n);
       if (this.taken.has(address)) continue;
-      const udp = await bindUdp(address, this.port);
+      const udp = await bindUdp(address, RESERVATION_PORT);
       if (!udp) continue;
       if (!(await tcpFree(address, this.port))) {
         udp.close();

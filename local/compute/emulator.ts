@@ -8,8 +8,11 @@
  * are injected through `control`, in process, or over HTTP as `POST /_control/<method>`
  * with `{"args":[...]}` (see `remoteComputeControl`).
  */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import net, { type AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logging.js';
 import { silentLogger } from '../../shared/logging.js';
 import { ComputeApiError } from './api-error.js';
@@ -28,6 +31,8 @@ export interface ComputeEmulatorOptions {
   addressBase?: string;
   /** The port every machine's SSH server answers on. Default 2222. */
   sshPort?: number;
+  /** Answer on port 22 when this process may bind it (as root), else on `sshPort`. */
+  preferPort22?: boolean;
   /** Time from RUNNING to SSH answering. Default 3000 ms, plus up to `bootJitterMs`. */
   bootDelayMs?: number;
   /** Default 1000 ms. */
@@ -42,6 +47,8 @@ export interface ComputeEmulatorOptions {
   defaultQuota?: QuotaLimits;
   /** Limits per region. */
   quotas?: Record<string, QuotaLimits>;
+  /** Where machines' root directories are kept; a new temporary directory (removed at stop) when absent. */
+  machinesDir?: string;
   /** An SSH host private key (OpenSSH or PEM); a new ed25519 key when absent. */
   hostKey?: string;
   logger?: Logger;
@@ -57,6 +64,10 @@ export interface ComputeEmulator {
   /** `http://host:port`, for `remoteComputeControl`. */
   url: string;
   control: ComputeEmulatorControl;
+  /** The port every machine answers SSH on. */
+  sshPort: number;
+  /** Where the machines' root directories are kept. */
+  machinesDir: string;
   /** Closes the API server, every machine's SSH server and every timer. */
   stop(): Promise<void>;
 }
@@ -140,11 +151,26 @@ const ROUTES: Route[] = [
 
 const DEFAULT_QUOTA: Record<QuotaMetric, number | null> = { CPUS: 5000, INSTANCES: 5000, IN_USE_ADDRESSES: 5000 };
 
+/** Whether a TCP port can be bound on this address (port 22 needs root, and no sshd on it). */
+function mayBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
 export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): Promise<ComputeEmulator> {
   const logger = opts.logger ?? silentLogger;
+  const addressBase = opts.addressBase ?? '127.20.0.1';
+  const sshPort = opts.preferPort22 && (await mayBind(addressBase, 22)) ? 22 : (opts.sshPort ?? 2222);
+  const ownDir = opts.machinesDir ? null : mkdtempSync(path.join(tmpdir(), 'warmer-machines-'));
+  const machinesDir = opts.machinesDir ?? ownDir!;
+  mkdirSync(machinesDir, { recursive: true });
   const world = new ComputeWorld({
-    addressBase: opts.addressBase ?? '127.20.0.1',
-    sshPort: opts.sshPort ?? 2222,
+    machinesDir,
+    addressBase,
+    sshPort,
     bootDelayMs: opts.bootDelayMs ?? 3000,
     bootJitterMs: opts.bootJitterMs ?? 1000,
     operationDelayMs: opts.operationDelayMs ?? 300,
@@ -217,9 +243,12 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
     endpoint: { host, port },
     url: `http://${host}:${port}`,
     control: world,
+    sshPort,
+    machinesDir,
     stop: () =>
       (stopped ??= (async () => {
         await world.stop();
+        if (ownDir) rmSync(ownDir, { recursive: true, force: true });
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;

@@ -1,8 +1,10 @@
 /**
  * A local machine: a TCP server on the machine's own loopback address that hands every
  * connection to a real SSH server (ssh2). It accepts exactly the public keys in the
- * machine's `ssh-keys` metadata, for the user named there, and answers an `exec` request
- * with the machine's identity as JSON. It never runs anything on the host.
+ * machine's `ssh-keys` metadata, for the user named there, and runs what it is asked in
+ * the machine's sandbox (`sandbox.ts`): `exec` with real output and exit codes, `shell`
+ * and `exec` under a PTY when one was requested, the `sftp` subsystem (OpenSSH's
+ * sftp-server) and so `scp`. Its startup script runs at boot, before SSH answers.
  *
  * A machine can be made to hang (accept TCP, never send a banner) or die (stop listening,
  * so connections are refused), and brought back.
@@ -11,6 +13,7 @@ import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
+import type { MachineSandbox } from './sandbox.js';
 
 const { Server, utils } = ssh2;
 
@@ -53,13 +56,23 @@ export interface LocalMachineOptions {
   hostKey: string;
   /** Read on every authentication, so metadata changes apply at once. */
   authorizedKeys: () => AuthorizedKey[];
+  /** Where its commands run; destroyed (every process killed) when the machine stops. */
+  sandbox: MachineSandbox;
+  /** The `startup-script` metadata, run as root at the first boot. */
+  startupScript: () => string | undefined;
+  /** How long boot waits for the startup script before SSH answers anyway. */
+  startupScriptTimeoutMs?: number;
+  onStartupScript?: (result: { code: number | null; output: string }) => void;
 }
+
+const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
 export class LocalMachine {
   private server: net.Server | null = null;
   private readonly ssh: InstanceType<typeof Server>;
   private readonly sockets = new Set<net.Socket>();
   private state: MachineHealth = 'down';
+  private booted = false;
 
   constructor(private readonly opts: LocalMachineOptions) {
     this.ssh = new Server({ hostKeys: [opts.hostKey], ident: 'OpenSSH_9.2p1 warmer-local' }, (client) => this.onClient(client));
@@ -72,6 +85,14 @@ export class LocalMachine {
 
   /** Starts answering SSH (also brings a hung or dead machine back). */
   async up(): Promise<void> {
+    if (!this.booted) {
+      this.booted = true;
+      const script = this.opts.startupScript();
+      if (script) {
+        const result = await this.opts.sandbox.runToEnd('root', ['/bin/bash', '-c', script], this.opts.startupScriptTimeoutMs ?? 60_000);
+        this.opts.onStartupScript?.(result);
+      }
+    }
     await this.listen();
     this.state = 'up';
   }
@@ -93,6 +114,7 @@ export class LocalMachine {
   async stop(): Promise<void> {
     this.state = 'down';
     await this.closeServer();
+    await this.opts.sandbox.destroy();
   }
 
   private async listen(): Promise<void> {
@@ -155,21 +177,65 @@ export class LocalMachine {
     client.on('ready', () => {
       client.on('session', (acceptSession) => {
         const session = acceptSession();
-        session.on('pty', (accept) => accept?.());
-        session.on('env', (accept) => accept?.());
-        session.on('exec', (accept) => {
-          const stream = accept();
-          stream.write(JSON.stringify(this.opts.identity) + '\n');
-          stream.exit(0);
-          stream.end();
+        let pty: { term: string; cols: number; rows: number } | null = null;
+        const env: Record<string, string> = {};
+        session.on('pty', (accept, _reject, info) => {
+          pty = { term: info.term, cols: info.cols, rows: info.rows };
+          accept?.();
         });
-        session.on('shell', (accept) => {
-          const stream = accept();
-          stream.write(JSON.stringify(this.opts.identity) + '\n');
-          stream.exit(0);
-          stream.end();
+        session.on('env', (accept, _reject, info) => {
+          if (/^(LANG|LC_[A-Z]+|TERM)$/.test(info.key)) env[info.key] = info.val;
+          accept?.();
+        });
+        session.on('exec', (accept, reject, info) => this.runIn(accept, reject, user, ['/bin/bash', '-c', info.command], pty, env));
+        session.on('shell', (accept, reject) => this.runIn(accept, reject, user, ['/bin/bash', '-l'], pty ?? { term: 'dumb', cols: 80, rows: 24 }, env));
+        session.on('subsystem', (accept, reject, info) => {
+          if (info.name !== 'sftp') return reject?.();
+          this.runIn(accept, reject, user, [SFTP_SERVER], null, env);
         });
       });
     });
+  }
+
+  /** Runs a command of a session in the sandbox and joins it to the channel. */
+  private runIn(
+    accept: (() => ssh2.ServerChannel) | undefined,
+    reject: (() => void) | undefined,
+    user: string,
+    argv: string[],
+    pty: { term: string; cols: number; rows: number } | null,
+    env: Record<string, string>,
+  ): void {
+    this.opts.sandbox.run(user, argv, { pty, env }).then(
+      (child) => {
+        const stream = accept?.();
+        if (!stream) {
+          child.kill('SIGKILL');
+          return;
+        }
+        child.stdout!.pipe(stream, { end: false });
+        child.stderr!.pipe(stream.stderr, { end: false });
+        stream.pipe(child.stdin!);
+        child.stdin!.on('error', () => {});
+        let outputs = 2;
+        let status: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+        const finish = () => {
+          if (outputs > 0 || !status) return;
+          if (status.code !== null) stream.exit(status.code);
+          else stream.exit(status.signal?.replace(/^SIG/, '') ?? 'KILL', false, '');
+          stream.end();
+        };
+        child.stdout!.on('end', () => (outputs--, finish()));
+        child.stderr!.on('end', () => (outputs--, finish()));
+        child.on('close', (code, signal) => {
+          status = { code, signal };
+          finish();
+        });
+        stream.on('close', () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        });
+      },
+      () => reject?.(),
+    );
   }
 }

@@ -227,7 +227,7 @@ describe('the Travis worker', () => {
       const client = new ssh2.Client();
       client
         .on('ready', () =>
-          client.exec('hostname', (err, stream) => {
+          client.exec('cat /etc/warmer/instance.json', (err, stream) => {
             if (err) return reject(err);
             let out = '';
             stream.on('data', (d: Buffer) => (out += d.toString())).on('close', () => {
