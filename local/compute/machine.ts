@@ -197,25 +197,35 @@ export class LocalMachine {
     });
   }
 
-  /** Runs a command of a session in the sandbox and joins it to the channel. */
+  /**
+   * Runs a command of a session in the sandbox and joins it to the channel. The request
+   * is accepted at once: OpenSSH's client sends its stdin EOF right after the request,
+   * and an EOF that arrives before the channel is accepted is lost with the channel's
+   * output (the session then hangs). The channel is paused until the sandbox runs.
+   */
   private runIn(
     accept: (() => ssh2.ServerChannel) | undefined,
-    reject: (() => void) | undefined,
+    _reject: (() => void) | undefined,
     user: string,
     argv: string[],
     pty: { term: string; cols: number; rows: number } | null,
     env: Record<string, string>,
   ): void {
+    const stream = accept?.();
+    if (!stream) return;
+    stream.pause();
+    let channelClosed = false;
+    stream.on('close', () => (channelClosed = true));
     this.opts.sandbox.run(user, argv, { pty, env }).then(
       (child) => {
-        const stream = accept?.();
-        if (!stream) {
+        if (channelClosed) {
           child.kill('SIGKILL');
           return;
         }
         child.stdout!.pipe(stream, { end: false });
         child.stderr!.pipe(stream.stderr, { end: false });
         stream.pipe(child.stdin!);
+        stream.resume();
         child.stdin!.on('error', () => {});
         let outputs = 2;
         let status: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -235,7 +245,12 @@ export class LocalMachine {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         });
       },
-      () => reject?.(),
+      (err: unknown) => {
+        if (channelClosed) return;
+        stream.stderr.write(`warmer: the machine could not run the command: ${err instanceof Error ? err.message : String(err)}\n`);
+        stream.exit(127);
+        stream.end();
+      },
     );
   }
 }

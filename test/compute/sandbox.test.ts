@@ -3,8 +3,10 @@
  * output and exit codes, a shell under a PTY, SFTP, a startup script at boot, no writes
  * outside the machine's root, and no process left once the machine is deleted.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spec } from '../support/builders.js';
@@ -60,6 +62,33 @@ describe('local machines run commands', () => {
     c.end();
     expect(back).toBe('echo built\n');
     expect((await sshExec(m.ip!, 2222, 'travis', travis.privateKey, 'bash ~/build.sh')).stdout).toBe('built\n');
+  });
+
+  it("answers OpenSSH's own ssh and scp, whose stdin EOF comes right after the request", async () => {
+    // OpenSSH's client sends the channel EOF without waiting for the exec reply; a server
+    // that accepted the request late lost it and the session hung (most runs, not all).
+    const m = await booted();
+    const dir = mkdtempSync(join(tmpdir(), 'warmer-openssh-'));
+    const key = join(dir, 'key');
+    writeFileSync(key, travis.privateKey, { mode: 0o600 });
+    const opts = ['-i', key, '-P', '2222', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes'];
+    const sshOpts = opts.map((o) => (o === '-P' ? '-p' : o));
+    // Asynchronously: the machine's SSH server runs in this very process.
+    const run = (cmd: string, args: string[]) =>
+      new Promise<{ stdout: string; status: number | null }>((resolve) => {
+        const child = execFile(cmd, args, { encoding: 'utf8', timeout: 10_000 }, (err, stdout) => resolve({ stdout, status: err ? (typeof err.code === 'number' ? err.code : null) : 0 }));
+        child.stdin?.end();
+      });
+    for (let i = 0; i < 5; i++) {
+      const r = await run('ssh', [...sshOpts, `travis@${m.ip}`, 'hostname; exit 3']);
+      expect({ out: r.stdout, status: r.status }).toEqual({ out: `${m.name}\n`, status: 3 });
+    }
+    writeFileSync(join(dir, 'setup.sh'), 'echo set up\n');
+    expect((await run('scp', [...opts, join(dir, 'setup.sh'), `travis@${m.ip}:`])).status).toBe(0);
+    expect((await run('scp', ['-O', ...opts, join(dir, 'setup.sh'), `travis@${m.ip}:legacy.sh`])).status).toBe(0);
+    expect((await run('scp', [...opts, `travis@${m.ip}:legacy.sh`, join(dir, 'back.sh')])).status).toBe(0);
+    expect(readFileSync(join(dir, 'back.sh'), 'utf8')).toBe('echo set up\n');
+    expect((await sshExec(m.ip!, 2222, 'travis', travis.privateKey, 'bash ~/setup.sh')).stdout).toBe('set up\n');
   });
 
   it('gives an interactive shell a PTY', async () => {
