@@ -12,8 +12,18 @@
   /** Refresh interval, ms. */
   var EVERY = 5000;
   var STATES = ['creating', 'booting', 'ready', 'claimed', 'unhealthy', 'failed', 'deleting', 'deleted'];
-  var COLORS = { creating: '#9aa5b1', booting: '#f0b429', ready: '#27ab83', claimed: '#2680c2', unhealthy: '#e12d39', failed: '#ab091e', deleting: '#7b8794', deleted: '#cbd2d9' };
-  var HIT = '#27ab83', MISS = '#e12d39';
+  var COLORS = {
+    creating: '#9aa5b1',
+    booting: '#f0b429',
+    ready: '#27ab83',
+    claimed: '#2680c2',
+    unhealthy: '#e12d39',
+    failed: '#ab091e',
+    deleting: '#7b8794',
+    deleted: '#cbd2d9',
+  };
+  var HIT = '#27ab83',
+    MISS = '#e12d39';
   var SVGNS = 'http://www.w3.org/2000/svg';
   var timer = null;
   var lastOk = null;
@@ -22,7 +32,9 @@
   var base = location.pathname.replace(/\/ui\/?$/, '/').replace(/\/?$/, '/');
   var DATA_URL = base + 'ui/data';
 
-  function $(id) { return document.getElementById(id); }
+  function $(id) {
+    return document.getElementById(id);
+  }
   function h(tag, attrs, children) {
     var e = document.createElement(tag);
     setAll(e, attrs, children);
@@ -37,21 +49,45 @@
     if (attrs) for (var k in attrs) if (attrs[k] !== null && attrs[k] !== undefined) e.setAttribute(k, String(attrs[k]));
     if (children !== undefined && children !== null) {
       if (!Array.isArray(children)) children = [children];
-      children.forEach(function (c) { if (c !== null && c !== undefined) e.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c))); });
+      children.forEach(function (c) {
+        if (c !== null && c !== undefined) e.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+      });
     }
   }
 
-  function getToken() { try { return sessionStorage.getItem(KEY); } catch (e) { return null; } }
-  function setToken(t) { try { if (t) sessionStorage.setItem(KEY, t); else sessionStorage.removeItem(KEY); } catch (e) { /* private mode */ } }
+  function getToken() {
+    try {
+      return sessionStorage.getItem(KEY);
+    } catch (e) {
+      return null;
+    }
+  }
+  function setToken(t) {
+    try {
+      if (t) sessionStorage.setItem(KEY, t);
+      else sessionStorage.removeItem(KEY);
+    } catch (e) {
+      /* private mode */
+    }
+  }
 
-  function pad(n) { return (n < 10 ? '0' : '') + n; }
-  function hhmm(ms) { var d = new Date(ms); return pad(d.getHours()) + ':' + pad(d.getMinutes()); }
-  function hhmmss(ms) { var d = new Date(ms); return hhmm(ms) + ':' + pad(d.getSeconds()); }
+  function pad(n) {
+    return (n < 10 ? '0' : '') + n;
+  }
+  function hhmm(ms) {
+    var d = new Date(ms);
+    return pad(d.getHours()) + ':' + pad(d.getMinutes());
+  }
+  function hhmmss(ms) {
+    var d = new Date(ms);
+    return hhmm(ms) + ':' + pad(d.getSeconds());
+  }
   function dur(ms) {
     if (ms === null || ms === undefined) return '–';
     if (ms < 1000) return Math.round(ms) + ' ms';
     if (ms < 60000) return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + ' s';
-    var m = Math.floor(ms / 60000), sec = Math.round((ms % 60000) / 1000);
+    var m = Math.floor(ms / 60000),
+      sec = Math.round((ms % 60000) / 1000);
     return m + ' min' + (sec ? ' ' + sec + ' s' : '');
   }
   function ago(ms, now) {
@@ -68,8 +104,16 @@
     return 10 * p;
   }
 
-  function stop() { if (timer) { clearTimeout(timer); timer = null; } }
-  function schedule() { stop(); timer = setTimeout(refresh, EVERY); }
+  function stop() {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+  }
+  function schedule() {
+    stop();
+    timer = setTimeout(refresh, EVERY);
+  }
 
   function showAuth(message, refused) {
     stop();
@@ -101,7 +145,13 @@
       .then(function (res) {
         if (res.status === 401 || res.status === 403) {
           setToken(null);
-          showAuth('Admin token required: the server refused that token (' + res.status + (res.status === 403 ? ', not an admin token' : ', unknown token') + '). Enter an admin token.', true);
+          showAuth(
+            'Admin token required: the server refused that token (' +
+              res.status +
+              (res.status === 403 ? ', not an admin token' : ', unknown token') +
+              '). Enter an admin token.',
+            true,
+          );
           return null;
         }
         if (!res.ok) throw new Error('HTTP ' + res.status);
@@ -113,7 +163,10 @@
         });
       })
       .catch(function (err) {
-        setMeta('Refresh failed (' + err.message + ')' + (lastOk ? '; showing data from ' + hhmmss(lastOk) : '') + '; retrying every ' + EVERY / 1000 + ' s', true);
+        setMeta(
+          'Refresh failed (' + err.message + ')' + (lastOk ? '; showing data from ' + hhmmss(lastOk) : '') + '; retrying every ' + EVERY / 1000 + ' s',
+          true,
+        );
         schedule();
       });
   }
@@ -124,18 +177,27 @@
     $('forget').hidden = false;
     var out = [];
     if (data.history !== 'ok') {
-      out.push(h('p', { class: 'notice' }, data.history === 'none'
-        ? 'No history store is configured: live counts only.'
-        : 'History could not be read just now: live counts only.'));
+      out.push(
+        h(
+          'p',
+          { class: 'notice' },
+          data.history === 'none' ? 'No history store is configured: live counts only.' : 'History could not be read just now: live counts only.',
+        ),
+      );
     }
     if (data.pools.length === 0) out.push(h('p', { class: 'empty' }, 'No pools yet. Create one with PUT /pools/{name}.'));
-    data.pools.forEach(function (p) { out.push(poolCard(p, data)); });
+    data.pools.forEach(function (p) {
+      out.push(poolCard(p, data));
+    });
     $('pools').replaceChildren.apply($('pools'), out);
   }
 
   function poolCard(p, data) {
-    var live = STATES.filter(function (st) { return st !== 'deleted'; });
-    var claims = p.claims, ttr = p.timeToReady;
+    var live = STATES.filter(function (st) {
+      return st !== 'deleted';
+    });
+    var claims = p.claims,
+      ttr = p.timeToReady;
     var total = claims.hits + claims.misses;
     return h('article', { class: 'pool', 'data-pool': p.name }, [
       h('header', null, [
@@ -147,29 +209,39 @@
         h('section', { class: 'panel', 'data-panel': 'states' }, [
           h('h3', null, 'Machines by state'),
           statesBar(p, live),
-          h('ul', { class: 'states' }, STATES.map(function (st) {
-            var n = p.counts[st] || 0;
-            return h('li', { 'data-state': st, class: n ? '' : 'zero', title: st === 'deleted' ? 'deleted records kept for audit' : null }, [
-              h('span', { class: 'swatch', 'data-color': st }, null),
-              h('span', { class: 'label' }, st),
-              h('span', { class: 'n' }, String(n)),
-            ]);
-          })),
+          h(
+            'ul',
+            { class: 'states' },
+            STATES.map(function (st) {
+              var n = p.counts[st] || 0;
+              return h('li', { 'data-state': st, class: n ? '' : 'zero', title: st === 'deleted' ? 'deleted records kept for audit' : null }, [
+                h('span', { class: 'swatch', 'data-color': st }, null),
+                h('span', { class: 'label' }, st),
+                h('span', { class: 'n' }, String(n)),
+              ]);
+            }),
+          ),
         ]),
         h('section', { class: 'panel', 'data-panel': 'claims' }, [
           h('h3', null, 'Claims, last hour'),
           h('p', { class: 'summary' }, [
-            h('b', { 'data-hits': '' }, String(claims.hits)), ' served warm · ',
-            h('b', { 'data-misses': '' }, String(claims.misses)), ' missed',
+            h('b', { 'data-hits': '' }, String(claims.hits)),
+            ' served warm · ',
+            h('b', { 'data-misses': '' }, String(claims.misses)),
+            ' missed',
             total ? ' · ' + Math.round((100 * claims.hits) / total) + '% warm' : '',
           ]),
           claimsChart(claims, data.window),
         ]),
         h('section', { class: 'panel', 'data-panel': 'ready' }, [
           h('h3', null, 'Time to ready, last hour'),
-          h('p', { class: 'summary' }, ttr.count
-            ? ['p50 ', h('b', null, dur(ttr.p50Ms)), ' · p90 ', h('b', null, dur(ttr.p90Ms)), ' · ' + ttr.count + ' machine' + (ttr.count === 1 ? '' : 's')]
-            : 'No machine became ready in the last hour.'),
+          h(
+            'p',
+            { class: 'summary' },
+            ttr.count
+              ? ['p50 ', h('b', null, dur(ttr.p50Ms)), ' · p90 ', h('b', null, dur(ttr.p90Ms)), ' · ' + ttr.count + ' machine' + (ttr.count === 1 ? '' : 's')]
+              : 'No machine became ready in the last hour.',
+          ),
           readyChart(ttr, data.window),
         ]),
       ]),
@@ -178,13 +250,17 @@
         p.teardowns.length
           ? h('table', null, [
               h('thead', null, h('tr', null, [h('th', null, 'When'), h('th', null, 'Instance'), h('th', null, 'Reason')])),
-              h('tbody', null, p.teardowns.map(function (t) {
-                return h('tr', null, [
-                  h('td', { title: new Date(t.at).toISOString() }, hhmmss(t.at) + ' (' + ago(t.at, data.generatedAt) + ')'),
-                  h('td', null, t.instance || '–'),
-                  h('td', { class: 'reason' }, t.reason || '–'),
-                ]);
-              })),
+              h(
+                'tbody',
+                null,
+                p.teardowns.map(function (t) {
+                  return h('tr', null, [
+                    h('td', { title: new Date(t.at).toISOString() }, hhmmss(t.at) + ' (' + ago(t.at, data.generatedAt) + ')'),
+                    h('td', null, t.instance || '–'),
+                    h('td', { class: 'reason' }, t.reason || '–'),
+                  ]);
+                }),
+              ),
             ])
           : h('p', { class: 'empty' }, 'No teardowns in the last hour.'),
       ]),
@@ -192,10 +268,18 @@
   }
 
   function statesBar(p, live) {
-    var W = 400, H = 22, sum = 0;
-    live.forEach(function (st) { sum += p.counts[st] || 0; });
+    var W = 400,
+      H = 22,
+      sum = 0;
+    live.forEach(function (st) {
+      sum += p.counts[st] || 0;
+    });
     var max = Math.max(sum, p.maxSize, 1);
-    var parts = live.map(function (st) { return (p.counts[st] || 0) + ' ' + st; }).join(', ');
+    var parts = live
+      .map(function (st) {
+        return (p.counts[st] || 0) + ' ' + st;
+      })
+      .join(', ');
     var svg = s('svg', { viewBox: '0 0 ' + W + ' ' + (H + 16), role: 'img', 'aria-label': 'machines: ' + parts, 'data-chart': 'states' }, [
       s('title', null, 'Machines by state: ' + parts),
       s('rect', { x: 0, y: 0, width: W, height: H, rx: 4, fill: '#f0f4f8', stroke: '#d9e2ec' }),
@@ -217,27 +301,52 @@
   }
 
   function claimsChart(claims, win) {
-    var W = 360, H = 150, L = 24, B = 20, T = 28;
+    var W = 360,
+      H = 150,
+      L = 24,
+      B = 20,
+      T = 28;
     var n = claims.buckets.length;
-    var slot = (W - L) / n, bw = Math.max(3, slot / 2 - 2);
+    var slot = (W - L) / n,
+      bw = Math.max(3, slot / 2 - 2);
     var max = 1;
-    claims.buckets.forEach(function (b) { max = Math.max(max, b.hits, b.misses); });
-    var y = function (v) { return T + (H - B - T) * (1 - v / max); };
-    var svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'claims',
-      'aria-label': 'claims per 5 minutes: ' + claims.hits + ' warm, ' + claims.misses + ' missed' }, [
-      s('title', null, 'Claims per 5 minutes over the last hour: ' + claims.hits + ' served warm, ' + claims.misses + ' missed'),
-      s('line', { x1: L, x2: W, y1: H - B, y2: H - B, stroke: '#9aa5b1' }),
-      s('text', { x: L - 4, y: y(max) + 3, 'text-anchor': 'end' }, String(max)),
-      s('text', { x: L - 4, y: H - B + 3, 'text-anchor': 'end' }, '0'),
-    ]);
+    claims.buckets.forEach(function (b) {
+      max = Math.max(max, b.hits, b.misses);
+    });
+    var y = function (v) {
+      return T + (H - B - T) * (1 - v / max);
+    };
+    var svg = s(
+      'svg',
+      {
+        viewBox: '0 0 ' + W + ' ' + H,
+        role: 'img',
+        'data-chart': 'claims',
+        'aria-label': 'claims per 5 minutes: ' + claims.hits + ' warm, ' + claims.misses + ' missed',
+      },
+      [
+        s('title', null, 'Claims per 5 minutes over the last hour: ' + claims.hits + ' served warm, ' + claims.misses + ' missed'),
+        s('line', { x1: L, x2: W, y1: H - B, y2: H - B, stroke: '#9aa5b1' }),
+        s('text', { x: L - 4, y: y(max) + 3, 'text-anchor': 'end' }, String(max)),
+        s('text', { x: L - 4, y: H - B + 3, 'text-anchor': 'end' }, '0'),
+      ],
+    );
     claims.buckets.forEach(function (b, i) {
       var x0 = L + i * slot + 1;
-      [[b.hits, HIT, 'warm'], [b.misses, MISS, 'missed']].forEach(function (bar, j) {
+      [
+        [b.hits, HIT, 'warm'],
+        [b.misses, MISS, 'missed'],
+      ].forEach(function (bar, j) {
         var v = bar[0];
         if (!v) return;
         var x = x0 + j * (bw + 1);
-        svg.appendChild(s('rect', { x: x, y: y(v), width: bw, height: H - B - y(v), fill: bar[1], 'data-series': bar[2] },
-          s('title', null, hhmm(b.start) + '–' + hhmm(b.start + win.bucketMs) + ': ' + v + ' ' + bar[2])));
+        svg.appendChild(
+          s(
+            'rect',
+            { x: x, y: y(v), width: bw, height: H - B - y(v), fill: bar[1], 'data-series': bar[2] },
+            s('title', null, hhmm(b.start) + '–' + hhmm(b.start + win.bucketMs) + ': ' + v + ' ' + bar[2]),
+          ),
+        );
         svg.appendChild(s('text', { x: x + bw / 2, y: y(v) - 3, 'text-anchor': 'middle', 'data-series': bar[2] }, String(v)));
       });
       if (i % 3 === 0) svg.appendChild(s('text', { x: L + i * slot, y: H - 6 }, hhmm(b.start)));
@@ -252,31 +361,52 @@
   }
 
   function readyChart(ttr, win) {
-    var W = 360, H = 150, L = 48, B = 20, T = 14;
+    var W = 360,
+      H = 150,
+      L = 48,
+      B = 20,
+      T = 14;
     var top = 1000;
-    ttr.samples.forEach(function (p) { top = Math.max(top, p.durationMs); });
+    ttr.samples.forEach(function (p) {
+      top = Math.max(top, p.durationMs);
+    });
     var max = niceCeil(top * 1.1);
-    var x = function (t) { return L + ((t - win.start) / (win.end - win.start)) * (W - L); };
-    var y = function (v) { return T + (H - B - T) * (1 - v / max); };
-    var svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'ready',
-      'aria-label': 'time to ready: p50 ' + dur(ttr.p50Ms) + ', p90 ' + dur(ttr.p90Ms) }, [
-      s('title', null, 'Boot time of each machine that became ready in the last hour'),
-      s('line', { x1: L, x2: W, y1: H - B, y2: H - B, stroke: '#9aa5b1' }),
-      s('text', { x: L - 4, y: y(max) + 3, 'text-anchor': 'end' }, dur(max)),
-      s('text', { x: L - 4, y: H - B + 3, 'text-anchor': 'end' }, '0'),
-      s('text', { x: L, y: H - 6 }, hhmm(win.start)),
-      s('text', { x: W, y: H - 6, 'text-anchor': 'end' }, 'now'),
-    ]);
+    var x = function (t) {
+      return L + ((t - win.start) / (win.end - win.start)) * (W - L);
+    };
+    var y = function (v) {
+      return T + (H - B - T) * (1 - v / max);
+    };
+    var svg = s(
+      'svg',
+      { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'data-chart': 'ready', 'aria-label': 'time to ready: p50 ' + dur(ttr.p50Ms) + ', p90 ' + dur(ttr.p90Ms) },
+      [
+        s('title', null, 'Boot time of each machine that became ready in the last hour'),
+        s('line', { x1: L, x2: W, y1: H - B, y2: H - B, stroke: '#9aa5b1' }),
+        s('text', { x: L - 4, y: y(max) + 3, 'text-anchor': 'end' }, dur(max)),
+        s('text', { x: L - 4, y: H - B + 3, 'text-anchor': 'end' }, '0'),
+        s('text', { x: L, y: H - 6 }, hhmm(win.start)),
+        s('text', { x: W, y: H - 6, 'text-anchor': 'end' }, 'now'),
+      ],
+    );
     // p50 labelled below the left end of its line, p90 above the right end of its (higher)
     // line: close values never overlap, and no label sits on the other's line.
-    [[ttr.p50Ms, 'p50', '#2680c2', L + 4, 'start', 11], [ttr.p90Ms, 'p90', '#d64545', W - 4, 'end', -3]].forEach(function (q) {
+    [
+      [ttr.p50Ms, 'p50', '#2680c2', L + 4, 'start', 11],
+      [ttr.p90Ms, 'p90', '#d64545', W - 4, 'end', -3],
+    ].forEach(function (q) {
       if (q[0] === null) return;
       svg.appendChild(s('line', { x1: L, x2: W, y1: y(q[0]), y2: y(q[0]), stroke: q[2], 'stroke-dasharray': '4 3' }));
       svg.appendChild(s('text', { x: q[3], y: y(q[0]) + q[5], fill: q[2], 'text-anchor': q[4] }, q[1] + ' ' + dur(q[0])));
     });
     ttr.samples.forEach(function (p) {
-      svg.appendChild(s('circle', { cx: x(p.at), cy: y(p.durationMs), r: 3.5, fill: '#27ab83', 'fill-opacity': 0.75 },
-        s('title', null, hhmmss(p.at) + ': ready after ' + dur(p.durationMs))));
+      svg.appendChild(
+        s(
+          'circle',
+          { cx: x(p.at), cy: y(p.durationMs), r: 3.5, fill: '#27ab83', 'fill-opacity': 0.75 },
+          s('title', null, hhmmss(p.at) + ': ready after ' + dur(p.durationMs)),
+        ),
+      );
     });
     return svg;
   }

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 const CANDIDATES = [new URL('../../ui/', import.meta.url), new URL('../../../ui/', import.meta.url)];
 
 /** Where status.html links the two files that are inlined in their place. */
-export const STYLE_LINK = '<link rel="stylesheet" href="status.css">';
+export const STYLE_LINK = '<link rel="stylesheet" href="status.css" />';
 export const SCRIPT_TAG = '<script src="status.js"></script>';
 
 export interface StatusPage {
