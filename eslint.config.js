@@ -64,7 +64,7 @@ const domain = {
   syntax: [
     {
       selector: "NewExpression[callee.name='Date']",
-      message: `${CLOCK} (new Date(x) of a given time is a clock read in disguise too: keep times as epoch ms)`,
+      message: `${CLOCK} (the domain keeps times as epoch ms: no Date objects, not even new Date(ms))`,
     },
     { selector: "CallExpression[callee.name='Date']", message: CLOCK },
     { selector: "CallExpression[callee.name='randomUUID']", message: RANDOM },
