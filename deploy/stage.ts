@@ -14,6 +14,8 @@ import { Command } from 'commander';
 export const ENTRY = 'dist/functions/index.js';
 /** Served by GET /openapi.json, found from dist/functions/http/ at ../../../api/. */
 export const OPENAPI = 'api/openapi.yaml';
+/** The status page's assets, read by functions/http/ui-page.ts from dist/functions/http/ at ../../../ui/. */
+export const UI_ASSETS = ['ui/status.html', 'ui/status.css', 'ui/status.js'];
 
 export interface StageOptions {
   /** The repository root (where package.json and dist/ are). */
@@ -53,7 +55,7 @@ export function stageSource(opts: StageOptions): { files: string[] } {
     files.push('package-lock.json');
   }
   // Only what the functions load: dist/functions and dist/shared (no tests, no local
-  // stack), and the API document GET /openapi.json serves.
+  // stack), the API document GET /openapi.json serves, and the status page's assets.
   for (const dir of ['dist/functions', 'dist/shared']) {
     cpSync(join(root, dir), join(out, dir), { recursive: true });
     files.push(dir + '/');
@@ -62,6 +64,12 @@ export function stageSource(opts: StageOptions): { files: string[] } {
     mkdirSync(join(out, 'api'), { recursive: true });
     cpSync(join(root, OPENAPI), join(out, OPENAPI));
     files.push(OPENAPI);
+  }
+  for (const asset of UI_ASSETS) {
+    if (!existsSync(join(root, asset))) continue;
+    mkdirSync(dirname(join(out, asset)), { recursive: true });
+    cpSync(join(root, asset), join(out, asset));
+    files.push(asset);
   }
   return { files };
 }

@@ -5,6 +5,11 @@
  */
 import type { InstanceRecord, InstanceState } from './domain/instance.js';
 import type { Pool, PoolSpec } from './domain/pool-spec.js';
+import type { Machine, MachineStatus, QuotaHeadroom } from './domain/machine.js';
+import type { ProbeFailure, ProbeResult } from './domain/probe-result.js';
+
+// Domain types the ports speak in, re-exported for the services and adapters that import them from here.
+export type { Machine, MachineStatus, QuotaHeadroom, ProbeFailure, ProbeResult };
 
 // ───────────────────────────── clock ─────────────────────────────
 
@@ -27,40 +32,6 @@ export interface CreateMachineRequest {
   requestId: string;
   /** For pools with per-machine keys: the public half, as `user:ssh-rsa AAAA…`. */
   extraSshKeys?: string[];
-}
-
-export type MachineStatus =
-  | 'PROVISIONING'
-  | 'STAGING'
-  | 'RUNNING'
-  | 'STOPPING'
-  | 'STOPPED'
-  | 'SUSPENDING'
-  | 'SUSPENDED'
-  | 'REPAIRING'
-  | 'TERMINATED';
-
-export interface Machine {
-  name: string;
-  /** Short zone name (us-central1-a). */
-  zone: string;
-  status: MachineStatus;
-  /** Internal address (networkInterfaces[0].networkIP). */
-  ip: string | null;
-  /** External address (accessConfigs[0].natIP), when the machine has one. */
-  publicIp: string | null;
-  labels: Record<string, string>;
-  labelFingerprint: string | null;
-  /** Epoch ms (creationTimestamp). */
-  createdAt: number | null;
-}
-
-export interface QuotaHeadroom {
-  region: string;
-  /** limit − usage for each metric; Infinity when the region reports no such quota. */
-  cpus: number;
-  instances: number;
-  inUseAddresses: number;
 }
 
 /**
@@ -91,12 +62,6 @@ export interface ProbeTarget {
   expectSshBanner: boolean;
   timeoutMs: number;
 }
-
-export type ProbeFailure = 'refused' | 'timed_out' | 'wrong_banner' | 'unreachable' | 'error';
-
-export type ProbeResult =
-  | { ok: true; durationMs: number; banner: string | null }
-  | { ok: false; durationMs: number; reason: ProbeFailure; detail: string };
 
 export interface Prober {
   /** Never throws for an unreachable machine: the failure is the result. */

@@ -6,20 +6,23 @@
 import type { ApiDeps } from '../../shared/services/deps.js';
 import { buildDashboard } from '../../shared/services/dashboard.js';
 import type { Reply, Route } from './router.js';
-import { statusPage } from './ui-page.js';
+import { loadStatusPage } from './ui-page.js';
 
-const page = async (): Promise<Reply> => ({
-  status: 200,
-  text: statusPage.html,
-  headers: {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': statusPage.csp,
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
-  },
-});
+const page = async (): Promise<Reply> => {
+  const statusPage = await loadStatusPage();
+  return {
+    status: 200,
+    text: statusPage.html,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-security-policy': statusPage.csp,
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+    },
+  };
+};
 
 export function uiRoutes(deps: () => Promise<ApiDeps>): Route[] {
   return [

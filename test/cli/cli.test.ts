@@ -63,7 +63,7 @@ function warmer(args: string[], env: Record<string, string | undefined> = {}): P
   });
 }
 
-const json = (r: Result) => JSON.parse(r.stdout) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+const json = (r: Result) => JSON.parse(r.stdout) as any;
 
 const poolSpec = (over: Record<string, unknown> = {}) => ({
   image: 'projects/debian-cloud/global/images/family/debian-12',

@@ -3,7 +3,7 @@ import { startComputeEmulator, type ComputeEmulator, type ComputeEmulatorOptions
 import { GceCompute, type GceComputeOptions } from '../../shared/adapters/gce-compute.js';
 import { generateEd25519 } from '../../local/compute/world.js';
 
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 
 export const PROJECT = 'warmer-test';
 

@@ -144,7 +144,7 @@ describe.concurrent('transactions are isolated (optimistic or pessimistic, the c
     await Promise.all([increment('a'), increment('b')]);
     const final = (await ref.get()).data();
     expect(final?.['n']).toBe(2);
-    expect([...final?.['by']].sort()).toEqual(['a', 'b']);
+    expect([...(final?.['by'] ?? [])].sort()).toEqual(['a', 'b']);
     expect(attempts).toBeGreaterThanOrEqual(3);
   });
 

@@ -30,8 +30,8 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as 
 
 type Doc = {
   openapi: string;
-  paths: Record<string, Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  components: { schemas: Record<string, any>; responses: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  paths: Record<string, Record<string, any>>;
+  components: { schemas: Record<string, any>; responses: Record<string, any> };
 };
 const doc = parseYaml(readFileSync(resolve(import.meta.dirname, '../../api/openapi.yaml'), 'utf8')) as Doc;
 
@@ -47,17 +47,17 @@ const validatorAt = (pointer: string) => {
   if (!v) validators.set(pointer, (v = ajv.compile({ $ref: `openapi#${pointer}` })));
   return v;
 };
-const deref = (obj: any): [any, string | null] => (obj?.$ref ? [obj.$ref.startsWith('#/') ? pointerGet(obj.$ref.slice(1)) : undefined, obj.$ref.slice(1)] : [obj, null]); // eslint-disable-line @typescript-eslint/no-explicit-any
+const deref = (obj: any): [any, string | null] => (obj?.$ref ? [obj.$ref.startsWith('#/') ? pointerGet(obj.$ref.slice(1)) : undefined, obj.$ref.slice(1)] : [obj, null]);
 function pointerGet(pointer: string): unknown {
   return pointer
     .split('/')
     .slice(1)
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce<any>((o, k) => o?.[k], doc); // eslint-disable-line @typescript-eslint/no-explicit-any
+    .reduce<any>((o, k) => o?.[k], doc);
 }
 
 /** The validator of a response body, and the response object (for headers). */
-function responseSchema(template: string, method: string, status: number): { validate: ValidateFunction; response: any } { // eslint-disable-line @typescript-eslint/no-explicit-any
+function responseSchema(template: string, method: string, status: number): { validate: ValidateFunction; response: any } {
   const base = `/paths/${escape(template)}/${method}/responses/${status}`;
   const raw = pointerGet(base);
   if (!raw) throw new Error(`${method.toUpperCase()} ${template} → ${status} is not documented`);
@@ -250,7 +250,7 @@ describe('every answer matches the document', () => {
 
     const { validate, response } = responseSchema(template, method.toLowerCase(), status);
     expect(validate(res.json), `${method} ${template} → ${status}: ${errorsOf(validate)}\n${res.text}`).toBe(true);
-    for (const [name, header] of Object.entries<any>(response.headers ?? {})) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const [name, header] of Object.entries<any>(response.headers ?? {})) {
       const schema = deref(header)[0].schema;
       expect(res.headers.get(name), `header ${name}`).toMatch(new RegExp(schema.pattern));
     }

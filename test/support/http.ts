@@ -37,7 +37,7 @@ export async function call(base: string, method: string, path: string, options: 
   }
   const res = await fetch(base + path, { method, headers, body });
   const text = await res.text();
-  let json: any = undefined;
+  let json: any;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {
