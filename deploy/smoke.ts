@@ -46,7 +46,7 @@ export async function smokeTest(o: SmokeOptions): Promise<SmokeResult> {
     const res = await f(`${base}/claim`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ pool: o.pool, requestId, assignee: 'warmer-smoke-test', lifetimeSeconds: 600 }),
+      body: JSON.stringify({ pool: o.pool, requestId, assignee: 'warmer-smoke-test', labels: { purpose: 'smoke-test' } }),
     });
     const text = await res.text();
     const claimMs = Date.now() - started;
