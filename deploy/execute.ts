@@ -176,6 +176,13 @@ export async function executePlan(plan: readonly Command[], opts: ExecuteOptions
           const listed = await run(cmd.list);
           if (listed.code !== 0 && !(opts.dryRun && NOT_FOUND.test(listed.stderr))) fail(cmd.list, listed);
           if (listed.code !== 0 || listed.stdout.trim() === '') {
+            if (opts.dryRun) {
+              // A dry run reports it and goes on; the real run stops here.
+              const line = `${renderCommand(cmd)}  # NEEDED: no version yet, give ${cmd.envName}`;
+              changes.push(line);
+              print(line);
+              return;
+            }
             throw new DeployError(`secret ${cmd.secret} has no enabled version: give its value in ${cmd.envName} (or the matching --*-file option)`);
           }
           opts.log('  unchanged (no value given; the latest version stays)');

@@ -96,8 +96,10 @@ describe('plan options', () => {
     expect(text).toContain('--no-allow-unauthenticated');
     expect(text).not.toContain('ssh-key-passphrase');
     const keyed = planDeployment(parseSettings({ ...base, perMachineKeys: true }), { firestoreIndexes: INDEXES });
-    // Per-machine keys need the passphrase: without a value (and no version yet) the deploy stops and says so.
-    await expect(fresh(keyed)).rejects.toThrow(/warmer-ssh-key-passphrase has no enabled version: give its value in WARMER_SSH_KEY_PASSPHRASE/);
+    // Per-machine keys need the passphrase: without a value (and no version yet) a run stops and says so; a dry run flags it.
+    expect((await fresh(keyed)).find((l) => l.includes('versions add warmer-ssh-key-passphrase'))).toContain('NEEDED: no version yet, give WARMER_SSH_KEY_PASSPHRASE');
+    const cloud = new FakeCloud(parseSettings(base), INDEXES);
+    await expect(apply(keyed, cloud)).rejects.toThrow(/warmer-ssh-key-passphrase has no enabled version: give its value in WARMER_SSH_KEY_PASSPHRASE/);
     const withKeys = (await fresh(keyed, { ...SECRETS, sshKeyPassphrase: 'correct horse battery staple' })).join('\n');
     expect(withKeys).toContain('gcloud secrets create warmer-ssh-key-passphrase');
     expect(withKeys).toContain('--set-secrets=WARMER_SSH_KEY_PASSPHRASE=warmer-ssh-key-passphrase:latest');
