@@ -1,9 +1,10 @@
 /**
  * The commands a deployment is made of, as data: argument vectors (run without a shell),
- * with the small amount of control flow idempotency needs ("create unless it exists",
- * "create or update", "capture an output for later commands", "add a secret version if
- * it changed"). `renderCommand` prints each as one shell-equivalent line for --dry-run;
- * deploy/execute.ts runs them.
+ * with the control flow convergence needs. The central one is `converge`: describe a
+ * resource, then create it when it is missing, or compare what exists with the desired
+ * settings and run only the updates that close the gap (nothing when it matches). A run
+ * therefore brings every resource to the desired settings, and a dry run (which performs
+ * only the describes and reads) prints exactly the changes a run would make.
  *
  * Arguments may reference a captured value as `${NAME}` (only names captured earlier by a
  * `capture` command); nothing else in an argument is ever interpreted.
@@ -14,21 +15,55 @@ export type Argv = readonly string[];
 /** Which secret value a `secret-version` command adds (read from env or a file by the CLI). */
 export type SecretSource = 'claimTokens' | 'adminTokens' | 'sshKeyPassphrase';
 
+/** Replaces the `${NAME}` placeholders captured so far (unknown ones stay as they are). */
+export type Resolve = (text: string) => string;
+
+export type RunCommand = {
+  kind: 'run';
+  argv: Argv;
+  /** Extra attempts after a failure (IAM calls racing a just-created principal, 409s of index operations). */
+  retries?: number;
+  /** Retry only when the error output matches (default: any failure is retried). */
+  retryOn?: RegExp;
+  /** A failure whose error output matches counts as done. */
+  tolerate?: RegExp;
+  /** Runs at most once per deployment, however many changes ask for it (e.g. the build before the first function deploy). */
+  once?: string;
+  /** Why it runs (shown after the command: the settings that differ). */
+  note?: string;
+};
+
 export type Command =
-  /** Always runs. `retries`: for IAM calls that race a just-created principal. */
-  | { kind: 'run'; argv: Argv; retries?: number; tolerate?: RegExp }
-  /** Runs `check`; when it fails (the resource does not exist) runs `create`. */
-  | { kind: 'ensure'; check: Argv; create: Argv }
-  /** Runs `check`; then `update` if it succeeded, else `create`. */
-  | { kind: 'upsert'; check: Argv; create: Argv; update: Argv }
-  /** Runs `argv` and keeps its trimmed stdout as `${variable}` for later commands. */
-  | { kind: 'capture'; variable: string; argv: Argv }
+  /** A change: runs in a deployment, is printed by a dry run. */
+  | RunCommand
+  /**
+   * Describes `what` (`describe` with --format=json). Missing (NOT_FOUND, or `exists` says
+   * no): runs `create`. Present: runs `update(current)`, the commands that bring it to the
+   * desired settings ([] when it already matches).
+   */
+  | {
+      kind: 'converge';
+      what: string;
+      describe: Argv;
+      create: Command[];
+      update: (current: any, resolve: Resolve) => Command[];
+      /** For list-style describes: whether the answer holds the resource. */
+      exists?: (current: any) => boolean;
+    }
+  /**
+   * Runs `argv` and keeps its trimmed stdout as `${variable}` for later commands.
+   * `mutates`: the command changes something (a dry run then does not run it, and later
+   * commands print `${variable}` as is).
+   */
+  | { kind: 'capture'; variable: string; argv: Argv; mutates?: boolean }
   /**
    * Makes the latest version of `secret` hold the value from `source`: `access` reads the
    * latest version (compared in memory, never printed); `add` receives the value on stdin
    * when it differs. With no value given, `list` must show an enabled version already.
    */
-  | { kind: 'secret-version'; secret: string; source: SecretSource; envName: string; access: Argv; add: Argv; list: Argv };
+  | { kind: 'secret-version'; secret: string; source: SecretSource; envName: string; access: Argv; add: Argv; list: Argv }
+  /** Stops the deployment with a message saying what to do (e.g. a Datastore-mode database). */
+  | { kind: 'fail'; message: string };
 
 export const REDACTED = '<redacted>';
 
@@ -53,16 +88,20 @@ export function renderArgv(argv: Argv): string {
 /** One line per command, runnable by a POSIX shell (secrets shown as <redacted>). */
 export function renderCommand(cmd: Command): string {
   switch (cmd.kind) {
-    case 'run':
-      return cmd.tolerate ? `${renderArgv(cmd.argv)} || true  # tolerated: ${cmd.tolerate.source}` : renderArgv(cmd.argv);
-    case 'ensure':
-      return `${renderArgv(cmd.check)} >/dev/null 2>&1 || ${renderArgv(cmd.create)}`;
-    case 'upsert':
-      return `if ${renderArgv(cmd.check)} >/dev/null 2>&1; then ${renderArgv(cmd.update)}; else ${renderArgv(cmd.create)}; fi`;
+    case 'run': {
+      const line = cmd.tolerate ? `${renderArgv(cmd.argv)} || true  # tolerated: ${cmd.tolerate.source}` : renderArgv(cmd.argv);
+      return cmd.note ? `${line}  # ${cmd.note}` : line;
+    }
+    case 'converge':
+      return cmd.create.length > 0
+        ? `${renderArgv(cmd.describe)} >/dev/null 2>&1 || ${cmd.create.map(renderCommand).join(' && ')}`
+        : `${renderArgv(cmd.describe)}  # ${cmd.what}: updated to the desired settings if it differs`;
     case 'capture':
       return `${cmd.variable}=$(${renderArgv(cmd.argv)})`;
     case 'secret-version':
       return `printf %s ${quoteArg(REDACTED)} | ${renderArgv(cmd.add)}  # value from ${cmd.envName}, added only if it differs from the latest version`;
+    case 'fail':
+      return `# stop: ${cmd.message}`;
   }
 }
 
@@ -77,13 +116,22 @@ export function substitute(argv: Argv, vars: ReadonlyMap<string, string>): strin
   );
 }
 
-/** Every placeholder a command refers to (for checking a plan's order). */
+/** Like substitute, but leaves unknown placeholders in place (dry runs, comparisons). */
+export function resolveText(text: string, vars: ReadonlyMap<string, string>): string {
+  return text.replace(PLACEHOLDER, (m, name: string) => vars.get(name) ?? m);
+}
+
+export function hasPlaceholder(text: string): boolean {
+  return HAS_PLACEHOLDER.test(text);
+}
+
+/** Every placeholder a command refers to directly (for checking a plan's order). */
 export function placeholders(cmd: Command): string[] {
   const argvs: Argv[] =
     cmd.kind === 'run' || cmd.kind === 'capture' ? [cmd.argv]
-    : cmd.kind === 'ensure' ? [cmd.check, cmd.create]
-    : cmd.kind === 'upsert' ? [cmd.check, cmd.create, cmd.update]
-    : [cmd.access, cmd.add, cmd.list];
+    : cmd.kind === 'converge' ? [cmd.describe, ...cmd.create.flatMap((c) => (c.kind === 'run' ? [c.argv] : []))]
+    : cmd.kind === 'secret-version' ? [cmd.access, cmd.add, cmd.list]
+    : [];
   const names = new Set<string>();
   for (const argv of argvs) for (const a of argv) for (const m of a.matchAll(PLACEHOLDER)) names.add(m[1]!);
   return [...names];

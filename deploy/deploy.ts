@@ -1,23 +1,30 @@
 /**
- * Deploys warmer to a Google Cloud project, idempotently (safe to run again: it converges).
+ * Deploys warmer to a Google Cloud project; every run converges (describe, compare,
+ * update only what differs).
  *
  *   npm run deploy -- --project my-project --region europe-west1 --dry-run
- *   WARMER_CLAIM_TOKENS=… WARMER_ADMIN_TOKENS=… WARMER_SSH_KEY_PASSPHRASE=… \
+ *   WARMER_CLAIM_TOKENS=… WARMER_ADMIN_TOKENS=… \
  *     npm run deploy -- --project my-project --region europe-west1
+ *   npm run deploy -- --project my-project --region europe-west1 --destroy [--delete-vms]
+ *   WARMER_CLAIM_TOKENS=… npm run deploy -- --project my-project --region europe-west1 --smoke-test --pool ci
  *
- * The commands come from planDeployment (deploy/plan.ts); --dry-run prints them, one per
- * line, and runs nothing. Secret values come from the environment or from files, are
- * checked with the same rules the functions apply (shared/config.ts), and are never printed.
- * See docs/operations.md.
+ * The commands come from planDeployment / planDestroy (deploy/plan.ts). --dry-run runs
+ * only the reads (describes) and prints the changes a run would make, one shell line
+ * each, on stdout; --offline plans for an empty project without running anything.
+ * Secret values come from the environment or from files, are checked with the same rules
+ * the functions apply (shared/config.ts), and are never printed. See docs/operations.md.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command as Cli, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../shared/config.js';
 import { renderCommand } from './commands.js';
 import { DeployError, executePlan, spawnRunner, type Runner, type SecretValues } from './execute.js';
-import { planDeployment, type FirestoreIndexes } from './plan.js';
+import { writeMonitoringFiles } from './monitoring.js';
+import { planDeployment, planDestroy, type FirestoreIndexes } from './plan.js';
+import { smokeTest, SmokeError } from './smoke.js';
 import { parseSettings, resourceNames, SettingsError, type SettingsInput } from './settings.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,6 +40,22 @@ interface CliOptions {
   project: string;
   region: string;
   dryRun?: boolean;
+  offline?: boolean;
+  destroy?: boolean;
+  deleteVms?: boolean;
+  smokeTest?: boolean;
+  pool?: string;
+  url?: string;
+  idTokenFile?: string;
+  egress?: 'direct' | 'connector';
+  subnet?: string;
+  invoker?: 'tokens' | 'iam';
+  invokerMember?: string[];
+  buildServiceAccount?: string;
+  createBuildServiceAccount?: boolean;
+  perMachineKeys?: boolean;
+  monitoring: boolean;
+  notificationChannel?: string[];
   prefix?: string;
   firestoreLocation?: string;
   firestoreTool?: 'firebase' | 'gcloud';
@@ -74,7 +97,23 @@ function buildCli(io: Io): Cli {
     .description('Create or update everything warmer needs in a Google Cloud project (idempotent).')
     .requiredOption('--project <id>', 'Google Cloud project id')
     .requiredOption('--region <region>', 'region of the functions, connector, scheduler job (e.g. europe-west1)')
-    .option('--dry-run', 'print every command, one per line, and run nothing')
+    .option('--dry-run', 'read the project and print the changes a run would make (one shell line each); change nothing')
+    .option('--offline', 'with --dry-run: plan for an empty project without reading it (no gcloud needed)')
+    .option('--destroy', 'remove what warmer created (functions, tick, topics, secrets, IAM, network, monitoring); the Firestore database stays')
+    .option('--delete-vms', 'with --destroy: also delete every machine labelled warmer-pool')
+    .option('--smoke-test', 'claim one machine of --pool through the deployed API and release it')
+    .option('--pool <name>', 'pool of the smoke test')
+    .option('--url <url>', 'smoke test: the API base URL (default: the claim function URL from gcloud)')
+    .option('--id-token-file <path>', 'smoke test with --invoker iam: a Google ID token (e.g. from gcloud auth print-identity-token)')
+    .addOption(new Option('--egress <mode>', 'how reconcile reaches machines: direct (Direct VPC egress on --network/--subnet) or connector').choices(['direct', 'connector']).default('connector'))
+    .option('--subnet <name>', 'Direct VPC egress: the subnet of the function addresses', 'default')
+    .addOption(new Option('--invoker <mode>', 'tokens: invoker IAM check disabled, warmer tokens decide; iam: Google ID token of --invoker-member needed too').choices(['tokens', 'iam']).default('tokens'))
+    .option('--invoker-member <member>', 'with --invoker iam: who may call the HTTP functions (repeatable), e.g. serviceAccount:ci@p.iam.gserviceaccount.com', collect)
+    .option('--build-service-account <email>', 'the service account Cloud Build builds the functions as')
+    .option('--create-build-service-account', 'create <prefix>-build with the least roles a build needs, and use it')
+    .option('--per-machine-keys', 'some pool issues per-machine SSH keys: create the passphrase secret and give it to reconcile')
+    .option('--no-monitoring', 'skip the log-based metrics, alert policies and dashboard')
+    .option('--notification-channel <name>', 'projects/P/notificationChannels/ID the alerts page (repeatable)', collect)
     .option('--prefix <name>', 'prefix of the resource names (functions, service accounts, secrets, job)', 'warmer')
     .option('--firestore-location <location>', 'location of a new Firestore database (default: the region)')
     .addOption(new Option('--firestore-tool <tool>', 'deploy rules/indexes with the firebase CLI or with gcloud (gcloud: indexes and TTL only)').choices(['firebase', 'gcloud']).default('firebase'))
@@ -117,6 +156,15 @@ export function toSettingsInput(o: CliOptions): SettingsInput {
     maxRetryDelaySeconds: o.maxRetryDelay,
     maxDeliveryAttempts: o.maxDeliveryAttempts,
     network: o.network,
+    egress: o.egress,
+    subnet: o.subnet,
+    invoker: o.invoker,
+    invokers: o.invokerMember,
+    buildServiceAccount: o.buildServiceAccount,
+    createBuildServiceAccount: o.createBuildServiceAccount ?? false,
+    perMachineKeys: o.perMachineKeys ?? false,
+    monitoring: o.monitoring,
+    notificationChannels: o.notificationChannel,
     vpcConnector: o.vpcConnector,
     createConnector: o.createConnector,
     connectorRange: o.connectorRange,
@@ -159,6 +207,24 @@ export interface MainOptions {
   io?: Io;
   runner?: Runner;
   root?: string;
+  /** The smoke test's HTTP client (tests). */
+  fetchImpl?: typeof fetch;
+}
+
+/** What the functions are built from: a changed file means a redeploy of the functions. */
+export function sourceHash(root: string): string {
+  const h = createHash('sha256');
+  const walk = (rel: string) => {
+    const abs = join(root, rel);
+    if (!existsSync(abs)) return;
+    if (statSync(abs).isDirectory()) {
+      for (const e of readdirSync(abs).sort()) walk(`${rel}/${e}`);
+      return;
+    }
+    h.update(rel).update('\0').update(readFileSync(abs)).update('\0');
+  };
+  for (const rel of ['functions', 'shared', 'api', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'deploy/stage.ts']) walk(rel);
+  return h.digest('hex').slice(0, 16);
 }
 
 /** The CLI; returns the exit code (0 done, 1 a command failed, 2 bad input). */
@@ -174,34 +240,50 @@ export async function main(argv: readonly string[], env: Record<string, string |
   }
   const o = cli.opts<CliOptions>();
   try {
-    const settings = parseSettings(toSettingsInput(o));
+    const runner = opts.runner ?? spawnRunner(root);
+    const log = (line: string) => io.err(line + '\n');
+    if (o.smokeTest) return await runSmokeTest(o, env, runner, io, opts.fetchImpl);
+    const settings = parseSettings({ ...toSettingsInput(o), sourceHash: existsSync(join(root, 'package.json')) ? sourceHash(root) : undefined });
+    if (o.destroy) {
+      const plan = planDestroy(settings, { deleteVms: o.deleteVms });
+      if (o.dryRun && o.offline) {
+        for (const cmd of plan) io.out(renderCommand(cmd) + '\n');
+        return 0;
+      }
+      const changes = await executePlan(plan, { runner, secrets: {}, log, dryRun: o.dryRun, print: (l) => io.out(l + '\n') });
+      io.err(o.dryRun ? `\n${changes.length} change(s) would be made.\n` : `\ndestroyed (${changes.length} deletion(s)). The Firestore database and the enabled APIs stay.\n`);
+      return 0;
+    }
     const secrets = readSecrets(o, env, settings.project);
-    let firestoreIndexes: FirestoreIndexes | undefined;
+    const firestoreIndexes = JSON.parse(readFileSync(join(root, 'firestore.indexes.json'), 'utf8')) as FirestoreIndexes;
     if (settings.firestoreTool === 'gcloud') {
-      firestoreIndexes = JSON.parse(readFileSync(join(root, 'firestore.indexes.json'), 'utf8')) as FirestoreIndexes;
       io.err('note: --firestore-tool gcloud deploys indexes and TTL only; deploy firestore.rules with the firebase CLI (see docs/operations.md)\n');
     }
     const plan = planDeployment(settings, { firestoreIndexes });
-    if (o.dryRun) {
-      for (const cmd of plan) io.out(renderCommand(cmd) + '\n');
+    if (o.dryRun && o.offline) {
+      // Nothing is read: every resource counts as missing (a new project).
+      const changes = await executePlan(plan, { runner: async () => ({ code: 1, stdout: '', stderr: 'NOT_FOUND (offline plan)' }), secrets, log: () => {}, dryRun: true, print: (l) => io.out(l + '\n') });
+      io.err(`\n${changes.length} change(s) for a new project.\n`);
       return 0;
     }
     if (!existsSync(join(root, 'package.json'))) throw new DeployError(`not a warmer checkout: ${root}`);
-    await executePlan(plan, {
-      runner: opts.runner ?? spawnRunner(root),
-      secrets,
-      log: (line) => io.err(line + '\n'),
-    });
+    if (settings.monitoring) writeMonitoringFiles(root, settings);
+    const changes = await executePlan(plan, { runner, secrets, log, dryRun: o.dryRun, print: (l) => io.out(l + '\n') });
+    if (o.dryRun) {
+      io.err(`\n${changes.length} change(s) would be made.\n`);
+      return 0;
+    }
     const n = resourceNames(settings);
-    io.err(`\ndeployed. Functions: ${Object.values(n.functions).join(', ')} in ${settings.region}.\n` +
-      `Claim URL: gcloud functions describe ${n.functions.claim} --gen2 --region=${settings.region} --project=${settings.project} --format='value(serviceConfig.uri)'\n`);
+    io.err(`\ndeployed (${changes.length} change(s)). Functions: ${Object.values(n.functions).join(', ')} in ${settings.region}.\n` +
+      `Claim URL: gcloud functions describe ${n.functions.claim} --gen2 --region=${settings.region} --project=${settings.project} --format='value(serviceConfig.uri)'\n` +
+      `Verify: npm run deploy -- --project ${settings.project} --region ${settings.region} --smoke-test --pool <pool>\n`);
     return 0;
   } catch (err) {
     if (err instanceof SettingsError || err instanceof ConfigError) {
       io.err(`deploy: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof DeployError) {
+    if (err instanceof DeployError || err instanceof SmokeError) {
       io.err(`deploy: ${err.message}\n`);
       return 1;
     }
@@ -211,6 +293,26 @@ export async function main(argv: readonly string[], env: Record<string, string |
     }
     throw err;
   }
+}
+
+async function runSmokeTest(o: CliOptions, env: Record<string, string | undefined>, runner: Runner, io: Io, fetchImpl?: typeof fetch): Promise<number> {
+  if (!o.pool) throw new SettingsError(['pool: --smoke-test needs --pool <name>']);
+  const settings = parseSettings(toSettingsInput(o));
+  const secrets = readSecrets(o, env, settings.project);
+  const claimToken = secrets.claimTokens?.split(',')[0]?.trim();
+  if (!claimToken) throw new SettingsError(['WARMER_CLAIM_TOKENS: the smoke test needs a claim token (or --claim-tokens-file)']);
+  let url = o.url;
+  if (!url) {
+    const n = resourceNames(settings);
+    const r = await runner(['gcloud', 'functions', 'describe', n.functions.claim, '--gen2', `--region=${settings.region}`, `--project=${settings.project}`, '--format=value(serviceConfig.uri)'], {});
+    if (r.code !== 0 || !/^https:\/\//.test(r.stdout.trim())) throw new DeployError(`could not read the claim URL: ${r.stderr.trim() || r.stdout.trim()}`);
+    url = r.stdout.trim();
+  }
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new SettingsError(['url: must be an http(s) URL']);
+  const idToken = o.idTokenFile ? readFileSync(o.idTokenFile, 'utf8').trim() : undefined;
+  const result = await smokeTest({ url, pool: o.pool, claimToken, idToken, log: (l) => io.err(l + '\n'), fetchImpl });
+  io.out(`smoke test passed: claimed and released ${result.instance} (claim ${result.claimMs} ms)\n`);
+  return 0;
 }
 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);

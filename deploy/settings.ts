@@ -47,8 +47,15 @@ export const settingsSchema = z
     minRetryDelaySeconds: seconds.min(0).max(600).default(10),
     maxRetryDelaySeconds: seconds.min(0).max(600).default(600),
     maxDeliveryAttempts: z.coerce.number().int().min(5).max(100).default(10),
-    /** The VPC egress the health checks need (Serverless VPC Access). */
+    /**
+     * How reconcile reaches machines' internal addresses for health checks: Direct VPC
+     * egress (the function gets an address on `subnet`) or a Serverless VPC Access
+     * connector. One or the other, never both (they cannot be combined).
+     */
+    egress: z.enum(['direct', 'connector']).default('connector'),
     network: z.string().regex(NETWORK, 'must be a VPC network name').default('default'),
+    /** Direct VPC egress: the subnet (in the region) the reconcile function's addresses come from. */
+    subnet: z.string().regex(NETWORK, 'must be a subnet name').default('default'),
     vpcConnector: z.string().regex(CONNECTOR, 'must be a connector name: 2-25 lowercase letters, digits or hyphens').optional(),
     createConnector: z.boolean().default(true),
     connectorRange: z.string().regex(CIDR28, 'must be an unused IPv4 /28, e.g. 10.8.0.0/28').default('10.8.0.0/28'),
@@ -64,11 +71,34 @@ export const settingsSchema = z
     claimIngress: z.enum(['all', 'internal-only', 'internal-and-gclb']).default('all'),
     adminIngress: z.enum(['all', 'internal-only', 'internal-and-gclb']).default('all'),
     logLevel: z.enum(['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR']).default('INFO'),
+    /**
+     * Who may call the HTTP functions. 'tokens' (default): Cloud Run's invoker IAM check is
+     * disabled and warmer's own bearer tokens decide (no allUsers binding, so domain-
+     * restricted sharing does not refuse it). 'iam': the invoker check stays on; only
+     * `invokers` (with a Google ID token) get through, and then warmer's token as well.
+     */
+    invoker: z.enum(['tokens', 'iam']).default('tokens'),
+    invokers: z.array(z.string().regex(/^(user|serviceAccount|group|domain):[A-Za-z0-9@._-]+$/, 'must be an IAM member such as serviceAccount:ci@p.iam.gserviceaccount.com or group:ci@example.com')).default([]),
+    /** The service account Cloud Build runs the function builds as (new projects: the Compute default one often has no roles). */
+    buildServiceAccount: z.string().regex(SERVICE_ACCOUNT_EMAIL, 'must be a service account e-mail address').optional(),
+    /** Create `<prefix>-build` with the least roles a build needs and use it. */
+    createBuildServiceAccount: z.boolean().default(false),
+    /** Whether some pool issues per-machine SSH keys (only then the passphrase secret is needed). */
+    perMachineKeys: z.boolean().default(false),
+    /** Log-based metrics, alert policies and a dashboard. */
+    monitoring: z.boolean().default(true),
+    /** Notification channels (projects/P/notificationChannels/ID) the alert policies page. */
+    notificationChannels: z.array(z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/notificationChannels\/[0-9]+$/, 'must be projects/P/notificationChannels/ID')).default([]),
+    /** A hash of the functions' source: a function whose label has it and whose settings match is not redeployed. */
+    sourceHash: z.string().regex(/^[a-f0-9]{8,40}$/).optional(),
     /** Where the built functions are staged (package.json + dist), relative to the repository. */
     sourceDir: z.string().regex(/^[A-Za-z0-9._/-]+$/, 'must be a plain relative path').refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must stay inside the repository').default('.warmer/deploy-source'),
   })
   .refine((s) => s.minRetryDelaySeconds <= s.maxRetryDelaySeconds, { message: 'the minimum retry delay must not exceed the maximum', path: ['minRetryDelaySeconds'] })
-  .refine((s) => s.claimMinInstances <= s.claimMaxInstances, { message: 'claim min instances must not exceed claim max instances', path: ['claimMinInstances'] });
+  .refine((s) => s.claimMinInstances <= s.claimMaxInstances, { message: 'claim min instances must not exceed claim max instances', path: ['claimMinInstances'] })
+  .refine((s) => !(s.buildServiceAccount && s.createBuildServiceAccount), { message: 'give either a build service account or --create-build-service-account, not both', path: ['buildServiceAccount'] })
+  .refine((s) => s.invoker === 'iam' || s.invokers.length === 0, { message: 'invoker members need --invoker iam', path: ['invokers'] })
+  .refine((s) => s.egress === 'connector' || (s.vpcConnector === undefined && s.createConnector), { message: 'Direct VPC egress uses no connector: drop --vpc-connector / --no-create-connector', path: ['egress'] });
 
 export type SettingsInput = z.input<typeof settingsSchema>;
 export type DeploySettings = z.output<typeof settingsSchema>;
@@ -103,6 +133,8 @@ export interface ResourceNames {
   schedulerJob: string;
   connector: string;
   firewallRule: string;
+  buildAccount: string;
+  buildAccountEmail: string;
 }
 
 export function resourceNames(s: DeploySettings): ResourceNames {
@@ -120,5 +152,7 @@ export function resourceNames(s: DeploySettings): ResourceNames {
     schedulerJob: `${s.prefix}-tick`,
     connector: s.vpcConnector ?? `${s.prefix}-conn`,
     firewallRule: `${s.prefix}-health-checks`,
+    buildAccount: `${s.prefix}-build`,
+    buildAccountEmail: `${s.prefix}-build@${s.project}.iam.gserviceaccount.com`,
   };
 }

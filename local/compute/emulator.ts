@@ -54,6 +54,8 @@ export interface ComputeEmulatorOptions {
   logger?: Logger;
   /** Called for every API request (method, URL), e.g. to see what the client sends. */
   onRequest?: (method: string, url: string) => void;
+  /** Called with the API method of every routed request (e.g. `instances.insert`), to record what a client calls. */
+  onApiCall?: (kind: string) => void;
 }
 
 export interface ComputeEmulator {
@@ -206,6 +208,7 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
           const m = route.pattern.exec(url.pathname);
           if (!m) continue;
           world.admit(`${method} ${route.kind}`);
+          opts.onApiCall?.(route.kind);
           const params = m.slice(1).map((s) => decodeURIComponent(s));
           send(res, 200, await route.handle(world, params, url.searchParams, req));
           return;

@@ -28,13 +28,25 @@ export interface FirestoreEmulator {
 
 const STOP_GRACE_MS = 2_000;
 
-export async function startFirestoreEmulator(opts: { host?: string; port?: number } = {}): Promise<FirestoreEmulator> {
+export interface FirestoreEmulatorOptions {
+  host?: string;
+  port?: number;
+  /** Called with the gRPC method name and request of every call (e.g. `Commit`), to record what a client calls. */
+  onCall?: (method: string, request: unknown) => void;
+}
+
+export async function startFirestoreEmulator(opts: FirestoreEmulatorOptions = {}): Promise<FirestoreEmulator> {
   const host = opts.host ?? '127.0.0.1';
   const store = new DocumentStore();
   const server = new Server();
   const knobs = { commitLatencyMs: 0 };
   const service = new FaithfulFirestoreService(store, knobs);
-  server.addService(FirestoreServiceV1Impl.definition as unknown as ServiceDefinition, service as unknown as UntypedServiceImplementation);
+  const onCall = opts.onCall;
+  const impl = !onCall ? service : Object.fromEntries(Object.keys(FirestoreServiceV1Impl.definition).map((name) => [name, (call: { request?: unknown }, ...rest: unknown[]) => {
+    onCall(name, call.request);
+    return (service as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(service, call, ...rest);
+  }]));
+  server.addService(FirestoreServiceV1Impl.definition as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation);
   const address = host.includes(':') ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${address}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, bound) =>

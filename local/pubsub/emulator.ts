@@ -40,6 +40,8 @@ export interface PubSubEmulatorOptions {
   logger?: Logger;
   /** Concurrent pushes per push subscription (default 32). */
   maxPushInFlight?: number;
+  /** Called with the gRPC method name of every call (e.g. `Publish`), to record what a client calls. */
+  onCall?: (method: string, request: unknown) => void;
 }
 
 export interface PubSubEmulatorControl {
@@ -243,7 +245,14 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
   const server = new grpc.Server();
   const openStreams = new Set<grpc.ServerDuplexStream<WireStreamingPullRequest, unknown>>();
 
-  server.addService(publisher, {
+  // Every handler reports its method first when asked to (options.onCall), nothing else changes.
+  const recorded = <T extends grpc.UntypedServiceImplementation>(impl: T): T =>
+    !options.onCall ? impl : (Object.fromEntries(Object.entries(impl).map(([name, fn]) => [name, (call: { request?: unknown }, ...rest: unknown[]) => {
+      options.onCall!(name, call.request);
+      return (fn as (...a: unknown[]) => unknown)(call, ...rest);
+    }])) as unknown as T);
+
+  server.addService(publisher, recorded({
     CreateTopic: unary<WireTopic, WireTopic>((req) =>
       wireTopic(broker.createTopic({ name: req.name ?? '', labels: { ...(req.labels ?? {}) } })),
     ),
@@ -269,9 +278,9 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
     Publish: unary<{ topic?: string; messages?: WireMessage[] }, unknown>((req) => ({
       messageIds: broker.publish(req.topic ?? '', req.messages ?? []),
     })),
-  });
+  }));
 
-  server.addService(subscriber, {
+  server.addService(subscriber, recorded({
     CreateSubscription: unary<WireSubscription, unknown>((req) =>
       wireSubscription(broker.createSubscription(subscriptionConfig(req))),
     ),
@@ -400,7 +409,7 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
       call.on('cancelled', cleanup);
       call.on('error', cleanup);
     },
-  });
+  }));
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderCommand, type Command } from '../../deploy/commands.js';
-import { main } from '../../deploy/deploy.js';
+import { main, sourceHash } from '../../deploy/deploy.js';
+import { FakeCloud } from './fake-cloud.js';
 import { executePlan, type ProcessResult, type Runner } from '../../deploy/execute.js';
-import { RUNTIME_PERMISSIONS } from '../../deploy/permissions.js';
+import { RUNTIME_PERMISSIONS, runtimePermissions } from '../../deploy/permissions.js';
 import { planDeployment, REQUIRED_APIS, type FirestoreIndexes } from '../../deploy/plan.js';
 import { parseSettings, SettingsError } from '../../deploy/settings.js';
 import { stageSource, stagedPackageJson } from '../../deploy/stage.js';
@@ -16,10 +17,18 @@ const CLAIM_SECRET = 'claim-token-0123456789-abcdef';
 const ADMIN_SECRET = 'admin-token-0123456789-abcdef';
 const PASSPHRASE = 'correct horse battery staple';
 
-const settings = parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', vmServiceAccounts: ['pool-vm@warmer-prod-1.iam.gserviceaccount.com'] });
-const plan = planDeployment(settings);
+const settings = parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', vmServiceAccounts: ['pool-vm@warmer-prod-1.iam.gserviceaccount.com'], perMachineKeys: true });
+const INDEXES = JSON.parse(readFileSync(join(ROOT, 'firestore.indexes.json'), 'utf8')) as FirestoreIndexes;
+const plan = planDeployment(settings, { firestoreIndexes: INDEXES });
 const lines = plan.map(renderCommand);
 const text = lines.join('\n');
+
+/** Nothing exists: every describe answers NOT_FOUND. */
+const emptyProject: Runner = async () => ({ code: 1, stdout: '', stderr: 'ERROR: NOT_FOUND' });
+/** The changes a run would make in a new project (a dry run against an empty one). */
+export async function freshChanges(p: readonly Command[], secrets = { claimTokens: CLAIM_SECRET, adminTokens: ADMIN_SECRET, sshKeyPassphrase: PASSPHRASE }): Promise<string[]> {
+  return executePlan(p, { runner: emptyProject, secrets, log: () => {}, dryRun: true, print: () => {} });
+}
 
 /** The lines whose gcloud/firebase part starts with `prefix` (any branch of a line). */
 const having = (needle: string) => lines.filter((l) => l.includes(needle));
@@ -91,12 +100,15 @@ describe('planDeployment', () => {
     expect(having('subscriptions add-iam-policy-binding')).toHaveLength(2);
   });
 
-  it('schedules the reconcile tick every minute on the refill topic', () => {
+  it('schedules the reconcile tick every minute on the refill topic', async () => {
     const job = having('gcloud scheduler jobs')[0]!;
     expect(job).toContain("'--schedule=* * * * *'");
     expect(job).toContain('--topic=warmer-refill');
     expect(job).toContain(`'--message-body={"pool":"*","reason":"schedule"}'`);
-    expect(job).toMatch(/^if gcloud scheduler jobs describe warmer-tick .*; then gcloud scheduler jobs update pubsub warmer-tick .*; else gcloud scheduler jobs create pubsub warmer-tick .*; fi$/);
+    // Missing: created; existing with another schedule: updated (the converge of plan.test.ts covers the rest).
+    const fresh = (await freshChanges(plan)).filter((l) => l.includes('scheduler jobs'));
+    expect(fresh).toHaveLength(1);
+    expect(fresh[0]).toMatch(/^gcloud scheduler jobs create pubsub warmer-tick .*--schedule=/);
   });
 
   it('grants the service account a custom role with exactly the listed permissions', () => {
@@ -120,19 +132,21 @@ describe('planDeployment', () => {
     }
   });
 
-  it('builds and stages JavaScript before deploying, and deploys Firestore rules and indexes', () => {
-    expect(lines[0]).toBe('npm run build');
-    expect(lines[1]).toBe('npx tsx deploy/stage.ts --out=.warmer/deploy-source');
-    expect(lines.findIndex((l) => l.includes('functions deploy'))).toBeGreaterThan(1);
+  it('builds and stages JavaScript before deploying, and deploys Firestore rules and indexes', async () => {
+    const fresh = await freshChanges(plan);
+    const build = fresh.indexOf('npm run build');
+    expect(fresh.filter((l) => l === 'npm run build')).toHaveLength(1); // once, however many functions deploy
+    expect(fresh[build + 1]).toBe('npx tsx deploy/stage.ts --out=.warmer/deploy-source');
+    expect(fresh.findIndex((l) => l.includes('functions deploy'))).toBeGreaterThan(build + 1);
     expect(text).toContain('firebase deploy --only=firestore --project=warmer-prod-1 --config=firebase.json --non-interactive');
     expect(text).toContain('gcloud firestore databases create');
     expect(text).toContain('gcloud compute networks vpc-access connectors create warmer-conn --region=europe-west1 --network=default --range=10.8.0.0/28');
     expect(text).toContain('gcloud compute firewall-rules create warmer-health-checks --network=default --direction=INGRESS --action=ALLOW --rules=tcp:22 --source-ranges=10.8.0.0/28');
   });
 
-  it('with --firestore-tool gcloud, creates every index and TTL override of firestore.indexes.json', () => {
+  it('with --firestore-tool gcloud, creates every index and TTL override of firestore.indexes.json', async () => {
     const indexes = JSON.parse(readFileSync(join(ROOT, 'firestore.indexes.json'), 'utf8')) as FirestoreIndexes;
-    const g = planDeployment(parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', firestoreTool: 'gcloud' }), { firestoreIndexes: indexes }).map(renderCommand);
+    const g = await freshChanges(planDeployment(parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', firestoreTool: 'gcloud' }), { firestoreIndexes: indexes }));
     expect(g.filter((l) => l.includes('indexes composite create'))).toHaveLength(indexes.indexes.length);
     expect(g.some((l) => l.includes('--field-config=field-path=readyAt,order=ascending'))).toBe(true);
     expect(g.filter((l) => l.includes("fields ttls update expireAt"))).toHaveLength(indexes.fieldOverrides!.length);
@@ -140,7 +154,7 @@ describe('planDeployment', () => {
   });
 
   it('is idempotent by construction: planning twice gives the same commands, and every create is guarded', () => {
-    expect(planDeployment(settings).map(renderCommand)).toEqual(lines);
+    expect(planDeployment(settings, { firestoreIndexes: INDEXES }).map(renderCommand)).toEqual(lines);
     for (const cmd of plan) {
       if (cmd.kind !== 'run') continue;
       const verb = cmd.argv.slice(0, 6).join(' ');
@@ -197,48 +211,29 @@ describe('settings validation', () => {
 });
 
 describe('executePlan', () => {
-  /** A fake gcloud: a set of existing resources keyed by describe command, recording what ran. */
-  function fakeCloud(existing: (argv: readonly string[]) => boolean, secretNow = '') {
-    const ran: Array<{ argv: string[]; stdin?: string }> = [];
-    const runner: Runner = async (argv, opts): Promise<ProcessResult> => {
-      ran.push({ argv: [...argv], stdin: opts.stdin });
-      const a = argv.join(' ');
-      if (a.includes('projects describe')) return { code: 0, stdout: '123456789\n', stderr: '' };
-      if (a.includes('--format=value(eventTrigger.trigger)')) return { code: 0, stdout: 'projects/p/locations/r/triggers/t-1\n', stderr: '' };
-      if (a.includes('transport.pubsub.subscription')) return { code: 0, stdout: 'projects/p/subscriptions/eventarc-sub-1\n', stderr: '' };
-      if (a.includes('versions access')) return secretNow ? { code: 0, stdout: secretNow, stderr: '' } : { code: 1, stdout: '', stderr: 'NOT_FOUND' };
-      if (a.includes('versions list')) return { code: 0, stdout: 'projects/p/secrets/s/versions/1\n', stderr: '' };
-      if (/ describe /.test(a)) return existing(argv) ? { code: 0, stdout: '{}', stderr: '' } : { code: 1, stdout: '', stderr: 'NOT_FOUND' };
-      return { code: 0, stdout: '', stderr: '' };
-    };
-    return { ran, runner };
-  }
-
-  it('creates what is missing, skips what exists, substitutes captured values, and sends secrets only on stdin', async () => {
-    const first = fakeCloud(() => false);
+  it('creates what is missing, substitutes captured values, and sends secrets only on stdin; a second run changes nothing', async () => {
+    const cloud = new FakeCloud(settings, INDEXES);
     const log: string[] = [];
-    await executePlan(plan, { runner: first.runner, secrets: { claimTokens: CLAIM_SECRET, adminTokens: ADMIN_SECRET, sshKeyPassphrase: PASSPHRASE }, log: (l) => log.push(l) });
-    const creates = first.ran.filter((r) => r.argv.includes('create'));
+    await executePlan(plan, { runner: cloud.runner, secrets: { claimTokens: CLAIM_SECRET, adminTokens: ADMIN_SECRET, sshKeyPassphrase: PASSPHRASE }, log: (l) => log.push(l) });
+    const creates = cloud.ran.filter((r) => r.argv.includes('create'));
     expect(creates.length).toBeGreaterThan(10);
-    expect(first.ran.some((r) => r.argv.join(' ').includes('subscriptions update projects/p/subscriptions/eventarc-sub-1'))).toBe(true);
-    expect(first.ran.some((r) => r.argv.includes('--member=serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com'))).toBe(true);
-    const adds = first.ran.filter((r) => r.argv.join(' ').includes('versions add'));
+    expect(cloud.ran.some((r) => r.argv.join(' ').includes('subscriptions update projects/p/subscriptions/eventarc-warmer-reconcile'))).toBe(true);
+    expect(cloud.ran.some((r) => r.argv.includes('--member=serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com'))).toBe(true);
+    const adds = cloud.ran.filter((r) => r.argv.join(' ').includes('versions add'));
     expect(adds.map((r) => r.stdin)).toEqual([CLAIM_SECRET, ADMIN_SECRET, PASSPHRASE]);
-    for (const r of first.ran) for (const s of [CLAIM_SECRET, ADMIN_SECRET, PASSPHRASE]) expect(r.argv.join(' ')).not.toContain(s);
+    for (const r of cloud.ran) for (const s of [CLAIM_SECRET, ADMIN_SECRET, PASSPHRASE]) expect(r.argv.join(' ')).not.toContain(s);
     expect(log.join('\n')).not.toMatch(new RegExp(`${CLAIM_SECRET}|${ADMIN_SECRET}|${PASSPHRASE}`));
 
-    // Second run: everything exists, the secrets are unchanged: no create, no new version; updates instead.
-    const second = fakeCloud(() => true, CLAIM_SECRET);
-    await executePlan(plan, { runner: second.runner, secrets: { claimTokens: CLAIM_SECRET }, log: () => {} });
-    expect(second.ran.filter((r) => r.argv[1] !== 'scheduler' && r.argv.includes('create'))).toEqual([]);
-    expect(second.ran.filter((r) => r.argv.join(' ').includes('versions add'))).toEqual([]);
-    expect(second.ran.some((r) => r.argv.join(' ').startsWith('gcloud scheduler jobs update pubsub warmer-tick'))).toBe(true);
-    expect(second.ran.some((r) => r.argv.join(' ').startsWith('gcloud iam roles update warmer_runtime'))).toBe(true);
+    // Second run: everything exists with the desired settings and the secrets are unchanged: no change at all.
+    cloud.ran.length = 0;
+    const changes = await executePlan(plan, { runner: cloud.runner, secrets: { claimTokens: CLAIM_SECRET }, log: () => {} });
+    expect(changes).toEqual([]);
+    expect(cloud.mutations()).toEqual([]);
   });
 
   it('stops at the first failing command and says which', async () => {
     const runner: Runner = async (argv) => (argv.includes('enable') ? { code: 1, stdout: '', stderr: 'PERMISSION_DENIED' } : { code: 0, stdout: '', stderr: '' });
-    await expect(executePlan(plan, { runner, secrets: {}, log: () => {} })).rejects.toThrow(/command failed \(exit 1\): gcloud services enable[\s\S]*PERMISSION_DENIED/);
+    await expect(executePlan(plan, { runner, secrets: {}, log: () => {} })).rejects.toThrow(/command failed \(exit 1\): gcloud services (list --enabled|enable)[\s\S]*PERMISSION_DENIED/);
   });
 
   it('retries IAM bindings that race a new service account', async () => {
@@ -281,8 +276,8 @@ describe('staging the upload source', () => {
 });
 
 describe('the CLI (spawned)', () => {
-  it('--dry-run prints every command, one per line, never a secret, and exits 0', () => {
-    const r = spawnSync('npx', ['tsx', 'deploy/deploy.ts', '--dry-run', '--project', 'warmer-prod-1', '--region', 'europe-west1'], {
+  it('--dry-run --offline prints every change for a new project, one per line, never a secret, and exits 0', async () => {
+    const r = spawnSync('npx', ['tsx', 'deploy/deploy.ts', '--dry-run', '--offline', '--per-machine-keys', '--project', 'warmer-prod-1', '--region', 'europe-west1'], {
       cwd: ROOT,
       encoding: 'utf8',
       env: { ...process.env, WARMER_CLAIM_TOKENS: CLAIM_SECRET, WARMER_ADMIN_TOKENS: ADMIN_SECRET, WARMER_SSH_KEY_PASSPHRASE: PASSPHRASE },
@@ -291,7 +286,15 @@ describe('the CLI (spawned)', () => {
     expect(r.stderr).not.toContain('Error');
     expect(r.status).toBe(0);
     const out = r.stdout.trimEnd().split('\n');
-    expect(out).toEqual(planDeployment(parseSettings({ project: 'warmer-prod-1', region: 'europe-west1' })).map(renderCommand));
+    const indexes = JSON.parse(readFileSync(join(ROOT, 'firestore.indexes.json'), 'utf8')) as FirestoreIndexes;
+    const local = parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', perMachineKeys: true, sourceHash: sourceHash(ROOT) });
+    expect(out).toEqual(await freshChanges(planDeployment(local, { firestoreIndexes: indexes })));
+    // The role with every permission the adapters need, and no allUsers binding.
+    expect(r.stdout).toContain(`--permissions=${runtimePermissions(true).join(',')}`);
+    expect(r.stdout).toContain('datastore.databases.get');
+    expect(r.stdout).not.toContain('allUsers');
+    expect(r.stdout).not.toContain('--allow-unauthenticated');
+    expect(r.stdout).toContain('--no-invoker-iam-check');
     expect(r.stdout).toContain('<redacted>');
     for (const s of [CLAIM_SECRET, ADMIN_SECRET, PASSPHRASE]) expect(r.stdout + r.stderr).not.toContain(s);
   });
