@@ -12,7 +12,7 @@ import { createFirestore } from '../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore, FirestorePoolRuntimeStore, FirestorePoolStore } from '../shared/adapters/firestore-store.js';
 import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
 import { PubSubPublisher } from '../shared/adapters/pubsub-publisher.js';
-import { systemClock } from '../shared/ports.js';
+import { systemClock } from '../shared/adapters/system-clock.js';
 import type { ApiDeps } from '../shared/services/deps.js';
 import type { ReconcileDeps } from '../shared/services/reconcile.js';
 import type { TeardownDeps } from '../shared/services/teardown.js';

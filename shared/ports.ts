@@ -3,8 +3,13 @@
  * Pub/Sub, TCP/SSH prober); tests use small fakes with real behaviour that pass the same
  * contract suites. No SDK type appears here.
  */
+import type { ClaimOutcome, ClaimRequest, ServedClaim } from './domain/claim.js';
 import type { InstanceRecord, InstanceState } from './domain/instance.js';
+import type { CreateMachineRequest, Machine, QuotaHeadroom } from './domain/machine.js';
+import type { RefillMessage, TeardownMessage } from './domain/messages.js';
+import type { PoolRuntime } from './domain/pool-runtime.js';
 import type { Pool, PoolSpec } from './domain/pool-spec.js';
+import type { ProbeResult, ProbeTarget } from './domain/probe.js';
 
 // ───────────────────────────── clock ─────────────────────────────
 
@@ -13,55 +18,7 @@ export interface Clock {
   now(): number;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
-
 // ───────────────────────────── compute ─────────────────────────────
-
-/** What warmer asks Compute Engine to create. */
-export interface CreateMachineRequest {
-  pool: string;
-  spec: PoolSpec;
-  name: string;
-  zone: string;
-  /** Compute Engine idempotency key (a UUID stored on the record before the insert). */
-  requestId: string;
-  /** For pools with per-machine keys: the public half, as `user:ssh-rsa AAAA…`. */
-  extraSshKeys?: string[];
-}
-
-export type MachineStatus =
-  | 'PROVISIONING'
-  | 'STAGING'
-  | 'RUNNING'
-  | 'STOPPING'
-  | 'STOPPED'
-  | 'SUSPENDING'
-  | 'SUSPENDED'
-  | 'REPAIRING'
-  | 'TERMINATED';
-
-export interface Machine {
-  name: string;
-  /** Short zone name (us-central1-a). */
-  zone: string;
-  status: MachineStatus;
-  /** Internal address (networkInterfaces[0].networkIP). */
-  ip: string | null;
-  /** External address (accessConfigs[0].natIP), when the machine has one. */
-  publicIp: string | null;
-  labels: Record<string, string>;
-  labelFingerprint: string | null;
-  /** Epoch ms (creationTimestamp). */
-  createdAt: number | null;
-}
-
-export interface QuotaHeadroom {
-  region: string;
-  /** limit − usage for each metric; Infinity when the region reports no such quota. */
-  cpus: number;
-  instances: number;
-  inUseAddresses: number;
-}
 
 /**
  * Compute Engine, as warmer needs it. Every method throws `WarmerError` with a code from
@@ -84,20 +41,6 @@ export interface Compute {
 
 // ───────────────────────────── prober ─────────────────────────────
 
-export interface ProbeTarget {
-  address: string;
-  port: number;
-  /** Read the `SSH-2.0-` banner, not just a TCP connect. */
-  expectSshBanner: boolean;
-  timeoutMs: number;
-}
-
-export type ProbeFailure = 'refused' | 'timed_out' | 'wrong_banner' | 'unreachable' | 'error';
-
-export type ProbeResult =
-  | { ok: true; durationMs: number; banner: string | null }
-  | { ok: false; durationMs: number; reason: ProbeFailure; detail: string };
-
 export interface Prober {
   /** Never throws for an unreachable machine: the failure is the result. */
   probe(target: ProbeTarget): Promise<ProbeResult>;
@@ -106,17 +49,6 @@ export interface Prober {
 }
 
 // ───────────────────────────── messaging ─────────────────────────────
-
-export interface TeardownMessage {
-  instance: string;
-  pool: string;
-  reason: string;
-}
-
-export interface RefillMessage {
-  pool: string;
-  reason: string;
-}
 
 export interface Publisher {
   publishTeardown(message: TeardownMessage): Promise<void>;
@@ -130,32 +62,6 @@ export interface PoolStore {
   listPools(): Promise<Pool[]>;
   /** Creates or replaces; returns whether it existed before. */
   putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }>;
-}
-
-export interface ClaimRequest {
-  pool: string;
-  /** Idempotency key: the same key returns the same machines. */
-  requestId: string;
-  assignee: string | null;
-  labels: Record<string, string>;
-  count: number;
-  /** Seconds; null = no expiry. */
-  lifetimeSeconds: number | null;
-  now: number;
-  /**
-   * Milliseconds from the claim's start after which the store stops waiting for other
-   * in-flight claims to settle (when every ready machine is being tried by them) and
-   * answers empty: the caller's answer budget. Absent: only the store's own cap.
-   */
-  maxWaitMs?: number;
-}
-
-export type ClaimOutcome =
-  | { kind: 'claimed'; instances: InstanceRecord[]; replayed: boolean }
-  | { kind: 'empty'; available: number };
-
-export interface StateCounts {
-  counts: Record<InstanceState, number>;
 }
 
 export interface InstanceStore {
@@ -192,38 +98,7 @@ export interface InstanceStore {
   claimsSince(since: number): Promise<ServedClaim[]>;
 }
 
-export interface ServedClaim {
-  pool: string;
-  /** Epoch ms. */
-  at: number;
-  /** Machines in the claim. */
-  count: number;
-}
-
 // ───────────────────────────── pool runtime (reconcile's own state) ─────────────────────────────
-
-/** What reconcile remembers about a pool between passes. Written by reconcile only, never on a claim. */
-export interface PoolRuntime {
-  /** zone → epoch ms until which it is considered stocked out. */
-  coldZones: Record<string, number>;
-  breaker: { consecutiveFailures: number; openUntil: number | null };
-  /**
-   * instance → epoch ms of its last probe, so ready and claimed machines are probed at
-   * most once per `healthCheck.intervalSeconds` (kept here, not on the instance records,
-   * so probing never conflicts with claims). Booting machines are probed every pass.
-   */
-  probedAt?: Record<string, number>;
-  lastPass: {
-    startedAt: number;
-    durationMs: number;
-    created: number;
-    tornDown: number;
-    orphansDeleted: number;
-    error: string | null;
-  } | null;
-}
-
-export const emptyRuntime = (): PoolRuntime => ({ coldZones: {}, breaker: { consecutiveFailures: 0, openUntil: null }, lastPass: null });
 
 export interface PoolRuntimeStore {
   /** Takes the pool's lease if it is free or expired; false when another pass holds it. */

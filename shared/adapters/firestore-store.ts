@@ -23,7 +23,9 @@ import { Timestamp, type DocumentReference, type DocumentSnapshot, type Firestor
 import { WarmerError } from '../errors.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, isInstanceState, type InstanceRecord, type InstanceState } from '../domain/instance.js';
 import { parsePoolSpec, type Pool, type PoolSpec } from '../domain/pool-spec.js';
-import { emptyRuntime, type ClaimOutcome, type ClaimRequest, type InstanceStore, type PoolRuntime, type PoolRuntimeStore, type PoolStore, type ServedClaim } from '../ports.js';
+import type { InstanceStore, PoolRuntimeStore, PoolStore } from '../ports.js';
+import { emptyRuntime, type PoolRuntime } from '../domain/pool-runtime.js';
+import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
 
 /** Deleted records and claim receipts are kept this long for audit (Firestore TTL on `expireAt`). */
 export const AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000;

@@ -11,7 +11,8 @@ import type { protos } from '@google-cloud/compute';
 import { PassThroughClient } from 'google-auth-library';
 import { WarmerError, type ErrorCode } from '../errors.js';
 import { lastSegment, effectiveMaxRunDurationSeconds } from '../domain/pool-spec.js';
-import type { Compute, CreateMachineRequest, Machine, MachineStatus, QuotaHeadroom } from '../ports.js';
+import type { Compute } from '../ports.js';
+import type { CreateMachineRequest, Machine, MachineStatus, QuotaHeadroom } from '../domain/machine.js';
 
 type IInstance = protos.google.cloud.compute.v1.IInstance;
 type IOperation = protos.google.cloud.compute.v1.IOperation;

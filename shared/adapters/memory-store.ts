@@ -6,7 +6,9 @@
 import { WarmerError } from '../errors.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';
 import { parsePoolSpec, type Pool, type PoolSpec } from '../domain/pool-spec.js';
-import { emptyRuntime, type ClaimOutcome, type ClaimRequest, type InstanceStore, type PoolRuntime, type PoolRuntimeStore, type PoolStore, type ServedClaim } from '../ports.js';
+import type { InstanceStore, PoolRuntimeStore, PoolStore } from '../ports.js';
+import { emptyRuntime, type PoolRuntime } from '../domain/pool-runtime.js';
+import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 

@@ -16,7 +16,8 @@
  */
 import { LIVE_STATES, type HealthInfo, type InstanceRecord, type InstanceState } from './instance.js';
 import { cpusOf, type PoolSpec } from './pool-spec.js';
-import type { Machine, MachineStatus, ProbeResult, QuotaHeadroom } from '../ports.js';
+import type { Machine, MachineStatus, QuotaHeadroom } from './machine.js';
+import type { ProbeResult } from './probe.js';
 import { breakerCreateLimit, breakerPhase, type BreakerState } from './breaker.js';
 import { assessProbe } from './health.js';
 

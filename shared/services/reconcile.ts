@@ -19,19 +19,10 @@ import { recordCreateResults } from '../domain/breaker.js';
 import { issueMachineKey } from '../machine-keys.js';
 import type { Logger } from '../logging.js';
 import { recordHistory, type HistoryStore } from '../history.js';
-import type {
-  Clock,
-  Compute,
-  Machine,
-  InstanceStore,
-  PoolRuntime,
-  PoolRuntimeStore,
-  PoolStore,
-  Prober,
-  ProbeResult,
-  Publisher,
-  QuotaHeadroom,
-} from '../ports.js';
+import type { Clock, Compute, InstanceStore, PoolRuntimeStore, PoolStore, Prober, Publisher } from '../ports.js';
+import type { Machine, QuotaHeadroom } from '../domain/machine.js';
+import type { PoolRuntime } from '../domain/pool-runtime.js';
+import type { ProbeResult } from '../domain/probe.js';
 
 export interface ReconcileSettings {
   orphanGraceMs: number;

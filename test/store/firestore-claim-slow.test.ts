@@ -9,7 +9,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { createFirestore } from '../../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../../shared/adapters/firestore-store.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
-import type { ClaimOutcome, ClaimRequest } from '../../shared/ports.js';
+import type { ClaimOutcome, ClaimRequest } from '../../shared/domain/claim.js';
 import { record } from '../support/builders.js';
 
 let emulator: FirestoreEmulator;
