@@ -18,6 +18,9 @@ export interface Clock {
   now(): number;
 }
 
+/** Waits `ms` milliseconds: real timers in production; tests pass one that moves a fake clock. */
+export type Sleep = (ms: number) => Promise<void>;
+
 // ───────────────────────────── compute ─────────────────────────────
 
 /**
