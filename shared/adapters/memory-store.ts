@@ -1,7 +1,7 @@
 /**
  * In-memory pools and instances, for fast unit tests of the services and for
  * simulations. It passes the same contract suite as the Firestore store
- * (test/store/contract.ts): every method is atomic because it never awaits mid-way.
+ * (test/adapters/store/contract.ts): every method is atomic because it never awaits mid-way.
  */
 import { WarmerError } from '../errors.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';

@@ -4,7 +4,7 @@
  * empty store.
  */
 import { describe, expect, it } from 'vitest';
-import type { HistoryEvent, HistoryStore } from '../../shared/history.js';
+import type { HistoryEvent, HistoryStore } from '../../../shared/history.js';
 
 const T0 = 1_700_000_000_000;
 
