@@ -7,13 +7,14 @@ import pLimit from 'p-limit';
 import { kindOf, isWarmerError } from '../errors.js';
 import { recordCreateResults } from '../domain/breaker.js';
 import { newInstanceRecord, type InstanceRecord } from '../domain/instance.js';
-import { instanceName, newRequestId } from '../domain/naming.js';
+import { instanceName } from '../domain/naming.js';
 import type { PoolRuntime } from '../domain/pool-runtime.js';
 import { regionOfZone, type Pool } from '../domain/pool-spec.js';
 import type { ReconcilePlan } from '../domain/reconcile-plan.js';
 import type { Logger } from '../logging.js';
 import { issueMachineKey } from '../machine-keys.js';
 import type { PassSummary, ReconcileDeps } from './reconcile.js';
+import { newRequestId } from './request-id.js';
 
 /**
  * ok: created. try_another_zone: this zone (stock-out) or region (quota) cannot serve it.
