@@ -11,7 +11,8 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { FirestoreInstanceStore, FirestorePoolStore } from '../shared/adapters/firestore-store.js';
+import { FirestoreInstanceStore } from '../shared/adapters/firestore-instance-store.js';
+import { FirestorePoolStore } from '../shared/adapters/firestore-pool-store.js';
 import { createFirestore } from '../shared/adapters/firestore-client.js';
 import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
 import { silentLogger } from '../shared/logging.js';

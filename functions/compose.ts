@@ -9,10 +9,13 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logging.js';
 import { createFirestore } from '../shared/adapters/firestore-client.js';
-import { FirestoreInstanceStore, FirestorePoolRuntimeStore, FirestorePoolStore } from '../shared/adapters/firestore-store.js';
+import { FirestoreInstanceStore } from '../shared/adapters/firestore-instance-store.js';
+import { FirestorePoolRuntimeStore } from '../shared/adapters/firestore-runtime-store.js';
+import { CachingPoolStore } from '../shared/adapters/caching-pool-store.js';
+import { FirestorePoolStore } from '../shared/adapters/firestore-pool-store.js';
 import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
 import { PubSubPublisher } from '../shared/adapters/pubsub-publisher.js';
-import { systemClock } from '../shared/ports.js';
+import { systemClock } from '../shared/adapters/system-clock.js';
 import type { ApiDeps } from '../shared/services/deps.js';
 import type { ReconcileDeps } from '../shared/services/reconcile.js';
 import type { TeardownDeps } from '../shared/services/teardown.js';
@@ -33,8 +36,12 @@ export function createClients(c: Config, logger: Logger): Clients {
 }
 
 export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {
+  // Claims read pool specs through a 2 s cache; the admin API reads them fresh and
+  // writes through the cache, so its own process sees a change at once.
+  const pools = new CachingPoolStore(new FirestorePoolStore(clients.firestore), systemClock);
   return {
-    pools: new FirestorePoolStore(clients.firestore),
+    pools: pools.fresh,
+    claimPools: pools,
     instances: new FirestoreInstanceStore(clients.firestore),
     publisher: clients.publisher,
     clock: systemClock,

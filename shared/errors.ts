@@ -3,60 +3,81 @@
  * machine-readable `code`, the HTTP status it maps to, and whether retrying the same
  * operation may succeed. Callers decide by `code`, never by parsing messages.
  */
-export type ErrorCode =
+/**
+ * What each kind of error means, as data: every consumer reads this table (the HTTP
+ * router, the create path of reconcile, the Compute Engine adapter's retries). Adding a
+ * kind touches this table and its test (test/unit/error-kinds.test.ts) only.
+ */
+export interface ErrorKind {
+  /** The HTTP status of the error (shown to API clients only when `answered`). */
+  status: number;
+  /** Retrying the same operation may succeed. */
+  retryable: boolean;
+  /**
+   * The API answers with this error's code and message (every 4xx, and the 503s that
+   * say "try again"); otherwise a generic 500 whose details go only to the log.
+   */
+  answered: boolean;
+  /** The answer carries `retry-after`. */
+  retryAfter: boolean;
+  /**
+   * A create that failed with it may still have made the machine (the record then stays
+   * `creating` and a later pass resolves it by name and requestId); false: no machine
+   * was made and the record is closed.
+   */
+  machineMayExist: boolean;
+  /**
+   * A create that failed with it tries another zone of the pool: `zone` marks this zone
+   * cold, `region` stops creations in the whole region for this pass. null: no retry.
+   */
+  tryAnotherZone: 'zone' | 'region' | null;
+  /** A create that failed with it counts against the pool's circuit breaker. */
+  countsAgainstBreaker: boolean;
+}
+
+const row = (status: number, more: Partial<ErrorKind> = {}): ErrorKind => ({
+  status,
+  retryable: false,
+  answered: status < 500,
+  retryAfter: false,
+  machineMayExist: true,
+  tryAnotherZone: null,
+  countsAgainstBreaker: false,
+  ...more,
+});
+
+export const ERROR_KINDS = {
   // request and API errors
-  | 'bad_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'conflict'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'pool_empty'
-  | 'pool_disabled'
-  | 'internal'
+  bad_request: row(400, { machineMayExist: false }),
+  unauthorized: row(401),
+  forbidden: row(403),
+  not_found: row(404),
+  method_not_allowed: row(405),
+  conflict: row(409),
+  payload_too_large: row(413),
+  unsupported_media_type: row(415),
+  pool_empty: row(503, { answered: true, retryAfter: true }),
+  pool_disabled: row(409),
+  internal: row(500),
   // Compute Engine error kinds (translated by the adapter)
-  | 'zone_stockout'
-  | 'quota_exceeded'
-  | 'rate_limited'
-  | 'already_exists'
-  | 'permission_denied'
-  | 'operation_failed'
-  | 'transient'
+  zone_stockout: row(503, { retryable: true, answered: false, machineMayExist: false, tryAnotherZone: 'zone' }),
+  quota_exceeded: row(403, { machineMayExist: false, tryAnotherZone: 'region' }),
+  rate_limited: row(429, { retryable: true, retryAfter: true }),
+  already_exists: row(409),
+  permission_denied: row(403, { machineMayExist: false, countsAgainstBreaker: true }),
+  operation_failed: row(500, { machineMayExist: false, countsAgainstBreaker: true }),
+  transient: row(503, { retryable: true, answered: true, retryAfter: true }),
   // store
-  | 'contention'
-  | 'precondition_failed';
+  contention: row(503, { retryable: true, answered: true, retryAfter: true }),
+  precondition_failed: row(409),
+} as const satisfies Record<string, ErrorKind>;
 
-const STATUS: Record<ErrorCode, number> = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  pool_empty: 503,
-  pool_disabled: 409,
-  internal: 500,
-  zone_stockout: 503,
-  quota_exceeded: 403,
-  rate_limited: 429,
-  already_exists: 409,
-  permission_denied: 403,
-  operation_failed: 500,
-  transient: 503,
-  contention: 503,
-  precondition_failed: 409,
-};
+export type ErrorCode = keyof typeof ERROR_KINDS;
 
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'rate_limited',
-  'transient',
-  'contention',
-  'zone_stockout',
-]);
+/** What an error means; anything that is not a WarmerError means what `internal` does. */
+export function kindOf(err: unknown): ErrorKind {
+  return err instanceof WarmerError ? ERROR_KINDS[err.code] : ERROR_KINDS.internal;
+}
 
 export interface WarmerErrorOptions {
   status?: number;
@@ -75,8 +96,8 @@ export class WarmerError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'WarmerError';
     this.code = code;
-    this.status = options.status ?? STATUS[code];
-    this.retryable = options.retryable ?? RETRYABLE.has(code);
+    this.status = options.status ?? ERROR_KINDS[code].status;
+    this.retryable = options.retryable ?? ERROR_KINDS[code].retryable;
     this.details = options.details;
   }
 }
@@ -84,7 +105,3 @@ export class WarmerError extends Error {
 export function isWarmerError(err: unknown, code?: ErrorCode): err is WarmerError {
   return err instanceof WarmerError && (code === undefined || err.code === code);
 }
-
-export const badRequest = (message: string, details?: unknown): WarmerError =>
-  new WarmerError('bad_request', message, { details });
-export const notFound = (message: string): WarmerError => new WarmerError('not_found', message);

@@ -9,7 +9,8 @@
  */
 import type { Logger } from './logging.js';
 
-export type HistoryEventType = 'claim_hit' | 'claim_miss' | 'ready' | 'teardown';
+/** What is recorded. Served claims are not: their receipts are counted (InstanceStore.claimsSince). */
+export type HistoryEventType = 'claim_miss' | 'ready' | 'teardown';
 
 export interface HistoryEvent {
   type: HistoryEventType;
@@ -21,7 +22,7 @@ export interface HistoryEvent {
   durationMs?: number;
   /** For `teardown`: why the machine was torn down. */
   reason?: string;
-  /** For claims: how many machines were asked for (and, for a hit, served). */
+  /** For a missed claim: how many machines were asked for. */
   count?: number;
 }
 

@@ -3,13 +3,13 @@
  * Pub/Sub, TCP/SSH prober); tests use small fakes with real behaviour that pass the same
  * contract suites. No SDK type appears here.
  */
+import type { ClaimOutcome, ClaimRequest, ServedClaim } from './domain/claim.js';
 import type { InstanceRecord, InstanceState } from './domain/instance.js';
+import type { CreateMachineRequest, Machine, QuotaHeadroom } from './domain/machine.js';
+import type { RefillMessage, TeardownMessage } from './domain/messages.js';
+import type { PoolRuntime } from './domain/pool-runtime.js';
 import type { Pool, PoolSpec } from './domain/pool-spec.js';
-import type { Machine, MachineStatus, QuotaHeadroom } from './domain/machine.js';
-import type { ProbeFailure, ProbeResult } from './domain/probe-result.js';
-
-// Domain types the ports speak in, re-exported for the services and adapters that import them from here.
-export type { Machine, MachineStatus, QuotaHeadroom, ProbeFailure, ProbeResult };
+import type { ProbeResult, ProbeTarget } from './domain/probe.js';
 
 // ───────────────────────────── clock ─────────────────────────────
 
@@ -18,21 +18,10 @@ export interface Clock {
   now(): number;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+/** Waits `ms` milliseconds: real timers in production; tests pass one that moves a fake clock. */
+export type Sleep = (ms: number) => Promise<void>;
 
 // ───────────────────────────── compute ─────────────────────────────
-
-/** What warmer asks Compute Engine to create. */
-export interface CreateMachineRequest {
-  pool: string;
-  spec: PoolSpec;
-  name: string;
-  zone: string;
-  /** Compute Engine idempotency key (a UUID stored on the record before the insert). */
-  requestId: string;
-  /** For pools with per-machine keys: the public half, as `user:ssh-rsa AAAA…`. */
-  extraSshKeys?: string[];
-}
 
 /**
  * Compute Engine, as warmer needs it. Every method throws `WarmerError` with a code from
@@ -55,14 +44,6 @@ export interface Compute {
 
 // ───────────────────────────── prober ─────────────────────────────
 
-export interface ProbeTarget {
-  address: string;
-  port: number;
-  /** Read the `SSH-2.0-` banner, not just a TCP connect. */
-  expectSshBanner: boolean;
-  timeoutMs: number;
-}
-
 export interface Prober {
   /** Never throws for an unreachable machine: the failure is the result. */
   probe(target: ProbeTarget): Promise<ProbeResult>;
@@ -71,17 +52,6 @@ export interface Prober {
 }
 
 // ───────────────────────────── messaging ─────────────────────────────
-
-export interface TeardownMessage {
-  instance: string;
-  pool: string;
-  reason: string;
-}
-
-export interface RefillMessage {
-  pool: string;
-  reason: string;
-}
 
 export interface Publisher {
   publishTeardown(message: TeardownMessage): Promise<void>;
@@ -95,32 +65,6 @@ export interface PoolStore {
   listPools(): Promise<Pool[]>;
   /** Creates or replaces; returns whether it existed before. */
   putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }>;
-}
-
-export interface ClaimRequest {
-  pool: string;
-  /** Idempotency key: the same key returns the same machines. */
-  requestId: string;
-  assignee: string | null;
-  labels: Record<string, string>;
-  count: number;
-  /** Seconds; null = no expiry. */
-  lifetimeSeconds: number | null;
-  now: number;
-  /**
-   * Milliseconds from the claim's start after which the store stops waiting for other
-   * in-flight claims to settle (when every ready machine is being tried by them) and
-   * answers empty: the caller's answer budget. Absent: only the store's own cap.
-   */
-  maxWaitMs?: number;
-}
-
-export type ClaimOutcome =
-  | { kind: 'claimed'; instances: InstanceRecord[]; replayed: boolean }
-  | { kind: 'empty'; available: number };
-
-export interface StateCounts {
-  counts: Record<InstanceState, number>;
 }
 
 export interface InstanceStore {
@@ -157,38 +101,7 @@ export interface InstanceStore {
   claimsSince(since: number): Promise<ServedClaim[]>;
 }
 
-export interface ServedClaim {
-  pool: string;
-  /** Epoch ms. */
-  at: number;
-  /** Machines in the claim. */
-  count: number;
-}
-
 // ───────────────────────────── pool runtime (reconcile's own state) ─────────────────────────────
-
-/** What reconcile remembers about a pool between passes. Written by reconcile only, never on a claim. */
-export interface PoolRuntime {
-  /** zone → epoch ms until which it is considered stocked out. */
-  coldZones: Record<string, number>;
-  breaker: { consecutiveFailures: number; openUntil: number | null };
-  /**
-   * instance → epoch ms of its last probe, so ready and claimed machines are probed at
-   * most once per `healthCheck.intervalSeconds` (kept here, not on the instance records,
-   * so probing never conflicts with claims). Booting machines are probed every pass.
-   */
-  probedAt?: Record<string, number>;
-  lastPass: {
-    startedAt: number;
-    durationMs: number;
-    created: number;
-    tornDown: number;
-    orphansDeleted: number;
-    error: string | null;
-  } | null;
-}
-
-export const emptyRuntime = (): PoolRuntime => ({ coldZones: {}, breaker: { consecutiveFailures: 0, openUntil: null }, lastPass: null });
 
 export interface PoolRuntimeStore {
   /** Takes the pool's lease if it is free or expired; false when another pass holds it. */

@@ -6,7 +6,7 @@
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { credentialFrom, identifyToken, type TokenKind, type TokenSet } from '../../shared/auth.js';
-import { WarmerError } from '../../shared/errors.js';
+import { kindOf, WarmerError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logging.js';
 
 export interface RouteContext {
@@ -70,19 +70,13 @@ function match(segments: string[], path: string[]): Record<string, string> | nul
   return params;
 }
 
+/** Maps an error to its answer by the error-kind table (shared/errors.ts). */
 export function errorReply(err: unknown, retryAfterSeconds: number): Reply {
-  if (err instanceof WarmerError && err.status < 500) {
+  if (err instanceof WarmerError && (err.status < 500 || kindOf(err).answered)) {
     return {
       status: err.status,
       body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } },
-      headers: err.code === 'rate_limited' ? { 'retry-after': String(retryAfterSeconds) } : undefined,
-    };
-  }
-  if (err instanceof WarmerError && (err.code === 'pool_empty' || err.code === 'contention' || err.code === 'transient')) {
-    return {
-      status: 503,
-      body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } },
-      headers: { 'retry-after': String(retryAfterSeconds) },
+      headers: kindOf(err).retryAfter ? { 'retry-after': String(retryAfterSeconds) } : undefined,
     };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };

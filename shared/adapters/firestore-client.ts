@@ -29,3 +29,8 @@ export function createFirestore(opts: FirestoreClientOptions): Firestore {
   }
   return new Firestore({ projectId: opts.projectId, preferRest: false, ignoreUndefinedProperties: false });
 }
+
+export interface FirestoreStoreOptions {
+  /** Collection name prefix, so tests can share one emulator. */
+  prefix?: string;
+}

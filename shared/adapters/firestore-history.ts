@@ -11,7 +11,7 @@
 import { Timestamp, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
 import { HISTORY_RETENTION_MS, type HistoryEvent, type HistoryEventType, type HistoryStore } from '../history.js';
 
-const TYPES: readonly HistoryEventType[] = ['claim_hit', 'claim_miss', 'ready', 'teardown'];
+const TYPES: readonly HistoryEventType[] = ['claim_miss', 'ready', 'teardown'];
 
 export interface FirestoreHistoryOptions {
   /** Collection name prefix, so tests can share one emulator. */

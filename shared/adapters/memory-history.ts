@@ -1,6 +1,6 @@
 /**
  * In-memory history, for unit tests of the services and the dashboard. Passes the same
- * contract suite as the Firestore history (test/history/contract.ts).
+ * contract suite as the Firestore history (test/adapters/history/contract.ts).
  */
 import type { HistoryEvent, HistoryStore } from '../history.js';
 

@@ -1,12 +1,15 @@
 /**
  * In-memory pools and instances, for fast unit tests of the services and for
  * simulations. It passes the same contract suite as the Firestore store
- * (test/store/contract.ts): every method is atomic because it never awaits mid-way.
+ * (test/adapters/store/contract.ts): every method is atomic because it never awaits mid-way.
  */
 import { WarmerError } from '../errors.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';
+import { pickAmongOldest, type Random } from '../domain/candidates.js';
 import { parsePoolSpec, type Pool, type PoolSpec } from '../domain/pool-spec.js';
-import { emptyRuntime, type ClaimOutcome, type ClaimRequest, type InstanceStore, type PoolRuntime, type PoolRuntimeStore, type PoolStore, type ServedClaim } from '../ports.js';
+import type { InstanceStore, PoolRuntimeStore, PoolStore } from '../ports.js';
+import { emptyRuntime, type PoolRuntime } from '../domain/pool-runtime.js';
+import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -32,9 +35,22 @@ export class MemoryPoolStore implements PoolStore {
   }
 }
 
+export interface MemoryInstanceStoreOptions {
+  /** How many of the oldest ready machines beyond `count` a claim picks among. Default 0: exactly the oldest. */
+  spreadWindow?: number;
+  random?: Random;
+}
+
 export class MemoryInstanceStore implements InstanceStore {
   readonly records = new Map<string, InstanceRecord>();
   readonly #receipts = new Map<string, { pool: string; at: number; names: string[] }>();
+  readonly #window: number;
+  readonly #random: Random;
+
+  constructor(options: MemoryInstanceStoreOptions = {}) {
+    this.#window = options.spreadWindow ?? 0;
+    this.#random = options.random ?? Math.random;
+  }
 
   async get(name: string): Promise<InstanceRecord | null> {
     const r = this.records.get(name);
@@ -94,7 +110,9 @@ export class MemoryInstanceStore implements InstanceStore {
       .filter((r) => r.pool === req.pool && r.state === 'ready')
       .sort((a, b) => (a.stateChangedAt.ready ?? 0) - (b.stateChangedAt.ready ?? 0));
     if (ready.length < req.count) return { kind: 'empty', available: ready.length };
-    const claimed = ready.slice(0, req.count).map((current) => {
+    const picked = pickAmongOldest(ready.map((r) => r.name), req.count, this.#window, this.#random);
+    const claimed = picked.map((name) => {
+      const current = this.records.get(name)!;
       const next = claimedRecord(current, req);
       this.records.set(next.name, next);
       return clone(next);

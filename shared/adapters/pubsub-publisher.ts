@@ -6,7 +6,8 @@
 import type { CreateSubscriptionOptions, PubSub, Topic } from '@google-cloud/pubsub';
 import { WarmerError, type ErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../logging.js';
-import type { Publisher, RefillMessage, TeardownMessage } from '../ports.js';
+import type { Publisher } from '../ports.js';
+import type { RefillMessage, TeardownMessage } from '../domain/messages.js';
 
 // ───────────────────────────── publisher ─────────────────────────────
 

@@ -6,7 +6,8 @@
  */
 import net from 'node:net';
 import pLimit from 'p-limit';
-import type { ProbeFailure, ProbeResult, ProbeTarget, Prober } from '../ports.js';
+import type { Prober } from '../ports.js';
+import type { ProbeFailure, ProbeResult, ProbeTarget } from '../domain/probe.js';
 
 export interface TcpProberOptions {
   /** probeMany's default concurrency. Default 50. */

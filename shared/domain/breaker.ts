@@ -38,11 +38,6 @@ export function breakerPhase(state: BreakerState, now: number): BreakerPhase {
   return now < state.openUntil ? 'open' : 'half_open';
 }
 
-/** Whether any creation may be attempted now (half-open allows one). */
-export function breakerAllows(state: BreakerState, now: number): boolean {
-  return breakerPhase(state, now) !== 'open';
-}
-
 /** How many creations may be attempted now: unlimited when closed, 1 half-open, 0 open. */
 export function breakerCreateLimit(state: BreakerState, now: number): number {
   const phase = breakerPhase(state, now);

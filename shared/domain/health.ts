@@ -12,7 +12,7 @@
  */
 import type { HealthInfo, InstanceRecord } from './instance.js';
 import type { PoolSpec } from './pool-spec.js';
-import type { ProbeResult } from './probe-result.js';
+import type { ProbeResult } from './probe.js';
 
 export type ProbeAssessment =
   /** booting → ready */

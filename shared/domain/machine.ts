@@ -1,8 +1,28 @@
-/**
- * A virtual machine as Compute Engine reports it (the cloud's view, next to warmer's own
- * InstanceRecord), and the region's quota headroom: what the reconcile decision reads.
- */
-export type MachineStatus = 'PROVISIONING' | 'STAGING' | 'RUNNING' | 'STOPPING' | 'STOPPED' | 'SUSPENDING' | 'SUSPENDED' | 'REPAIRING' | 'TERMINATED';
+/** A Compute Engine machine as warmer sees it, and what warmer asks to create. */
+import type { PoolSpec } from './pool-spec.js';
+
+/** What warmer asks Compute Engine to create. */
+export interface CreateMachineRequest {
+  pool: string;
+  spec: PoolSpec;
+  name: string;
+  zone: string;
+  /** Compute Engine idempotency key (a UUID stored on the record before the insert). */
+  requestId: string;
+  /** For pools with per-machine keys: the public half, as `user:ssh-rsa AAAA…`. */
+  extraSshKeys?: string[];
+}
+
+export type MachineStatus =
+  | 'PROVISIONING'
+  | 'STAGING'
+  | 'RUNNING'
+  | 'STOPPING'
+  | 'STOPPED'
+  | 'SUSPENDING'
+  | 'SUSPENDED'
+  | 'REPAIRING'
+  | 'TERMINATED';
 
 export interface Machine {
   name: string;

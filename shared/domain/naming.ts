@@ -3,7 +3,7 @@
  * so a retried insert (same stored requestId) targets the same machine and Compute
  * Engine answers "already exists" instead of making a second one.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { RESOURCE_NAME } from './pool-spec.js';
 
 /** Hex characters of the request id that go into the name (40 bits of a v4 UUID). */
@@ -24,9 +24,4 @@ export function instanceName(pool: string, requestId: string): string {
     throw new Error(`pool name ${JSON.stringify(pool)} does not give a valid instance name`);
   }
   return name;
-}
-
-/** A fresh Compute Engine idempotency key. The only impure helper here. */
-export function newRequestId(): string {
-  return randomUUID();
 }

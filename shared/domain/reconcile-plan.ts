@@ -17,7 +17,7 @@
 import { LIVE_STATES, type HealthInfo, type InstanceRecord, type InstanceState } from './instance.js';
 import { cpusOf, type PoolSpec } from './pool-spec.js';
 import type { Machine, MachineStatus, QuotaHeadroom } from './machine.js';
-import type { ProbeResult } from './probe-result.js';
+import type { ProbeResult } from './probe.js';
 import { breakerCreateLimit, breakerPhase, type BreakerState } from './breaker.js';
 import { assessProbe } from './health.js';
 

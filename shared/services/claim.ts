@@ -33,28 +33,6 @@ async function requestRefill(deps: ApiDeps, pool: string, reason: string): Promi
   }
 }
 
-/**
- * Pool specs on the claim path are cached briefly per process, so a claim costs one
- * query and one transaction. A spec change reaches claims within POOL_CACHE_MS (the admin
- * API invalidates its own process's cache at once).
- */
-export const POOL_CACHE_MS = 2000;
-const poolCache = new WeakMap<object, Map<string, { pool: Pool | null; until: number }>>();
-
-async function cachedPool(deps: ApiDeps, name: string, now: number): Promise<Pool | null> {
-  let cache = poolCache.get(deps.pools);
-  if (!cache) poolCache.set(deps.pools, (cache = new Map()));
-  const hit = cache.get(name);
-  if (hit && hit.until > now) return hit.pool;
-  const pool = await deps.pools.getPool(name);
-  cache.set(name, { pool, until: now + POOL_CACHE_MS });
-  return pool;
-}
-
-export function invalidatePoolCache(deps: Pick<ApiDeps, 'pools'>, name: string): void {
-  poolCache.get(deps.pools)?.delete(name);
-}
-
 export interface ClaimOptions {
   /**
    * How long the caller waits for an answer, in ms. The store stops waiting for other
@@ -67,7 +45,7 @@ export interface ClaimOptions {
 
 export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: ClaimOptions = {}): Promise<ClaimResult> {
   const started = deps.clock.now();
-  const pool = await cachedPool(deps, input.pool, started);
+  const pool = await (deps.claimPools ?? deps.pools).getPool(input.pool);
   if (!pool) throw new WarmerError('not_found', `pool "${input.pool}" does not exist`);
   if (!pool.spec.enabled) throw new WarmerError('pool_disabled', `pool "${input.pool}" is disabled`);
   if (input.count > pool.spec.maxSize) {

@@ -11,6 +11,9 @@
  */
 import { INSTANCE_STATES, type InstanceState } from '../domain/instance.js';
 import type { HistoryEvent, HistoryStore } from '../history.js';
+
+/** What the status page summarizes: the recorded history, plus served claims read from their receipts. */
+export type ActivityEvent = HistoryEvent | { type: 'claim_hit'; pool: string; at: number; count: number };
 import type { Logger } from '../logging.js';
 import type { Clock, InstanceStore, PoolStore } from '../ports.js';
 
@@ -75,7 +78,7 @@ export function percentile(sortedAsc: readonly number[], p: number): number | nu
 }
 
 /** Pure: one pool's events (any order) summarized over the window. */
-export function summarizeHistory(events: readonly HistoryEvent[], window: { start: number; end: number; bucketMs: number }): PoolHistorySummary {
+export function summarizeHistory(events: readonly ActivityEvent[], window: { start: number; end: number; bucketMs: number }): PoolHistorySummary {
   const buckets: ClaimBucket[] = Array.from({ length: Math.round((window.end - window.start) / window.bucketMs) }, (_, i) => ({
     start: window.start + i * window.bucketMs,
     hits: 0,
@@ -127,7 +130,7 @@ export async function buildDashboard(deps: DashboardDeps): Promise<Dashboard> {
   };
   // Served claims come from the claims' receipts (the claim path writes no history for
   // them); misses, ready times and teardowns from the history.
-  const readServed = async (): Promise<HistoryEvent[]> => {
+  const readServed = async (): Promise<ActivityEvent[]> => {
     try {
       return (await deps.instances.claimsSince(window.start)).map((c) => ({ type: 'claim_hit', pool: c.pool, at: c.at, count: c.count }));
     } catch (err) {
@@ -136,7 +139,7 @@ export async function buildDashboard(deps: DashboardDeps): Promise<Dashboard> {
     }
   };
   const [pools, history, served] = await Promise.all([deps.pools.listPools(), readHistory(), readServed()]);
-  const byPool = new Map<string, HistoryEvent[]>();
+  const byPool = new Map<string, ActivityEvent[]>();
   for (const e of [...history.events, ...served]) {
     const list = byPool.get(e.pool);
     if (list) list.push(e);

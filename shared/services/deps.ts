@@ -4,7 +4,10 @@ import type { HistoryStore } from '../history.js';
 
 /** What the claim and admin services need: no Compute Engine client on this path. */
 export interface ApiDeps {
+  /** Pool specs as stored (the admin API reads and writes here). */
   pools: PoolStore;
+  /** Where the claim path reads pool specs: a short-lived cache in production. Default: `pools`. */
+  claimPools?: PoolStore;
   instances: InstanceStore;
   publisher: Publisher;
   clock: Clock;

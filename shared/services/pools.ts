@@ -6,7 +6,6 @@ import { WarmerError } from '../errors.js';
 import { INSTANCE_STATES, type InstanceState } from '../domain/instance.js';
 import { parsePoolSpec, type Pool } from '../domain/pool-spec.js';
 import type { ApiDeps } from './deps.js';
-import { invalidatePoolCache } from './claim.js';
 
 export interface PoolStatus {
   pool: Pool;
@@ -40,7 +39,6 @@ export async function putPool(deps: ApiDeps, name: string, input: unknown): Prom
   const parsed = parsePoolSpec(input);
   if (!parsed.ok) throw new WarmerError('bad_request', `invalid pool spec for "${name}"`, { details: parsed.problems });
   const result = await deps.pools.putPool(name, parsed.spec, deps.clock.now());
-  invalidatePoolCache(deps, name);
   deps.logger.notice(result.created ? 'pool created' : 'pool updated', { pool: name, targetReady: parsed.spec.targetReady, maxSize: parsed.spec.maxSize, enabled: parsed.spec.enabled });
   try {
     await deps.publisher.publishRefill({ pool: name, reason: 'spec_changed' });
@@ -55,7 +53,6 @@ export async function disablePool(deps: ApiDeps, name: string): Promise<Pool> {
   const pool = await deps.pools.getPool(name);
   if (!pool) throw new WarmerError('not_found', `pool "${name}" does not exist`);
   const { pool: updated } = await deps.pools.putPool(name, { ...pool.spec, enabled: false }, deps.clock.now());
-  invalidatePoolCache(deps, name);
   deps.logger.notice('pool disabled', { pool: name });
   try {
     await deps.publisher.publishRefill({ pool: name, reason: 'disabled' });

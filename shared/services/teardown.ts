@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { WarmerError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { recordHistory, type HistoryStore } from '../history.js';
-import type { Clock, Compute, InstanceStore, Publisher, TeardownMessage } from '../ports.js';
+import type { Clock, Compute, InstanceStore, Publisher } from '../ports.js';
+import type { TeardownMessage } from '../domain/messages.js';
 
 export interface TeardownDeps {
   instances: InstanceStore;

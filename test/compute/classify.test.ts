@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  classifyComputeError,
-  factsOfError,
-  instanceResource,
-  labelFilter,
-  toMachine,
-  type ComputeErrorFacts,
-} from '../../shared/adapters/gce-compute.js';
+import { classifyComputeError, factsOfError, type ComputeErrorFacts } from '../../shared/adapters/gce-errors.js';
+import { instanceResource, labelFilter, toMachine } from '../../shared/adapters/gce-resources.js';
 import type { ErrorCode } from '../../shared/errors.js';
 import { parseFilter } from '../../local/compute/filter.js';
 import { spec } from '../support/builders.js';

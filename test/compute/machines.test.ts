@@ -3,7 +3,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remoteComputeControl } from '../../local/compute/emulator.js';
 import { TcpProber } from '../../shared/adapters/tcp-prober.js';
-import type { ProbeTarget } from '../../shared/ports.js';
+import type { ProbeTarget } from '../../shared/domain/probe.js';
 import { spec } from '../support/builders.js';
 import { harness, sshExec, testKey, type Harness } from './helpers.js';
 

@@ -2,7 +2,7 @@
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TcpProber } from '../../shared/adapters/tcp-prober.js';
-import type { Machine } from '../../shared/ports.js';
+import type { Machine } from '../../shared/domain/machine.js';
 import { spec } from '../support/builders.js';
 import { harness, sshExec, testKey, type Harness } from './helpers.js';
 

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Firestore } from '@google-cloud/firestore';
 import { createFirestore } from '../../shared/adapters/firestore-client.js';
-import { FirestoreInstanceStore, FirestorePoolStore } from '../../shared/adapters/firestore-store.js';
+import { FirestoreInstanceStore } from '../../shared/adapters/firestore-instance-store.js';
+import { FirestorePoolStore } from '../../shared/adapters/firestore-pool-store.js';
 import { silentLogger } from '../../shared/logging.js';
 import type { ApiDeps } from '../../shared/services/deps.js';
 import { createApiHandler } from '../../functions/http/api.js';

@@ -9,7 +9,7 @@ import {
   type DecodedPubSubEvent,
 } from '../../shared/adapters/pubsub-publisher.js';
 import { isWarmerError } from '../../shared/errors.js';
-import type { RefillMessage, TeardownMessage } from '../../shared/ports.js';
+import type { RefillMessage, TeardownMessage } from '../../shared/domain/messages.js';
 import { PROJECT, clientFor, serveFunction } from './helpers.js';
 
 let emulator: PubSubEmulator;

@@ -1,6 +1,8 @@
 import { WarmerError, type ErrorCode } from '../../shared/errors.js';
 import { regionOfZone } from '../../shared/domain/pool-spec.js';
-import type { Compute, CreateMachineRequest, Machine, ProbeResult, Prober, ProbeTarget, QuotaHeadroom } from '../../shared/ports.js';
+import type { Compute, Prober } from '../../shared/ports.js';
+import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../../shared/domain/machine.js';
+import type { ProbeResult, ProbeTarget } from '../../shared/domain/probe.js';
 
 /** An in-memory Compute Engine with real behaviour (idempotent inserts, label filters) and injectable failures. */
 export class FakeCompute implements Compute {

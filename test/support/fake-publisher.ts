@@ -1,4 +1,5 @@
-import type { Publisher, RefillMessage, TeardownMessage } from '../../shared/ports.js';
+import type { Publisher } from '../../shared/ports.js';
+import type { RefillMessage, TeardownMessage } from '../../shared/domain/messages.js';
 
 /** Records what is published; `failNext` makes the next publishes throw. */
 export class FakePublisher implements Publisher {

@@ -7,7 +7,7 @@ import { MemoryInstanceStore, MemoryPoolStore } from '../../shared/adapters/memo
 import { MemoryHistoryStore } from '../../shared/adapters/memory-history.js';
 import { memoryLogger } from '../../shared/logging.js';
 import type { HistoryEvent, HistoryStore } from '../../shared/history.js';
-import { BUCKET_MS, buildDashboard, dashboardWindow, percentile, RECENT_TEARDOWNS, WINDOW_BUCKETS } from '../../shared/services/dashboard.js';
+import { BUCKET_MS, buildDashboard, type ActivityEvent, dashboardWindow, percentile, RECENT_TEARDOWNS, WINDOW_BUCKETS } from '../../shared/services/dashboard.js';
 import { claimInstances, releaseInstance } from '../../shared/services/claim.js';
 import { handleTeardown } from '../../shared/services/teardown.js';
 import { FakeCompute } from '../support/fake-compute.js';
@@ -35,7 +35,8 @@ async function setup(opts: { history?: HistoryStore | null } = {}) {
   return { deps, logger, history, setNow: (t: number) => (now = t) };
 }
 
-const ev = (e: Partial<HistoryEvent> & Pick<HistoryEvent, 'type' | 'at'>): HistoryEvent => ({ pool: 'ci', ...e });
+const rec = (e: Partial<HistoryEvent> & Pick<HistoryEvent, 'type' | 'at'>): HistoryEvent => ({ pool: 'ci', ...e });
+const ev = (e: Partial<Omit<HistoryEvent, 'type'>> & { type: ActivityEvent['type']; at: number }): ActivityEvent => ({ pool: 'ci', ...e }) as ActivityEvent;
 
 describe('dashboardWindow', () => {
   it('ends at the end of the current 5-minute bucket and spans 12 buckets', () => {
@@ -79,7 +80,7 @@ describe('buildDashboard', () => {
     const history = new MemoryHistoryStore();
     const { deps } = await setup({ history });
     const w = dashboardWindow(NOW);
-    const events: HistoryEvent[] = [
+    const events: ActivityEvent[] = [
       ev({ type: 'claim_hit', at: w.start - 1, count: 1 }), // before the window
       ev({ type: 'claim_hit', at: w.start, count: 2 }), // first bucket
       ev({ type: 'claim_miss', at: w.start + BUCKET_MS - 1, count: 1 }), // still the first bucket
@@ -89,7 +90,10 @@ describe('buildDashboard', () => {
       ev({ type: 'claim_miss', at: NOW - 6 * MIN, count: 1 }), // previous bucket
       { type: 'claim_hit', pool: 'web', at: NOW, count: 1 },
     ];
-    for (const e of events) await history.record(e);
+    // Misses are recorded; hits are served claims, read from their receipts.
+    for (const e of events) if (e.type !== 'claim_hit') await history.record(e);
+    const served = events.flatMap((e) => (e.type === 'claim_hit' ? [{ pool: e.pool, at: e.at, count: e.count }] : []));
+    deps.instances.claimsSince = async (since: number) => served.filter((c) => c.at >= since);
     const ci = (await buildDashboard(deps)).pools[0]!;
     expect(ci.claims.buckets).toHaveLength(12);
     expect(ci.claims.buckets[0]).toEqual({ start: w.start, hits: 1, misses: 1 });
@@ -102,9 +106,9 @@ describe('buildDashboard', () => {
   it('time to ready: p50 and p90 of the boot times in the window, samples oldest first', async () => {
     const history = new MemoryHistoryStore();
     const { deps } = await setup({ history });
-    await history.record(ev({ type: 'ready', at: dashboardWindow(NOW).start - 1, durationMs: 999_000 })); // too old
+    await history.record(rec({ type: 'ready', at: dashboardWindow(NOW).start - 1, durationMs: 999_000 })); // too old
     // 10 boot times, 10 s … 100 s, recorded newest first
-    for (let i = 10; i >= 1; i--) await history.record(ev({ type: 'ready', at: NOW - i * MIN, instance: `ci-${i}`, durationMs: i * 10_000 }));
+    for (let i = 10; i >= 1; i--) await history.record(rec({ type: 'ready', at: NOW - i * MIN, instance: `ci-${i}`, durationMs: i * 10_000 }));
     const { timeToReady } = (await buildDashboard(deps)).pools[0]!;
     expect(timeToReady).toMatchObject({ count: 10, p50Ms: 50_000, p90Ms: 90_000 });
     expect(timeToReady.samples.map((s) => s.at)).toEqual(Array.from({ length: 10 }, (_, i) => NOW - (10 - i) * MIN));
@@ -116,7 +120,7 @@ describe('buildDashboard', () => {
     const history = new MemoryHistoryStore();
     const { deps } = await setup({ history });
     for (let i = 0; i < 25; i++) {
-      await history.record(ev({ type: 'teardown', at: NOW - (25 - i) * MIN, instance: `ci-${i}`, reason: i % 2 ? 'released' : 'max_idle' }));
+      await history.record(rec({ type: 'teardown', at: NOW - (25 - i) * MIN, instance: `ci-${i}`, reason: i % 2 ? 'released' : 'max_idle' }));
     }
     const { teardowns } = (await buildDashboard(deps)).pools[0]!;
     expect(teardowns).toHaveLength(RECENT_TEARDOWNS);
@@ -137,7 +141,9 @@ describe('buildDashboard', () => {
   it('the window moves with the clock', async () => {
     const history = new MemoryHistoryStore();
     const { deps, setNow } = await setup({ history });
-    await history.record(ev({ type: 'claim_hit', at: NOW, count: 1 }));
+    // A served claim is counted from its receipt (nothing records a claim_hit).
+    await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW - 60_000 }));
+    await claimInstances(deps, { pool: 'ci', requestId: 'w1', assignee: null, labels: {}, count: 1 });
     setNow(NOW + 30 * MIN);
     expect((await buildDashboard(deps)).pools[0]!.claims.buckets[5]).toMatchObject({ hits: 1 });
     setNow(NOW + 61 * MIN);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { assessProbe, type ProbeAssessment } from '../../shared/domain/health.js';
 import { newInstanceRecord, type HealthInfo, type InstanceRecord, type InstanceState } from '../../shared/domain/instance.js';
 import { parsePoolSpec, type PoolSpec } from '../../shared/domain/pool-spec.js';
-import type { ProbeResult } from '../../shared/ports.js';
+import type { ProbeResult } from '../../shared/domain/probe.js';
 
 const NOW = 1_800_000_000_000;
 const EARLIER = NOW - 60_000;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { instanceName, newRequestId } from '../../shared/domain/naming.js';
+import { instanceName } from '../../shared/domain/naming.js';
+import { newRequestId } from '../../shared/services/request-id.js';
 import { RESOURCE_NAME } from '../../shared/domain/pool-spec.js';
 
 describe('instanceName', () => {

@@ -4,7 +4,8 @@ import { newInstanceRecord, type ClaimInfo, type HealthInfo, type InstanceRecord
 import { instanceName } from '../../shared/domain/naming.js';
 import { parsePoolSpec, type PoolSpec, type PoolSpecInput } from '../../shared/domain/pool-spec.js';
 import { DEFAULT_RECONCILE_SETTINGS, planReconcile, type ReconcileInput, type ReconcilePlan } from '../../shared/domain/reconcile-plan.js';
-import type { Machine, MachineStatus, ProbeResult, QuotaHeadroom } from '../../shared/ports.js';
+import type { Machine, MachineStatus, QuotaHeadroom } from '../../shared/domain/machine.js';
+import type { ProbeResult } from '../../shared/domain/probe.js';
 
 // ───────────────────────────── fake clock and builders ─────────────────────────────
 

@@ -80,6 +80,12 @@ describe('reconcilePool', () => {
     await reconcilePool(deps, 'ci');
     expect(deps.compute.machines.size).toBe(2);
     expect(logger.entries.some((e) => e.severity === 'WARNING' || e.severity === 'ERROR')).toBe(true);
+    // ERROR exactly, for the cap, with the headroom that caused it (not a WARNING).
+    const capped = logger.entries.filter((e) => e.message === 'create capped by quota');
+    expect(capped.map((e) => [e.severity, e.want, e.headroom])).toEqual([
+      ['ERROR', 5, 2],
+      ['ERROR', 3, 0],
+    ]);
   });
 
   it('a failing image backs the pool off instead of looping', async () => {

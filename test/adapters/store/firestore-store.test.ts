@@ -1,7 +1,9 @@
 import { afterAll, beforeAll } from 'vitest';
-import { createFirestore } from '../../shared/adapters/firestore-client.js';
-import { FirestoreInstanceStore, FirestorePoolRuntimeStore, FirestorePoolStore } from '../../shared/adapters/firestore-store.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
+import { createFirestore } from '../../../shared/adapters/firestore-client.js';
+import { FirestoreInstanceStore } from '../../../shared/adapters/firestore-instance-store.js';
+import { FirestorePoolRuntimeStore } from '../../../shared/adapters/firestore-runtime-store.js';
+import { FirestorePoolStore } from '../../../shared/adapters/firestore-pool-store.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../../local/firestore/emulator.js';
 import type { Firestore } from '@google-cloud/firestore';
 import { storeContract } from './contract.js';
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Firestore } from '@google-cloud/firestore';
-import { createFirestore } from '../../shared/adapters/firestore-client.js';
-import { FirestoreHistoryStore } from '../../shared/adapters/firestore-history.js';
-import { HISTORY_RETENTION_MS } from '../../shared/history.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
+import { createFirestore } from '../../../shared/adapters/firestore-client.js';
+import { FirestoreHistoryStore } from '../../../shared/adapters/firestore-history.js';
+import { HISTORY_RETENTION_MS } from '../../../shared/history.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../../local/firestore/emulator.js';
 import { historyContract } from './contract.js';
 
 let emulator: FirestoreEmulator;

@@ -1,14 +1,10 @@
 /**
- * Pools and instances in Firestore.
- *
- *   pools/{pool}          { spec, createdAt, updatedAt }
- *   instances/{name}      InstanceRecord + readyAt (top level, for ordering) + expireAt (TTL)
- *   claims/{sha256(pool, requestId)}   { pool, requestId, instances[], createdAt, expireAt }
+ * Instances in Firestore (instances/{name}, claims/{receipt}; see firestore-instance-record.ts).
  *
  * Every state change is a compare-and-set inside a transaction. The claim reads its
- * candidates outside the transaction (oldest ready first, then a random pick among the
- * few oldest so concurrent claimers spread out), re-reads exactly the picked documents
- * inside it and flips them; a candidate that moved makes it try fresh candidates.
+ * candidates outside the transaction (oldest ready first; which of them it tries is
+ * decided by shared/domain/candidates.ts), re-reads exactly the picked documents inside
+ * it and flips them; a candidate that moved makes it try fresh candidates.
  *
  * What this code relies on from Firestore (pinned by test/firestore/conformance): isolated
  * read-write transactions that abort and retry on conflict, create() failing on an
@@ -17,19 +13,17 @@
  * uses cursors, offsets, collection groups or FieldValue transforms, and writes whole
  * maps instead of dotted update paths.
  */
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore, type Transaction } from '@google-cloud/firestore';
 import { WarmerError } from '../errors.js';
-import { claimedRecord, transitionedRecord, INSTANCE_STATES, isInstanceState, type InstanceRecord, type InstanceState } from '../domain/instance.js';
-import { parsePoolSpec, type Pool, type PoolSpec } from '../domain/pool-spec.js';
-import { emptyRuntime, type ClaimOutcome, type ClaimRequest, type InstanceStore, type PoolRuntime, type PoolRuntimeStore, type PoolStore, type ServedClaim } from '../ports.js';
+import { CandidateMemory, pickAmongOldest, SPREAD_WINDOW, widenedWindow, type Random } from '../domain/candidates.js';
+import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
+import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';
+import type { Clock, InstanceStore } from '../ports.js';
+import type { FirestoreStoreOptions } from './firestore-client.js';
+import { AUDIT_RETENTION_MS, claimReceiptId, fromSnapshot, toStored } from './firestore-instance-record.js';
+import { systemClock } from './system-clock.js';
 
-/** Deleted records and claim receipts are kept this long for audit (Firestore TTL on `expireAt`). */
-export const AUDIT_RETENTION_MS = 30 * 24 * 3600 * 1000;
-/** How many of the oldest ready machines a claimer picks among. */
-const SPREAD_WINDOW = 16;
-const MAX_SPREAD_WINDOW = 128;
 const MAX_CLAIM_ATTEMPTS = 24;
 /** How long a claimer reuses this process's last candidate query of a pool. */
 const CANDIDATE_CACHE_MS = 1000;
@@ -43,88 +37,29 @@ const CANDIDATE_CACHE_MS = 1000;
  */
 const INFLIGHT_WAIT_MS = 20_000;
 
-export interface FirestoreStoreOptions {
-  /** Collection name prefix, so tests can share one emulator. */
-  prefix?: string;
-}
-
-type Stored = Omit<InstanceRecord, never> & { readyAt: number | null; expireAt?: Timestamp | null };
-
-function toStored(record: InstanceRecord): Stored {
-  return {
-    ...record,
-    readyAt: record.state === 'ready' ? (record.stateChangedAt.ready ?? record.updatedAt) : null,
-    expireAt: record.state === 'deleted' ? Timestamp.fromMillis(record.updatedAt + AUDIT_RETENTION_MS) : null,
-  };
-}
-
-function fromSnapshot(snap: DocumentSnapshot): InstanceRecord {
-  const d = snap.data() as Record<string, unknown> | undefined;
-  if (!d || !isInstanceState(d.state)) {
-    throw new WarmerError('internal', `instance record ${snap.id} is malformed`);
-  }
-  const { readyAt: _readyAt, expireAt: _expireAt, ...rest } = d;
-  return rest as unknown as InstanceRecord;
-}
-
-export function claimReceiptId(pool: string, requestId: string): string {
-  return createHash('sha256').update(`${pool}\u0000${requestId}`).digest('hex');
-}
-
-export class FirestorePoolStore implements PoolStore {
-  readonly #db: Firestore;
-  readonly #collection: string;
-
-  constructor(db: Firestore, options: FirestoreStoreOptions = {}) {
-    this.#db = db;
-    this.#collection = `${options.prefix ?? ''}pools`;
-  }
-
-  #toPool(snap: DocumentSnapshot): Pool {
-    const d = snap.data() as { spec: unknown; createdAt: number; updatedAt: number };
-    const parsed = parsePoolSpec(d.spec);
-    if (!parsed.ok) {
-      throw new WarmerError('internal', `stored pool ${snap.id} is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
-    }
-    return { name: snap.id, spec: parsed.spec, createdAt: d.createdAt, updatedAt: d.updatedAt };
-  }
-
-  async getPool(name: string): Promise<Pool | null> {
-    const snap = await this.#db.collection(this.#collection).doc(name).get();
-    return snap.exists ? this.#toPool(snap) : null;
-  }
-
-  async listPools(): Promise<Pool[]> {
-    const snaps = await this.#db.collection(this.#collection).get();
-    return snaps.docs.map((s) => this.#toPool(s)).sort((a, b) => a.name.localeCompare(b.name));
-  }
-
-  async putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }> {
-    const parsed = parsePoolSpec(spec);
-    if (!parsed.ok) throw new WarmerError('bad_request', 'invalid pool spec', { details: parsed.problems });
-    const ref = this.#db.collection(this.#collection).doc(name);
-    return this.#db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      const createdAt = snap.exists ? (snap.data() as { createdAt: number }).createdAt : now;
-      tx.set(ref, { spec: parsed.spec, createdAt, updatedAt: now });
-      return { created: !snap.exists, pool: { name, spec: parsed.spec, createdAt, updatedAt: now } };
-    });
-  }
+export interface FirestoreInstanceStoreOptions extends FirestoreStoreOptions {
+  /** Times the candidate cache and the claim's wait budget. Default: the system clock. */
+  clock?: Clock;
+  /** Spreads concurrent claimers over the oldest ready machines. Default: Math.random. */
+  random?: Random;
 }
 
 export class FirestoreInstanceStore implements InstanceStore {
   readonly #db: Firestore;
   readonly #instances: string;
   readonly #claims: string;
-  readonly #candidates = new Map<string, { names: string[]; until: number }>();
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #memory = new CandidateMemory(CANDIDATE_CACHE_MS);
   readonly #inflight = new Map<string, Set<string>>();
   readonly #reading = new Map<string, Promise<string[]>>();
-  readonly #taken = new Map<string, Map<string, number>>();
   /** Per pool: resolved (and replaced) whenever one of this process's claim transactions ends. */
   readonly #settled = new Map<string, { promise: Promise<void>; resolve: () => void }>();
 
-  constructor(db: Firestore, options: FirestoreStoreOptions = {}) {
+  constructor(db: Firestore, options: FirestoreInstanceStoreOptions = {}) {
     this.#db = db;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
     this.#instances = `${options.prefix ?? ''}instances`;
     this.#claims = `${options.prefix ?? ''}claims`;
   }
@@ -225,11 +160,11 @@ export class FirestoreInstanceStore implements InstanceStore {
     if (!inflight) this.#inflight.set(req.pool, (inflight = new Set()));
     let window = SPREAD_WINDOW;
     let waitUntil: number | null = null;
-    const budgetEnd = req.maxWaitMs === undefined ? Infinity : Date.now() + req.maxWaitMs;
+    const budgetEnd = req.maxWaitMs === undefined ? Infinity : this.#clock.now() + req.maxWaitMs;
     for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
-      const taken = this.#recentlyTaken(req.pool);
+      const taken = this.#memory.recentlyTaken(req.pool, this.#clock.now());
       const usable = (names: string[]) => names.filter((n) => !skip.has(n) && !inflight.has(n) && !taken.has(n));
-      let fresh = usable(this.#cachedCandidates(req.pool));
+      let fresh = usable(this.#memory.cached(req.pool, this.#clock.now()));
       if (fresh.length < req.count) {
         // (Re)read the oldest ready machines. Concurrent claims share one read: a claim
         // that finds a read of the pool in flight waits for it before reading again.
@@ -249,9 +184,10 @@ export class FirestoreInstanceStore implements InstanceStore {
         if (fresh.length < req.count && [...inflight].some((n) => !skip.has(n))) {
           // Not enough free candidates, but other claims of this process are trying some:
           // a machine they fail to take is still ready. Wait for them before saying empty.
-          waitUntil ??= Math.min(Date.now() + INFLIGHT_WAIT_MS, budgetEnd);
-          if (Date.now() < waitUntil) {
-            await this.#nextSettle(req.pool, waitUntil - Date.now());
+          const now = this.#clock.now();
+          waitUntil ??= Math.min(now + INFLIGHT_WAIT_MS, budgetEnd);
+          if (now < waitUntil) {
+            await this.#nextSettle(req.pool, waitUntil - now);
             attempt--;
             continue;
           }
@@ -263,7 +199,7 @@ export class FirestoreInstanceStore implements InstanceStore {
           return { kind: 'empty', available: fresh.length };
         }
       }
-      const picked = pickAmongOldest(fresh, req.count, window);
+      const picked = pickAmongOldest(fresh, req.count, window, this.#random);
       for (const n of picked) inflight.add(n);
       let result;
       try {
@@ -275,19 +211,19 @@ export class FirestoreInstanceStore implements InstanceStore {
         // Skipped by this claim only: the conflict may have been on the receipt (a
         // concurrent retry of the same request), and then these machines are still ready.
         for (const n of picked) skip.add(n);
-        window = Math.min(window * 2, MAX_SPREAD_WINDOW);
+        window = widenedWindow(window);
         continue;
       } finally {
         for (const n of picked) inflight.delete(n);
         this.#signalSettle(req.pool);
       }
       if (result.kind === 'claimed') {
-        this.#forget(req.pool, picked);
+        this.#memory.forget(req.pool, picked, this.#clock.now());
         return { kind: 'claimed', instances: result.instances, replayed: false };
       }
       if (result.kind === 'replay') return { kind: 'claimed', instances: result.instances, replayed: true };
       for (const n of result.names) skip.add(n);
-      this.#forget(req.pool, result.names);
+      this.#memory.forget(req.pool, result.names, this.#clock.now());
     }
     throw new WarmerError('contention', 'too much contention on the pool; retry');
   }
@@ -324,7 +260,7 @@ export class FirestoreInstanceStore implements InstanceStore {
       .limit(limit)
       .get();
     const names = snaps.docs.map((d) => d.id);
-    this.#candidates.set(pool, { names, until: Date.now() + CANDIDATE_CACHE_MS });
+    this.#memory.remember(pool, names, this.#clock.now());
     return names;
   }
 
@@ -334,32 +270,6 @@ export class FirestoreInstanceStore implements InstanceStore {
       const r = d.data() as { pool: string; createdAt: number; instances: string[] };
       return { pool: r.pool, at: r.createdAt, count: r.instances.length };
     });
-  }
-
-  #cachedCandidates(pool: string): string[] {
-    const entry = this.#candidates.get(pool);
-    return entry && entry.until > Date.now() ? entry.names : [];
-  }
-
-  /**
-   * Names this process saw taken: dropped from the cached candidates, and remembered for
-   * as long as a candidate read may still return them (a read that started before the
-   * claim committed), so they are not tried again.
-   */
-  #forget(pool: string, names: string[]) {
-    const entry = this.#candidates.get(pool);
-    if (entry) entry.names = entry.names.filter((n) => !names.includes(n));
-    let taken = this.#taken.get(pool);
-    if (!taken) this.#taken.set(pool, (taken = new Map()));
-    const until = Date.now() + CANDIDATE_CACHE_MS * 2;
-    for (const n of names) taken.set(n, until);
-  }
-
-  #recentlyTaken(pool: string): Map<string, number> {
-    const taken = this.#taken.get(pool) ?? new Map<string, number>();
-    const now = Date.now();
-    for (const [n, until] of taken) if (until <= now) taken.delete(n);
-    return taken;
   }
 
   #claimTransaction(req: ClaimRequest, receiptRef: DocumentReference, picked: string[]) {
@@ -385,69 +295,5 @@ export class FirestoreInstanceStore implements InstanceStore {
       },
       { maxAttempts: 1 },
     );
-  }
-}
-
-/** Picks `count` names at random among the oldest `count + window` (approximately oldest first). */
-export function pickAmongOldest(candidates: string[], count: number, window: number, random: () => number = Math.random): string[] {
-  const pool = candidates.slice(0, count + window);
-  for (let i = pool.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
-  }
-  return pool.slice(0, count);
-}
-
-/**
- * poolRuntime/{pool}: reconcile's lease and memory (cold zones, breaker, last pass).
- * A few writes per pass, never one per claim.
- */
-export class FirestorePoolRuntimeStore implements PoolRuntimeStore {
-  readonly #db: Firestore;
-  readonly #collection: string;
-
-  constructor(db: Firestore, options: FirestoreStoreOptions = {}) {
-    this.#db = db;
-    this.#collection = `${options.prefix ?? ''}poolRuntime`;
-  }
-
-  #ref(pool: string) {
-    return this.#db.collection(this.#collection).doc(pool);
-  }
-
-  async acquireLease(pool: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
-    const ref = this.#ref(pool);
-    return this.#db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      const d = snap.data() as { lease?: { holder: string; until: number } | null; runtime?: PoolRuntime } | undefined;
-      if (d?.lease && d.lease.holder !== holder && d.lease.until > now) return false;
-      tx.set(ref, { lease: { holder, until: now + ttlMs }, runtime: d?.runtime ?? emptyRuntime() });
-      return true;
-    });
-  }
-
-  async releaseLease(pool: string, holder: string): Promise<void> {
-    const ref = this.#ref(pool);
-    await this.#db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      const d = snap.data() as { lease?: { holder: string; until: number } | null; runtime?: PoolRuntime } | undefined;
-      if (!d || d.lease?.holder !== holder) return;
-      tx.set(ref, { lease: null, runtime: d.runtime ?? emptyRuntime() });
-    });
-  }
-
-  async getRuntime(pool: string): Promise<PoolRuntime> {
-    const snap = await this.#ref(pool).get();
-    const d = snap.data() as { runtime?: PoolRuntime } | undefined;
-    return d?.runtime ?? emptyRuntime();
-  }
-
-  async saveRuntime(pool: string, runtime: PoolRuntime): Promise<void> {
-    const ref = this.#ref(pool);
-    await this.#db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      const d = snap.data() as { lease?: unknown } | undefined;
-      tx.set(ref, { lease: d?.lease ?? null, runtime });
-    });
   }
 }

@@ -6,11 +6,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Firestore } from '@google-cloud/firestore';
-import { createFirestore } from '../../shared/adapters/firestore-client.js';
-import { FirestoreInstanceStore } from '../../shared/adapters/firestore-store.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
-import type { ClaimOutcome, ClaimRequest } from '../../shared/ports.js';
-import { record } from '../support/builders.js';
+import { createFirestore } from '../../../shared/adapters/firestore-client.js';
+import { FirestoreInstanceStore } from '../../../shared/adapters/firestore-instance-store.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../../local/firestore/emulator.js';
+import type { ClaimOutcome, ClaimRequest } from '../../../shared/domain/claim.js';
+import { record } from '../../support/builders.js';
 
 let emulator: FirestoreEmulator;
 let db: Firestore;

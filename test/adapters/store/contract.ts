@@ -3,8 +3,9 @@
  * (the Firestore store against the embedded emulator, the in-memory store).
  */
 import { describe, expect, it } from 'vitest';
-import { emptyRuntime, type InstanceStore, type PoolRuntimeStore, type PoolStore } from '../../shared/ports.js';
-import { record, spec } from '../support/builders.js';
+import type { InstanceStore, PoolRuntimeStore, PoolStore } from '../../../shared/ports.js';
+import { emptyRuntime } from '../../../shared/domain/pool-runtime.js';
+import { record, spec } from '../../support/builders.js';
 
 export interface StoreUnderTest {
   instances: InstanceStore;

@@ -1,4 +1,4 @@
-import { MemoryHistoryStore } from '../../shared/adapters/memory-history.js';
+import { MemoryHistoryStore } from '../../../shared/adapters/memory-history.js';
 import { historyContract } from './contract.js';
 
 historyContract('MemoryHistoryStore', () => new MemoryHistoryStore());

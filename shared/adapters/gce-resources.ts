@@ -1,0 +1,72 @@
+/** The Compute Engine resource shapes warmer writes and reads: the instance it inserts, the machine it sees. */
+import type { protos } from '@google-cloud/compute';
+import { lastSegment, effectiveMaxRunDurationSeconds } from '../domain/pool-spec.js';
+import type { CreateMachineRequest, Machine, MachineStatus } from '../domain/machine.js';
+
+type IInstance = protos.google.cloud.compute.v1.IInstance;
+
+const MACHINE_STATUSES: ReadonlySet<string> = new Set<MachineStatus>([
+  'PROVISIONING',
+  'STAGING',
+  'RUNNING',
+  'STOPPING',
+  'STOPPED',
+  'SUSPENDING',
+  'SUSPENDED',
+  'REPAIRING',
+  'TERMINATED',
+]);
+
+/** The instance resource warmer inserts for a request (exported for tests). */
+export function instanceResource(req: CreateMachineRequest): IInstance {
+  const { spec, zone } = req;
+  const sshKeys = [...spec.sshAdminKeys, ...(req.extraSshKeys ?? [])];
+  const metadata: Array<{ key: string; value: string }> = [];
+  if (sshKeys.length) metadata.push({ key: 'ssh-keys', value: sshKeys.join('\n') });
+  if (spec.startupScript !== null) metadata.push({ key: 'startup-script', value: spec.startupScript });
+  const nic: protos.google.cloud.compute.v1.INetworkInterface = {};
+  if (spec.network !== null) nic.network = spec.network;
+  if (spec.subnetwork !== null) nic.subnetwork = spec.subnetwork;
+  if (spec.network === null && spec.subnetwork === null) nic.network = 'global/networks/default';
+  if (spec.publicIp) nic.accessConfigs = [{ type: 'ONE_TO_ONE_NAT', name: 'External NAT' }];
+  const resource: IInstance = {
+    name: req.name,
+    description: `warmer pool ${req.pool}`,
+    machineType: `zones/${zone}/machineTypes/${lastSegment(spec.machineType)}`,
+    labels: { ...spec.labels, 'warmer-pool': req.pool, 'warmer-managed': 'true', warmth: 'warmed' },
+    disks: [{ boot: true, autoDelete: true, type: 'PERSISTENT', initializeParams: { sourceImage: spec.image } }],
+    networkInterfaces: [nic],
+    metadata: { items: metadata },
+  };
+  if (spec.networkTags.length) resource.tags = { items: [...spec.networkTags] };
+  if (spec.serviceAccount) resource.serviceAccounts = [{ email: spec.serviceAccount.email, scopes: [...spec.serviceAccount.scopes] }];
+  const maxRun = effectiveMaxRunDurationSeconds(spec);
+  if (maxRun !== null) {
+    resource.scheduling = { maxRunDuration: { seconds: maxRun }, instanceTerminationAction: 'DELETE' };
+  }
+  return resource;
+}
+
+export function toMachine(instance: IInstance): Machine {
+  const nic = instance.networkInterfaces?.[0];
+  const status = String(instance.status ?? 'PROVISIONING');
+  const created = instance.creationTimestamp ? Date.parse(instance.creationTimestamp) : NaN;
+  return {
+    name: instance.name ?? '',
+    zone: lastSegment(instance.zone ?? ''),
+    status: (MACHINE_STATUSES.has(status) ? status : 'PROVISIONING') as MachineStatus,
+    ip: nic?.networkIP || null,
+    publicIp: nic?.accessConfigs?.[0]?.natIP || null,
+    labels: { ...(instance.labels ?? {}) },
+    labelFingerprint: instance.labelFingerprint || null,
+    createdAt: Number.isFinite(created) ? created : null,
+  };
+}
+
+/** `labels.a = "x" AND labels.b = "y"`, as the list filter takes it. */
+export function labelFilter(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `(labels.${k} = "${v.replace(/(["\\])/g, '\\$1')}")`)
+    .join(' AND ');
+}

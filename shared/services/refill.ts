@@ -1,0 +1,111 @@
+/**
+ * Refill requests (from claims, teardowns, spec changes) and the scheduler's tick, as
+ * the reconcile function receives them:
+ *   - a request that a pass started after its publication already covers is done;
+ *   - otherwise run a pass; when another pass holds the pool's lease, wait for it briefly
+ *     (passes are short): then either it covered the request or we run our own;
+ *   - still busy after LEASE_WAIT_MS: fail with `contention` (retryable), so the
+ *     message is redelivered with backoff;
+ *   - a pass that left machines booting watches them for a while (watchBooting), so a
+ *     refill completes in about one boot time instead of waiting for the next tick.
+ * Time comes from the injected clock and sleep, so all of it runs on a fake clock in tests.
+ */
+import { WarmerError } from '../errors.js';
+import type { Sleep } from '../ports.js';
+import { recordReady } from './reconcile-apply.js';
+import { probeTarget } from './reconcile-probe.js';
+import { reconcileAll, reconcilePool, type PassSummary, type ReconcileDeps } from './reconcile.js';
+
+export interface RefillRequest {
+  /** A pool, or "*" for every pool (the scheduler's tick). */
+  pool: string;
+  /** Epoch ms the request was published; null when unknown (never counted as covered). */
+  publishedAt: number | null;
+}
+
+export interface BootWatch {
+  /** How long a refill-triggered pass keeps watching its booting machines. */
+  budgetMs: number;
+  intervalMs: number;
+  /** Ends the watch early (the local stack stopping). */
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_BOOT_WATCH: BootWatch = { budgetMs: 90_000, intervalMs: 1000 };
+
+/** How long a refill request waits for another pass of its pool before asking for redelivery. */
+export const LEASE_WAIT_MS = 10_000;
+/** Each wait for the lease: LEASE_POLL_MS plus up to LEASE_JITTER_MS at random. */
+export const LEASE_POLL_MS = 100;
+export const LEASE_JITTER_MS = 150;
+
+const timerSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Handles one refill request. Returns the passes it ran, or null when another pass had
+ * already covered it. Throws `contention` when the pool stayed busy (redeliver).
+ */
+export async function handleRefill(deps: ReconcileDeps, req: RefillRequest, bootWatch: BootWatch = DEFAULT_BOOT_WATCH): Promise<PassSummary[] | null> {
+  if (req.pool === '*') return reconcileAll(deps);
+  const { pool, publishedAt } = req;
+  const sleep = deps.sleep ?? timerSleep;
+  const random = deps.random ?? Math.random;
+  // A pass that started after this request was published already covers it.
+  const covered = async () => {
+    if (publishedAt === null) return false;
+    const runtime = await deps.runtime.getRuntime(pool);
+    return runtime.lastPass !== null && runtime.lastPass.startedAt >= publishedAt;
+  };
+  if (await covered()) return null;
+  let summary = await reconcilePool(deps, pool);
+  const deadline = deps.clock.now() + LEASE_WAIT_MS;
+  while (summary.outcome === 'skipped_lease' && deps.clock.now() < deadline) {
+    await sleep(LEASE_POLL_MS + random() * LEASE_JITTER_MS);
+    if (await covered()) return null;
+    summary = await reconcilePool(deps, pool);
+  }
+  if (summary.outcome === 'skipped_lease') {
+    throw new WarmerError('contention', `pool ${pool} is being reconciled; refill request retried`);
+  }
+  if (summary.outcome === 'done' && bootWatch.budgetMs > 0) await watchBooting(deps, pool, bootWatch.budgetMs, bootWatch.intervalMs, bootWatch.signal);
+  return [summary];
+}
+
+/**
+ * After a pass that left machines booting, watch them for a while and make each ready on
+ * its first good probe. Only compare-and-set transitions booting → ready: safe to run
+ * without the lease, next to any other pass. Returns how many became ready.
+ */
+export async function watchBooting(deps: ReconcileDeps, poolName: string, budgetMs: number, intervalMs: number, signal?: AbortSignal): Promise<number> {
+  const sleep = deps.sleep ?? timerSleep;
+  const pool = await deps.pools.getPool(poolName);
+  if (!pool) return 0;
+  const { healthCheck } = pool.spec;
+  const deadline = deps.clock.now() + budgetMs;
+  let made = 0;
+  while (!signal?.aborted) {
+    const booting = (await deps.instances.listByPool(poolName, ['booting'])).filter((r) => r.ip);
+    if (booting.length === 0) break;
+    const results = await deps.prober.probeMany(
+      booting.map((r) => probeTarget(healthCheck, r.ip!)),
+      deps.settings.probeConcurrency,
+    );
+    const now = deps.clock.now();
+    await Promise.all(
+      booting.map(async (r, i) => {
+        if (!results[i]!.ok) return;
+        const next = await deps.instances.transition(r.name, ['booting'], 'ready', now, {
+          health: { consecutiveFailures: 0, lastProbeAt: now, lastError: null },
+        });
+        if (next) {
+          made++;
+          await recordReady(deps, next, now);
+        }
+      }),
+    );
+    if (deps.clock.now() + intervalMs >= deadline) break;
+    await sleep(intervalMs);
+  }
+  if (made > 0) deps.logger.info('machines ready', { pool: poolName, count: made });
+  return made;
+}
