@@ -109,6 +109,18 @@ function adminKey(): { privatePath: string; entry: string } {
   return { privatePath, entry: `admin:${readFileSync(publicPath, 'utf8').trim()}` };
 }
 
+// A stop asked for before the stack is up (a signal, the launcher gone) is kept and
+// honoured as soon as it is: the handlers are in place from the first moment.
+let requestStop: (why: string) => void = (why) => {
+  earlyStop ??= why;
+};
+let earlyStop: string | null = null;
+process.on('SIGINT', () => requestStop('SIGINT'));
+process.on('SIGTERM', () => requestStop('SIGTERM'));
+process.on('SIGHUP', () => requestStop('SIGHUP'));
+// Killing only npm (or tsx) must not leave the stack running on its ports.
+watchLauncher((why) => requestStop(why));
+
 async function main() {
   const claimTokens = tokens(env.claimTokens, 'claim');
   const adminTokens = tokens(env.adminTokens, 'admin');
@@ -198,11 +210,8 @@ Ctrl-C stops everything (the state is saved).
     out.write('stopped; nothing left running.\n');
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGHUP', () => void stop('SIGHUP'));
-  // Killing only npm (or tsx) must not leave the stack running on its ports.
-  watchLauncher((why) => void stop(why));
+  requestStop = (why) => void stop(why);
+  if (earlyStop) requestStop(earlyStop);
 }
 
 main().catch((err) => {

@@ -70,13 +70,13 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function start(via: 'npm' | 'tsx', ports: Record<'api' | 'firestore' | 'pubsub' | 'compute', number>): Promise<Started> {
+async function start(via: 'npm' | 'node', ports: Record<'api' | 'firestore' | 'pubsub' | 'compute', number>, state = 'state'): Promise<Started> {
   const args = [
     '--port', String(ports.api), '--firestore-port', String(ports.firestore), '--pubsub-port', String(ports.pubsub),
-    '--compute-port', String(ports.compute), '--pools', join(dir, 'pools.yaml'), '--state-dir', join(dir, 'state'),
+    '--compute-port', String(ports.compute), '--pools', join(dir, 'pools.yaml'), '--state-dir', join(dir, state),
     '--state-interval', '200', '--boot-delay', '200', '--schedule', '500', '--no-table',
   ];
-  const [command, argv] = via === 'npm' ? ['npm', ['start', '--', ...args]] : [join(root, 'node_modules/.bin/tsx'), ['local/start.ts', ...args]];
+  const [command, argv] = via === 'npm' ? ['npm', ['start', '--', ...args]] : [process.execPath, ['--import', 'tsx', 'local/start.ts', ...args]];
   const child = spawn(command, argv, {
     cwd: root,
     detached: true,
@@ -88,8 +88,9 @@ async function start(via: 'npm' | 'tsx', ports: Record<'api' | 'firestore' | 'pu
   child.stdout!.on('data', (d) => (text += d));
   child.stderr!.on('data', (d) => (text += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const how = () => `exit code ${child.exitCode}, signal ${child.signalCode}`;
   const pid = await waitFor('the banner', async () => {
-    if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${text}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${via} ended before the banner (${how()}): ${text}`);
     const m = /process\s+(\d+)/.exec(text);
     return m ? Number(m[1]) : null;
   }, 60_000, 100);
@@ -108,6 +109,16 @@ const call = async (s: Started, method: string, path: string, token: string, bod
 const gone = (s: Started) => waitFor(`process ${s.pid} to exit`, async () => !alive(s.pid), 15_000, 100);
 
 describe('npm start as a process', () => {
+  it('SIGTERM to the stack itself stops it with exit code 0', { timeout: 120_000 }, async () => {
+    const ports = { api: await freePort(), firestore: await freePort(), pubsub: await freePort(), compute: await freePort() };
+    const s = await start('node', ports, 'state-sigterm');
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.output()).toContain('SIGTERM: stopping');
+    expect(s.output()).toContain('stopped; nothing left running.');
+    for (const p of Object.values(ports)) expect(await listening(p)).toBe(false);
+  });
+
   it('honours ports and the passphrase; survives kill -9 and a killed npm; stops on SIGTERM', { timeout: 240_000 }, async () => {
     const ports = { api: await freePort(), firestore: await freePort(), pubsub: await freePort(), compute: await freePort() };
 
@@ -134,7 +145,7 @@ describe('npm start as a process', () => {
     for (const p of Object.values(ports)) expect(await listening(p)).toBe(false);
 
     // 2. Same ports again (no "address already in use"), state back.
-    const b = await start('tsx', ports);
+    const b = await start('node', ports);
     expect(b.output()).toContain('kept from the state, not reloaded: tiny');
     expect((await call(b, 'GET', '/pools/tiny', ADMIN)).json.spec.targetReady).toBe(2);
     const held = await call(b, 'GET', `/instances/${machine.name}`, CLAIM);
@@ -151,15 +162,15 @@ describe('npm start as a process', () => {
     process.kill(b.pid, 'SIGKILL');
     await gone(b);
 
-    // 3. Again on the same ports: both claims are there; SIGTERM stops it cleanly.
-    const c = await start('tsx', ports);
+    // 3. Again on the same ports: both claims are there; SIGTERM to npm stops it cleanly.
+    const c = await start('npm', ports);
     const both = await call(c, 'POST', '/claim', CLAIM, { pool: 'tiny', requestId: 'npm-req-2' });
     expect(both.json.replayed).toBe(true);
     expect(both.json.instances[0].name).toBe(second.json.instances[0].name);
     expect((await call(c, 'GET', `/instances/${machine.name}`, CLAIM)).json.state).toBe('claimed');
-    process.kill(c.pid, 'SIGTERM');
-    expect(await c.exited).toBe(0);
-    expect(c.output()).toContain('SIGTERM: stopping');
+    process.kill(c.child.pid!, 'SIGTERM');
+    await gone(c);
+    expect(c.output()).toContain('stopped; nothing left running.');
     for (const p of Object.values(ports)) expect(await listening(p)).toBe(false);
   });
 });
