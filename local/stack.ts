@@ -23,6 +23,7 @@ import { buildApiDeps, buildWorkerDeps, createClients, type Clients, type Worker
 import { startFirestoreEmulator, type FirestoreEmulator } from './firestore/emulator.js';
 import { startPubSubEmulator, type PubSubEmulator } from './pubsub/emulator.js';
 import { startComputeEmulator, type ComputeEmulator } from './compute/emulator.js';
+import { loadState, StateWriter } from './state.js';
 
 export interface LocalStackOptions {
   /** The HTTP API (claim + admin routes). Default 0 (ephemeral); `npm start` uses 8080. */
@@ -52,6 +53,19 @@ export interface LocalStackOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   sshKeyPassphrase?: string;
+  /** Emulator ports (default 0: ephemeral). */
+  firestorePort?: number;
+  pubsubPort?: number;
+  computePort?: number;
+  /**
+   * Where the state that survives a restart is kept (see state.ts); unset keeps nothing.
+   * With state present, `pools` only seeds the pools that do not exist yet.
+   */
+  stateDir?: string;
+  /** Ignore the state in `stateDir` and start empty (it is overwritten at the next save). */
+  fresh?: boolean;
+  /** How often the state is saved when it changed. Default 2000 ms. */
+  stateIntervalMs?: number;
   logger?: Logger;
   /** Logs of the emulators themselves (noisy); silent by default. */
   emulatorLogger?: Logger;
@@ -66,9 +80,23 @@ export interface LocalStack {
   api: ApiDeps;
   worker: WorkerDeps;
   clients: Clients;
+  /** What came back from `stateDir` and what `pools` seeded; null without a state dir. */
+  state: LocalStackState | null;
   /** Publishes one scheduler tick (reconcile every pool). */
   tick(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface LocalStackState {
+  dir: string;
+  /** Documents and machines loaded at start. */
+  restoredDocuments: number;
+  restoredMachines: number;
+  /** Pools of `pools` created now, and those left as the state had them. */
+  seededPools: string[];
+  keptPools: string[];
+  /** Writes the state now if it changed (also done on a timer and on stop). */
+  save(): void;
 }
 
 let seq = 0;
@@ -98,22 +126,47 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     for (const stop of started.reverse()) await stop().catch(() => {});
   };
   try {
-    const firestore = await startFirestoreEmulator({ host: '127.0.0.1', port: 0 });
+    const loaded = opts.stateDir && !opts.fresh ? loadState(opts.stateDir) : { documents: [], compute: null };
+    const firestore = await startFirestoreEmulator({ host: '127.0.0.1', port: opts.firestorePort ?? 0 });
     started.push(() => firestore.stop());
-    const pubsub = await startPubSubEmulator({ host: '127.0.0.1', port: 0, logger: emuLogger });
+    firestore.store.importDocuments(loaded.documents);
+    const pubsub = await startPubSubEmulator({ host: '127.0.0.1', port: opts.pubsubPort ?? 0, logger: emuLogger });
     started.push(() => pubsub.stop());
     const compute = await startComputeEmulator({
       host: '127.0.0.1',
-      port: 0,
+      port: opts.computePort ?? 0,
       sshPort: opts.sshPort ?? 2222,
       preferPort22: opts.preferPort22 ?? false,
       addressBase: opts.addressBase,
       bootDelayMs: opts.bootDelayMs,
       bootJitterMs: opts.bootJitterMs,
       operationDelayMs: opts.operationDelayMs,
+      ...(loaded.compute?.hostKey ? { hostKey: loaded.compute.hostKey } : {}),
       logger: emuLogger,
     });
     started.push(() => compute.stop());
+    if (loaded.compute) await compute.restore(loaded.compute);
+
+    // Saved on a timer and, on stop, after every handler has finished and before the
+    // emulators stop (stop runs these hooks in reverse order).
+    const writer = opts.stateDir
+      ? new StateWriter(opts.stateDir, {
+          firestoreChanges: () => firestore.store.changes,
+          documents: () => firestore.store.exportDocuments(),
+          compute: () => compute.snapshot(),
+        })
+      : null;
+    let stateTimer: NodeJS.Timeout | null = null;
+    if (writer) {
+      started.push(async () => {
+        if (stateTimer) clearInterval(stateTimer);
+        try {
+          writer.save();
+        } catch (err) {
+          logger.error('local state not saved', { dir: writer.dir }, err);
+        }
+      });
+    }
 
     const config: Config = {
       project: 'warmer-local',
@@ -205,9 +258,39 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       ackDeadlineSeconds: 120,
     });
 
-    // A pool without its own health check port probes the port the machines answer on.
+    // The pools file seeds pools that do not exist yet; a pool that came back with the
+    // state (perhaps changed through the API) is left as it is.
+    const seededPools: string[] = [];
+    const keptPools: string[] = [];
     for (const [name, spec] of Object.entries(opts.pools ?? {})) {
+      if (loaded.documents.length > 0 && (await api.pools.getPool(name))) {
+        keptPools.push(name);
+        continue;
+      }
+      // A pool without its own health check port probes the port the machines answer on.
       await putPool(api, name, { ...spec, healthCheck: { ...spec.healthCheck, port: spec.healthCheck?.port ?? compute.sshPort } });
+      seededPools.push(name);
+    }
+    let state: LocalStackState | null = null;
+    if (writer) {
+      const save = () => {
+        try {
+          writer.save();
+        } catch (err) {
+          logger.error('local state not saved', { dir: writer.dir }, err);
+        }
+      };
+      save();
+      stateTimer = setInterval(save, opts.stateIntervalMs ?? 2_000);
+      stateTimer.unref();
+      state = {
+        dir: writer.dir,
+        restoredDocuments: loaded.documents.length,
+        restoredMachines: loaded.compute?.instances.length ?? 0,
+        seededPools,
+        keptPools,
+        save: () => writer.save(),
+      };
     }
 
     const tick = async () => {
@@ -230,6 +313,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       api,
       worker,
       clients,
+      state,
       tick,
       stop: stopAll,
     };

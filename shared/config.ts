@@ -12,13 +12,19 @@ const list = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 
+/** Tokens: each at least 16 characters, or the sha256:<64 hex> of one. */
+const tokenList = list.refine(
+  (tokens) => tokens.every((t) => (t.startsWith('sha256:') ? /^sha256:[0-9a-f]{64}$/.test(t) : t.length >= 16)),
+  'each token must be at least 16 characters, or sha256:<64 hex digits>',
+);
+
 const hostPort = z.string().regex(/^[^:/\s]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8081');
 
 const envSchema = z.object({
   WARMER_PROJECT: z.string().min(1).optional(),
   GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
-  WARMER_CLAIM_TOKENS: list.default([]),
-  WARMER_ADMIN_TOKENS: list.default([]),
+  WARMER_CLAIM_TOKENS: tokenList.default([]),
+  WARMER_ADMIN_TOKENS: tokenList.default([]),
   WARMER_SSH_KEY_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
   WARMER_TEARDOWN_TOPIC: z.string().min(1).default('warmer-teardown'),
   WARMER_REFILL_TOPIC: z.string().min(1).default('warmer-refill'),
@@ -64,27 +70,27 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the configuration from `env` (a parameter, so tests pass their own). */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  // Empty strings count as unset, as shells tend to export them.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+type Env = Record<string, string | undefined>;
+
+/** Empty strings count as unset, as shells tend to export them. */
+const present = (env: Env): Record<string, string> =>
+  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+
+const describe = (issues: readonly z.core.$ZodIssue[]): string[] => issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
+/**
+ * Reads the configuration from `env` (a parameter, so tests pass their own). Every
+ * problem is collected before anything is thrown: a bad log level does not hide a
+ * missing project or a short token.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const cleaned = present(env);
   const parsed = envSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-  }
+  const problems = parsed.success ? [] : describe(parsed.error.issues);
+  if (!cleaned.WARMER_PROJECT && !cleaned.GOOGLE_CLOUD_PROJECT) problems.unshift('WARMER_PROJECT: required (or GOOGLE_CLOUD_PROJECT)');
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   const project = e.WARMER_PROJECT ?? e.GOOGLE_CLOUD_PROJECT;
-  const problems: string[] = [];
-  if (!project) problems.push('WARMER_PROJECT: required (or GOOGLE_CLOUD_PROJECT)');
-  for (const [name, tokens] of [['WARMER_CLAIM_TOKENS', e.WARMER_CLAIM_TOKENS], ['WARMER_ADMIN_TOKENS', e.WARMER_ADMIN_TOKENS]] as const) {
-    for (const t of tokens) {
-      if (t.startsWith('sha256:') ? !/^sha256:[0-9a-f]{64}$/.test(t) : t.length < 16) {
-        problems.push(`${name}: each token must be at least 16 characters, or sha256:<64 hex digits>`);
-        break;
-      }
-    }
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
   return {
     project: project!,
     claimTokens: e.WARMER_CLAIM_TOKENS,
@@ -102,5 +108,38 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     createConcurrency: e.WARMER_CREATE_CONCURRENCY,
     orphanGraceSeconds: e.WARMER_ORPHAN_GRACE_SECONDS,
     leaseSeconds: e.WARMER_LEASE_SECONDS,
+  };
+}
+
+const localEnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  WARMER_CLAIM_TOKENS: tokenList.default([]),
+  WARMER_ADMIN_TOKENS: tokenList.default([]),
+  WARMER_SSH_KEY_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
+  WARMER_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR']).optional(),
+});
+
+/** What `npm start` takes from the environment; null/empty where it makes its own. */
+export interface LocalConfig {
+  /** The API port (PORT), when set. */
+  port: number | null;
+  claimTokens: string[];
+  adminTokens: string[];
+  /** WARMER_SSH_KEY_PASSPHRASE, when set (the local stack makes one otherwise). */
+  sshKeyPassphrase: string | null;
+  logLevel: Config['logLevel'] | null;
+}
+
+/** The local stack's settings from `env`; every bad variable is reported at once. */
+export function loadLocalConfig(env: Env = process.env): LocalConfig {
+  const parsed = localEnvSchema.safeParse(present(env));
+  if (!parsed.success) throw new ConfigError(describe(parsed.error.issues));
+  const e = parsed.data;
+  return {
+    port: e.PORT ?? null,
+    claimTokens: e.WARMER_CLAIM_TOKENS,
+    adminTokens: e.WARMER_ADMIN_TOKENS,
+    sshKeyPassphrase: e.WARMER_SSH_KEY_PASSPHRASE ?? null,
+    logLevel: e.WARMER_LOG_LEVEL ?? null,
   };
 }

@@ -77,33 +77,43 @@ export class LoopbackAllocator {
     this.next = this.first;
   }
 
-  async reserve(): Promise<AddressReservation> {
+  /** `preferred` first (a machine coming back after a restart keeps its address), when it is free. */
+  async reserve(preferred?: string | null): Promise<AddressReservation> {
+    if (preferred) {
+      const again = await this.reserveExactly(preferred);
+      if (again) return again;
+    }
     const span = LAST - this.first + 1;
     for (let tried = 0; tried < span; tried++) {
       const n = this.next;
       this.next = n >= LAST ? this.first : n + 1;
       const last = n & 255;
       if (last === 0 || last === 255) continue;
-      const address = toAddress(n);
-      if (this.taken.has(address)) continue;
-      const udp = await bindUdp(address, RESERVATION_PORT);
-      if (!udp) continue;
-      if (!(await tcpFree(address, this.port))) {
-        udp.close();
-        continue;
-      }
-      this.taken.add(address);
-      let released = false;
-      return {
-        address,
-        release: () => {
-          if (released) return;
-          released = true;
-          this.taken.delete(address);
-          udp.close();
-        },
-      };
+      const reservation = await this.reserveExactly(toAddress(n));
+      if (reservation) return reservation;
     }
     throw new Error('no free loopback address left');
+  }
+
+  private async reserveExactly(address: string): Promise<AddressReservation | null> {
+    toInt(address);
+    if (this.taken.has(address)) return null;
+    const udp = await bindUdp(address, RESERVATION_PORT);
+    if (!udp) return null;
+    if (!(await tcpFree(address, this.port))) {
+      udp.close();
+      return null;
+    }
+    this.taken.add(address);
+    let released = false;
+    return {
+      address,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.taken.delete(address);
+        udp.close();
+      },
+    };
   }
 }

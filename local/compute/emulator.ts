@@ -18,6 +18,7 @@ import { silentLogger } from '../../shared/logging.js';
 import { ComputeApiError } from './api-error.js';
 import { CONTROL_METHODS, type ComputeEmulatorControl, type QuotaLimits, type QuotaMetric } from './control.js';
 import { ComputeWorld, makeHostKey } from './world.js';
+import { encodeComputeSnapshot, type ComputeSnapshot } from './snapshot.js';
 
 export type { ComputeEmulatorControl, LocalInstanceInfo, QuotaLimits, OperationErrorSpec, CreateLocalInstance, ComputeEmulatorStats } from './control.js';
 export { remoteComputeControl } from './control.js';
@@ -70,6 +71,10 @@ export interface ComputeEmulator {
   sshPort: number;
   /** Where the machines' root directories are kept. */
   machinesDir: string;
+  /** The instances and host key, for the local stack's state (snapshot.ts). */
+  snapshot(): ComputeSnapshot;
+  /** Brings a snapshot's instances back, booted again (start with the snapshot's `hostKey`). */
+  restore(snapshot: ComputeSnapshot): Promise<void>;
   /** Closes the API server, every machine's SSH server and every timer. */
   stop(): Promise<void>;
 }
@@ -248,6 +253,8 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
     control: world,
     sshPort,
     machinesDir,
+    snapshot: () => encodeComputeSnapshot(world.exportHostKey(), world.exportInstances()),
+    restore: (snapshot) => world.restoreInstances(snapshot.instances),
     stop: () =>
       (stopped ??= (async () => {
         await world.stop();

@@ -41,6 +41,7 @@ import { ZoneOperations, type OperationResource, type OperationSteps, type Store
 import { Quotas } from './quotas.js';
 import { MachineSandbox } from './sandbox.js';
 import { Timers } from './timers.js';
+import { recordedAddress, type InstanceRecord } from './snapshot.js';
 
 export { API_BASE, cpusOfMachineType, labelFingerprint, regionOf } from './instance-resource.js';
 export { generateEd25519, makeHostKey } from './host-key.js';
@@ -375,6 +376,38 @@ export class ComputeWorld implements ComputeEmulatorControl {
     await this.releaseHungOperations();
   }
 
+  // ───────────────────────────── snapshot hooks (see snapshot.ts) ─────────────────────────────
+
+  /** The instances as they stand, except those being deleted. */
+  exportInstances(): InstanceRecord[] {
+    return [...this.instances.values()].filter((i) => !i.deleteOp).map((i) => ({ zone: i.zone, createdAt: i.createdAt, resource: { ...structuredClone(i.resource), name: i.name } }));
+  }
+
+  /** The host key every machine presents (kept in a snapshot so machines come back with it). */
+  exportHostKey(): string {
+    return this.opts.hostKey;
+  }
+
+  /** Brings recorded instances back as after a host reboot: same names and addresses (when free), RUNNING, booted again. */
+  async restoreInstances(records: readonly InstanceRecord[]): Promise<void> {
+    for (const record of records) {
+      const resource = structuredClone(record.resource);
+      const key = `${record.zone}/${resource.name}`;
+      if (this.instances.has(key)) continue;
+      const nic = (resource.networkInterfaces as Json[])[0]!;
+      const inst: StoredInstance = {
+        key, name: resource.name, zone: record.zone, resource, cpus: cpusOfMachineType(String(resource.machineType)),
+        hasExternalIp: Array.isArray(nic.accessConfigs) && nic.accessConfigs.length > 0,
+        reservation: null, machine: null, health: 'provisioning', createdAt: record.createdAt, bootedAt: null, deleteOp: null, fault: 'none',
+      };
+      this.instances.set(key, inst);
+      await this.attachAddress(inst, recordedAddress(record));
+      this.setStatus(inst, 'RUNNING');
+      inst.resource.lastStartTimestamp = timestamp(Date.now());
+      this.scheduleBoot(inst);
+    }
+  }
+
   /** Stops every machine and timer and wakes every waiter. */
   async stop(): Promise<void> {
     this.timers.stop();
@@ -443,8 +476,8 @@ export class ComputeWorld implements ComputeEmulatorControl {
     return inst;
   }
 
-  private async attachAddress(inst: StoredInstance): Promise<void> {
-    const reservation = await this.allocator.reserve();
+  private async attachAddress(inst: StoredInstance, preferred?: string | null): Promise<void> {
+    const reservation = await this.allocator.reserve(preferred);
     if (this.instances.get(inst.key) !== inst || this.timers.isStopped) {
       reservation.release();
       return;

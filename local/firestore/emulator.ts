@@ -23,6 +23,8 @@ export interface FirestoreEmulator {
   setCommitLatency(ms: number): void;
   /** Wipes all documents (every project) and open transactions. */
   reset(): Promise<void>;
+  /** The documents' storage, for snapshots (snapshot.ts) and their import. */
+  store: DocumentStore;
   stop(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export async function startFirestoreEmulator(opts: FirestoreEmulatorOptions = {}
       knobs.commitLatencyMs = Math.max(0, ms);
     },
     reset: async () => store.reset(),
+    store,
     stop: () =>
       (stopped ??= new Promise<void>((resolve) => {
         // Clients keep their channels open; don't wait on them for long.

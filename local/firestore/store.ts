@@ -69,10 +69,31 @@ export class DocumentStore {
   #collections = new Map<string, Map<string, StoredDocument>>();
   #transactions = new Map<string, Transaction>();
   #lastCommit: Micros = 0;
+  #changes = 0;
 
   reset(): void {
     this.#collections.clear();
     this.#transactions.clear();
+    this.#changes++;
+  }
+
+  /** Grows with every commit or import: a snapshot is due when it moved. */
+  get changes(): number {
+    return this.#changes;
+  }
+
+  /** Every document (see snapshot.ts for the file format). */
+  exportDocuments(): StoredDocument[] {
+    return [...this.#allDocuments()];
+  }
+
+  /** Replaces every document with these (open transactions are dropped). */
+  importDocuments(docs: readonly StoredDocument[]): void {
+    this.reset();
+    for (const doc of docs) {
+      this.#put(doc.name, doc);
+      this.#lastCommit = Math.max(this.#lastCommit, doc.updateTime);
+    }
   }
 
   // ───────────────────────────── storage ─────────────────────────────
@@ -254,6 +275,7 @@ export class DocumentStore {
 
     for (const [name, doc] of overlay) this.#put(name, doc);
     this.#lastCommit = commitTime;
+    if (overlay.size > 0) this.#changes++;
     return { commitTime, results };
   }
 }
