@@ -80,7 +80,7 @@ export class WarmerClient {
       throw new ConnectionError(`cannot reach warmer at ${this.base}: ${describeFetchError(err)}`);
     }
     const text = await res.text();
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = text ? (JSON.parse(text) as unknown) : undefined;
     } catch {

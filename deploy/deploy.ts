@@ -314,16 +314,3 @@ async function runSmokeTest(o: CliOptions, env: Record<string, string | undefine
   io.out(`smoke test passed: claimed and released ${result.instance} (claim ${result.claimMs} ms)\n`);
   return 0;
 }
-
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) {
-  main(process.argv.slice(2), process.env).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`deploy: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}

@@ -66,7 +66,7 @@ export class DeployError extends Error {
   }
 }
 
-const CAPTURED = /^[A-Za-z0-9_.\/:@-]+$/;
+const CAPTURED = /^[A-Za-z0-9_./:@-]+$/;
 /** How gcloud says a resource does not exist. */
 export const NOT_FOUND = /NOT_FOUND|not found|does not exist|was not found|404/i;
 

@@ -35,7 +35,6 @@ export class TcpProber implements Prober {
       let settled = false;
       let buffered = '';
       let socket: net.Socket | null = null;
-      let timer: NodeJS.Timeout | undefined;
 
       const finish = (result: ProbeResult, polite = false) => {
         if (settled) return;
@@ -57,7 +56,8 @@ export class TcpProber implements Prober {
       };
       const fail = (reason: ProbeFailure, detail: string) => finish({ ok: false, durationMs: elapsed(), reason, detail });
 
-      timer = setTimeout(() => {
+      // Armed before anything can call finish(), which clears it.
+      const timer = setTimeout(() => {
         const connected = socket?.readyState === 'open';
         fail('timed_out', connected ? 'connected, but no SSH banner in time' : 'connect timed out');
       }, target.timeoutMs);

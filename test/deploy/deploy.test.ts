@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { renderCommand, type Command } from '../../deploy/commands.js';
 import { main, sourceHash } from '../../deploy/deploy.js';
 import { FakeCloud } from './fake-cloud.js';
-import { executePlan, type ProcessResult, type Runner } from '../../deploy/execute.js';
+import { executePlan, type Runner } from '../../deploy/execute.js';
 import { RUNTIME_PERMISSIONS, runtimePermissions } from '../../deploy/permissions.js';
 import { planDeployment, REQUIRED_APIS, type FirestoreIndexes } from '../../deploy/plan.js';
 import { parseSettings, SettingsError } from '../../deploy/settings.js';
@@ -277,7 +277,7 @@ describe('staging the upload source', () => {
 
 describe('the CLI (spawned)', () => {
   it('--dry-run --offline prints every change for a new project, one per line, never a secret, and exits 0', async () => {
-    const r = spawnSync('npx', ['tsx', 'deploy/deploy.ts', '--dry-run', '--offline', '--per-machine-keys', '--project', 'warmer-prod-1', '--region', 'europe-west1'], {
+    const r = spawnSync('npx', ['tsx', 'deploy/main.ts', '--dry-run', '--offline', '--per-machine-keys', '--project', 'warmer-prod-1', '--region', 'europe-west1'], {
       cwd: ROOT,
       encoding: 'utf8',
       env: { ...process.env, WARMER_CLAIM_TOKENS: CLAIM_SECRET, WARMER_ADMIN_TOKENS: ADMIN_SECRET, WARMER_SSH_KEY_PASSPHRASE: PASSPHRASE },
@@ -300,7 +300,7 @@ describe('the CLI (spawned)', () => {
   });
 
   it('rejects an invalid project with a clear message and a non-zero exit', () => {
-    const r = spawnSync('npx', ['tsx', 'deploy/deploy.ts', '--dry-run', '--project', 'Bad_Project', '--region', 'europe-west1'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('npx', ['tsx', 'deploy/main.ts', '--dry-run', '--project', 'Bad_Project', '--region', 'europe-west1'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('project: must be a Google Cloud project id');
     expect(r.stdout).toBe('');
