@@ -27,7 +27,7 @@ writeFileSync(
     zones: [us-central1-a]
     targetReady: 1
     maxSize: 4
-    healthCheck: { port: 2222, timeoutMs: 500, intervalSeconds: 1 }
+    healthCheck: { timeoutMs: 500, intervalSeconds: 1 }
 `,
 );
 
