@@ -48,7 +48,7 @@ const SERVED_DECAY = 0.5 ** (1 / WEEK_HOURS);
 /** Bursts bigger than this count as this big. */
 export const MAX_BURST = 1000;
 /** Hours of pseudo-observation a slot borrows from its prior (same hour other days, then overall). */
-const SHRINK_HOURS = 2;
+const SHRINK_HOURS = 1;
 /** After this many idle hours the profile is only decayed in bulk (no per-hour loop). */
 const MAX_ROLL_HOURS = 4 * WEEK_HOURS;
 /** Weight below which a histogram entry is dropped. */
@@ -353,22 +353,32 @@ function quantileUncached(sizes: Record<string, number>, q: number): number | nu
   return entries.at(-1)![0];
 }
 
-/** Bursts per hour per slot, shrunk towards the same hour on other days and the overall rate. */
+/**
+ * Bursts per hour per slot, shrunk towards the same hour on the same kind of day (weekdays,
+ * weekends), which is shrunk towards the pool's overall rate.
+ */
 function slotRates(p: DemandProfile): number[] {
   const totalHours = p.hours.reduce((a, b) => a + b, 0);
   const totalBursts = p.bursts.reduce((a, b) => a + b, 0);
   const overall = totalHours > 0 ? totalBursts / totalHours : 0;
-  const byHourOfDay: number[] = [];
-  for (let hod = 0; hod < 24; hod++) {
+  const prior = (days: number[], hod: number): number => {
     let b = 0;
     let hrs = 0;
-    for (let d = 0; d < 7; d++) {
+    for (const d of days) {
       b += p.bursts[d * 24 + hod] as number;
       hrs += p.hours[d * 24 + hod] as number;
     }
-    byHourOfDay.push((b + SHRINK_HOURS * overall) / (hrs + SHRINK_HOURS));
-  }
-  return p.bursts.map((b, slot) => (b + SHRINK_HOURS * (byHourOfDay[slot % 24] as number)) / ((p.hours[slot] as number) + SHRINK_HOURS));
+    return (b + SHRINK_HOURS * overall) / (hrs + SHRINK_HOURS);
+  };
+  const weekday = [0, 1, 2, 3, 4];
+  const weekend = [5, 6];
+  const priors: number[] = [];
+  for (let hod = 0; hod < 24; hod++) priors.push(prior(weekday, hod), prior(weekend, hod));
+  return p.bursts.map((b, slot) => {
+    const day = Math.floor(slot / 24);
+    const base = priors[(slot % 24) * 2 + (day >= 5 ? 1 : 0)] as number;
+    return (b + SHRINK_HOURS * base) / ((p.hours[slot] as number) + SHRINK_HOURS);
+  });
 }
 
 function solve(p: DemandProfile, aim: number, maxReady: number, leadMs: number): Solution {
@@ -516,7 +526,7 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   if (h.openBurst !== null) unbounded = Math.max(unbounded, sol.perSlot[slot] as number);
   let target = unbounded;
   let boundedBy: SizingDecision['why']['boundedBy'] = 'model';
-  if (target > maxReady) {
+  if (target >= maxReady && maxReady < spec.maxSize) {
     target = maxReady;
     boundedBy = 'maxReady';
   }
