@@ -8,6 +8,7 @@ import { WarmerClient } from './client.js';
 import { ApiError, ConnectionError, EXIT_API, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { instanceDetail, instancesTable, planText, poolDetail, poolsTable, statusTable } from './output.js';
 import { planApply, summarize, type PoolChange } from './plan.js';
+import { simulateCommand, simulateText } from './simulate.js';
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -254,6 +255,32 @@ Examples:
     .action(async (name: string, opts: CommonOptions) => {
       const inst = await client(opts, 'claim').getInstance(name);
       out(inst, instanceDetail(inst));
+    });
+
+  // ── simulate ───────────────────────────────────────────────────────────────────────
+  const number = (min: number, max: number) => (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+  program
+    .command('simulate')
+    .description('replay a job trace through warmer\'s sizing (fixed targets, demand sizing, peers) and compare cost and waits; local, sends nothing')
+    .requiredOption('--trace <file>', 'CSV with started_epoch and duration_s columns (e.g. ../shared/traces/bitcoin-ci-2025-09.csv)')
+    .option('-f, --file <path>', 'a pools file: simulate with a pool\'s own spec (its maxSize, throttle, sizing)')
+    .option('--pool <name>', 'the pool of the pools file (default: the first)')
+    .addOption(new Option('--price <usd>', 'machine-hour price').argParser(number(0, 1000)))
+    .addOption(new Option('--seed <n>', 'random seed of the boot model').argParser(positiveInt(2 ** 31)))
+    .addOption(new Option('--warmup-days <d>', 'days replayed but not counted (demand sizing learns meanwhile)').argParser(number(0, 365)))
+    .addOption(new Option('--boot-median <s>', 'median boot time, seconds').argParser(number(1, 3600)))
+    .addOption(new Option('--boot-failure-rate <r>', 'share of machines that never boot').argParser(number(0, 0.99)))
+    .addOption(new Option('--max-fixed <n>', 'largest fixed target searched').argParser(positiveInt(1000)))
+    .option('--no-peers', 'skip the Travis warmer, vmpooler and GitLab policies')
+    .option('--json', 'print one JSON object: {trace, policies, comparison}')
+    .action(async (opts: { trace: string; file?: string; pool?: string; price?: number; seed?: number; warmupDays?: number; bootMedian?: number; bootFailureRate?: number; maxFixed?: number; peers: boolean; json?: boolean }) => {
+      json = opts.json === true;
+      const report = await simulateCommand({ ...opts });
+      io.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : simulateText(report));
     });
 
   return { program, wantsJson: () => json, exitCode: () => exitCode };

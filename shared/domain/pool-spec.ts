@@ -3,6 +3,7 @@
  * every read and write; every problem is reported at once.
  */
 import { z } from 'zod';
+import { cronProblem } from './sizing.js';
 
 /** Compute Engine resource names: lowercase, start with a letter, at most 63 chars. */
 export const RESOURCE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -33,6 +34,34 @@ export const healthCheckSchema = z
     failuresBeforeUnhealthy: z.number().int().min(1).max(100).default(3),
   })
   .strict();
+
+/** A cron floor: while `cron` matches the current minute, keep at least `minReady` ready. */
+export const sizingScheduleSchema = z
+  .object({
+    cron: z.string().min(1).max(256),
+    minReady: z.number().int().min(0).max(1000),
+    /** IANA time zone the cron is read in. */
+    timezone: z.string().min(1).max(64).default('UTC'),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const problem = cronProblem(s.cron, s.timezone);
+    if (problem !== null) ctx.addIssue({ code: 'custom', path: ['cron'], message: `not a valid cron expression (${problem})` });
+  });
+
+/** How the ready target is chosen: fixed (targetReady) or from the pool's own demand. */
+export const sizingSchema = z
+  .object({
+    mode: z.enum(['fixed', 'demand']).default('fixed'),
+    /** Share of claims that should find a ready machine (demand mode). */
+    warmHitTarget: z.number().gt(0, 'warmHitTarget is above 0').lt(1, 'warmHitTarget is below 1').default(0.95),
+    minReady: z.number().int().min(0).max(1000).default(0),
+    /** null: up to maxSize. */
+    maxReady: z.number().int().min(0).max(5000).nullable().default(null),
+    schedules: z.array(sizingScheduleSchema).max(32).default([]),
+  })
+  .strict()
+  .refine((s) => s.maxReady === null || s.minReady <= s.maxReady, { path: ['minReady'], message: 'minReady exceeds maxReady' });
 
 export const poolSpecSchema = z
   .object({
@@ -89,6 +118,8 @@ export const poolSpecSchema = z
     enabled: z.boolean().default(true),
     /** A paused pool serves claims but creates nothing new. */
     paused: z.boolean().default(false),
+    /** Demand-aware sizing; absent means a fixed targetReady. */
+    sizing: sizingSchema.optional(),
   })
   .strict();
 
@@ -96,6 +127,7 @@ export const poolSpecSchema = z
 export type PoolSpecInput = z.input<typeof poolSpecSchema>;
 /** A validated spec with every default applied. */
 export type PoolSpec = z.output<typeof poolSpecSchema>;
+export type PoolSizing = z.output<typeof sizingSchema>;
 
 export interface Pool {
   name: string;
@@ -135,6 +167,21 @@ function crossFieldProblems(input: unknown): SpecProblem[] {
   const problems: SpecProblem[] = [];
   if (typeof s.targetReady === 'number' && typeof s.maxSize === 'number' && s.targetReady > s.maxSize) {
     problems.push({ path: 'targetReady', message: `targetReady (${s.targetReady}) exceeds maxSize (${s.maxSize})` });
+  }
+  const sizing = typeof s.sizing === 'object' && s.sizing !== null ? (s.sizing as Record<string, unknown>) : null;
+  if (sizing !== null && typeof s.maxSize === 'number') {
+    if (typeof sizing.maxReady === 'number' && sizing.maxReady > s.maxSize) {
+      problems.push({ path: 'sizing.maxReady', message: `sizing.maxReady (${sizing.maxReady}) exceeds maxSize (${s.maxSize})` });
+    }
+    if (typeof sizing.minReady === 'number' && sizing.minReady > s.maxSize) {
+      problems.push({ path: 'sizing.minReady', message: `sizing.minReady (${sizing.minReady}) exceeds maxSize (${s.maxSize})` });
+    }
+    if (Array.isArray(sizing.schedules)) {
+      sizing.schedules.forEach((sch: unknown, i: number) => {
+        const m = typeof sch === 'object' && sch !== null ? (sch as Record<string, unknown>).minReady : undefined;
+        if (typeof m === 'number' && m > (s.maxSize as number)) problems.push({ path: `sizing.schedules.${i}.minReady`, message: `minReady (${m}) exceeds maxSize (${s.maxSize})` });
+      });
+    }
   }
   if (Array.isArray(s.zones) && new Set(s.zones).size !== s.zones.length) {
     problems.push({ path: 'zones', message: 'zones must not repeat' });

@@ -1,0 +1,88 @@
+/**
+ * bench:sizing — replays a real CI trace through warmer's decision code under fixed
+ * targets, the peers' policies and demand sizing (issue 13).
+ *
+ * Targets: demand sizing reaches each warm-hit target (0.90, 0.95, 0.99) at ≤ 0.7× the
+ * idle VM-hours of the cheapest fixed target reaching it, and beats the GitLab-style
+ * schedule; a simulated day of one pool under 50 ms.  `--json` prints ONE object:
+ * {trace, policies, comparison}.
+ *
+ * The default trace is ../shared/traces/bitcoin-ci-2025-09.csv next to the repository.
+ * `--synthetic` replays a differently shaped seeded trace instead; `--from-day/--to-day`
+ * replay a slice (e.g. a held-out second half).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { simulateText } from '../cli/simulate.js';
+import { runSizing } from '../shared/sim/run.js';
+import { syntheticTrace } from '../shared/sim/synthetic.js';
+import { parseTrace, sliceTrace, type Trace } from '../shared/sim/trace.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_TRACE = resolve(ROOT, '../shared/traces/bitcoin-ci-2025-09.csv');
+
+const num = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
+  return n;
+};
+const program = new Command()
+  .name('bench:sizing')
+  .description('sizing policies side by side on a CI trace')
+  .option('--json', 'print one JSON object')
+  .option('--trace <file>', 'the trace CSV', DEFAULT_TRACE)
+  .option('--synthetic', 'a seeded synthetic trace of another shape instead of the file')
+  .option('--from-day <d>', 'replay from this day of the trace', num)
+  .option('--to-day <d>', 'replay up to this day of the trace', num)
+  .option('--warmup-days <d>', 'days replayed, not counted', num, 7)
+  .option('--seed <n>', 'boot model seed', num, 1)
+  .parse();
+const opts = program.opts<{ json?: boolean; trace: string; synthetic?: boolean; fromDay?: number; toDay?: number; warmupDays: number; seed: number }>();
+
+let trace: Trace;
+let file: string;
+if (opts.synthetic) {
+  trace = { jobs: syntheticTrace({ days: 28 }), skipped: 0 };
+  file = 'synthetic (shared/sim/synthetic.ts, 28 days, seed 7)';
+} else {
+  if (!existsSync(opts.trace)) {
+    process.stderr.write(`bench:sizing: no trace at ${opts.trace}\n  (the shared traces live in ../shared/traces/ next to the repository; pass --trace FILE, or --synthetic)\n`);
+    process.exit(2);
+  }
+  trace = parseTrace(readFileSync(opts.trace, 'utf8'));
+  file = opts.trace;
+}
+if (opts.fromDay !== undefined || opts.toDay !== undefined) {
+  const first = trace.jobs[0]?.startMs ?? 0;
+  trace = { ...trace, jobs: sliceTrace(trace.jobs, first + (opts.fromDay ?? 0) * 86_400_000, opts.toDay === undefined ? Infinity : first + opts.toDay * 86_400_000) };
+}
+
+const report = runSizing(trace, { file, warmupDays: opts.warmupDays, seed: opts.seed });
+const days = Number(report.trace.days) - opts.warmupDays;
+const demandRuns = report.policies.filter((p) => p.name.startsWith('demand-'));
+const checks = report.comparison.map((c) => {
+  const demand = report.policies.find((p) => p.name === `demand-${c.warmHitTarget}`);
+  const gitlab = report.policies
+    .filter((p) => p.name.startsWith('gitlab-') && p.warmHitRate >= Math.min(c.warmHitTarget, demand?.warmHitRate ?? 1))
+    .sort((a, b) => a.idleVmHours - b.idleVmHours)[0];
+  return {
+    warmHitTarget: c.warmHitTarget,
+    reached: (demand?.warmHitRate ?? 0) >= c.warmHitTarget,
+    ratioOk: c.ratio !== null && c.ratio <= 0.7,
+    beatsGitlab: gitlab === undefined || (demand?.idleVmHours ?? Infinity) < gitlab.idleVmHours,
+    gitlab: gitlab ? `${gitlab.name}: ${gitlab.idleVmHours} idle VM-h` : 'none reaches it',
+  };
+});
+if (opts.json) {
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+} else {
+  process.stdout.write(simulateText(report));
+  for (const c of checks) {
+    process.stdout.write(
+      `target ${c.warmHitTarget}: demand reached it ${c.reached ? 'yes' : 'NO'}; ≤ 0.7× fixed ${c.ratioOk ? 'yes' : 'NO'}; beats GitLab (${c.gitlab}) ${c.beatsGitlab ? 'yes' : 'NO'}\n`,
+    );
+  }
+  process.stdout.write(`${report.policies.length} policies over ${days.toFixed(1)} counted days (${report.trace.days} replayed) in ${report.trace.elapsedMs} ms; demand runs: ${demandRuns.length}\n`);
+}

@@ -1,0 +1,78 @@
+/**
+ * One simulation run as `warmer simulate` and `npm run bench:sizing` do it: the trace, the
+ * pool (a default one, or a pool's own spec), the boot model, and the side-by-side report.
+ */
+import { poolSpecSchema, type PoolSpec } from '../domain/pool-spec.js';
+import { simulate } from './engine.js';
+import { demandPolicy, fixedPolicy } from './policies.js';
+import { compareSizing, policyReport, type SizingReport } from './report.js';
+import { DEFAULT_BOOT_MODEL, type BootModel } from './rng.js';
+import type { Trace } from './trace.js';
+
+/** A CI pool as the simulator assumes when none is given. */
+export const DEFAULT_SIM_SPEC: PoolSpec = poolSpecSchema.parse({
+  image: 'projects/debian-cloud/global/images/family/debian-12',
+  machineType: 'e2-standard-4',
+  zones: ['us-central1-a'],
+  targetReady: 0,
+  maxSize: 100,
+  bootTimeoutSeconds: 300,
+});
+
+/** e2-standard-4 on demand in us-central1, USD per hour (cloud.google.com/compute/vm-instance-pricing). */
+export const DEFAULT_PRICE_PER_HOUR = 0.134;
+
+export interface RunOptions {
+  spec?: PoolSpec;
+  /** A named pool from a pools file: its own sizing is simulated too. */
+  poolName?: string;
+  boot?: BootModel;
+  seed?: number;
+  pricePerHour?: number;
+  /** Days at the start replayed (demand sizing learns) but not counted, for every policy. */
+  warmupDays?: number;
+  /** Largest fixed target searched. */
+  maxFixed?: number;
+  peers?: boolean;
+  /** Trace file name, for the report. */
+  file?: string;
+}
+
+const DAY_MS = 86_400_000;
+
+export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
+  const spec = o.spec ?? DEFAULT_SIM_SPEC;
+  const boot = o.boot ?? DEFAULT_BOOT_MODEL;
+  const first = trace.jobs[0]?.startMs ?? 0;
+  const last = trace.jobs.at(-1)?.startMs ?? 0;
+  const warmupDays = o.warmupDays ?? 0;
+  const measureFromMs = first + warmupDays * DAY_MS;
+  const pricePerHour = o.pricePerHour ?? DEFAULT_PRICE_PER_HOUR;
+  const sim = { spec, boot, seed: o.seed ?? 1, deleteS: 30, measureFromMs };
+  const started = performance.now();
+  const report = compareSizing(trace.jobs, { ...sim, pricePerHour, maxFixed: o.maxFixed ?? 64, peers: o.peers ?? true }, {});
+  if (o.poolName !== undefined) {
+    const s = spec.sizing;
+    const own =
+      s?.mode === 'demand'
+        ? demandPolicy({ warmHitTarget: s.warmHitTarget, minReady: s.minReady, maxReady: s.maxReady, schedules: s.schedules })
+        : fixedPolicy(spec.targetReady);
+    report.policies.push({ ...policyReport(simulate(trace.jobs, own, sim), pricePerHour), name: `pool ${o.poolName} (${own.name})` });
+  }
+  const elapsedMs = performance.now() - started;
+  const days = (last - first) / DAY_MS;
+  report.trace = {
+    ...(o.file === undefined ? {} : { file: o.file }),
+    jobs: trace.jobs.length,
+    skippedNegativeDuration: trace.skipped,
+    from: new Date(first).toISOString(),
+    to: new Date(last).toISOString(),
+    days: Number(days.toFixed(2)),
+    measuredFrom: new Date(measureFromMs).toISOString(),
+    boot: { ...boot },
+    pricePerHour,
+    policiesRun: report.policies.length,
+    elapsedMs: Math.round(elapsedMs),
+  };
+  return report;
+}

@@ -1,0 +1,85 @@
+/**
+ * `warmer simulate`, in process (it is local: no server): usage errors, the JSON shape,
+ * a pool's own spec from a pools file, the text tables.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../cli/program.js';
+import { syntheticTrace, traceCsv } from '../../shared/sim/synthetic.js';
+
+let dir: string;
+let tracePath: string;
+let poolsPath: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'warmer-sim-'));
+  tracePath = join(dir, 'trace.csv');
+  writeFileSync(tracePath, traceCsv(syntheticTrace({ days: 1, peakBurstsPerHour: 2, meanBurstExtra: 2 })));
+  poolsPath = join(dir, 'pools.yaml');
+  writeFileSync(
+    poolsPath,
+    `pools:
+  ci:
+    image: projects/debian-cloud/global/images/family/debian-12
+    machineType: e2-standard-4
+    zones: [us-central1-a]
+    targetReady: 4
+    maxSize: 12
+    sizing: {mode: demand, warmHitTarget: 0.9, schedules: [{cron: "* 9-17 * * 1-5", minReady: 2}]}
+`,
+  );
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { env: {}, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe('warmer simulate', () => {
+  it.each([
+    ['no --trace', ['simulate'], /--trace/],
+    ['a missing trace file', ['simulate', '--trace', '/nonexistent/trace.csv'], /no such file/],
+    ['--pool without a file', ['simulate', '--trace', '__TRACE__', '--pool', 'ci'], /--pool needs -f/],
+    ['a pool not in the file', ['simulate', '--trace', '__TRACE__', '-f', '__POOLS__', '--pool', 'nope'], /no pool "nope"/],
+    ['a bad price', ['simulate', '--trace', '__TRACE__', '--price', 'free'], /expected a number/],
+  ])('%s is a usage error (exit 2)', async (_l, args, message) => {
+    const r = await cli(args.map((a) => a.replace('__TRACE__', tracePath).replace('__POOLS__', poolsPath)));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('a file that is not a trace is a usage error naming the missing column', async () => {
+    const bad = join(dir, 'bad.csv');
+    writeFileSync(bad, 'a,b\n1,2\n');
+    const r = await cli(['simulate', '--trace', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/started_epoch/);
+  });
+
+  it('--json prints one object with the issue shape; -f/--pool adds the pool own sizing', async () => {
+    const r = await cli(['simulate', '--trace', tracePath, '-f', poolsPath, '--pool', 'ci', '--json', '--max-fixed', '12']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out).sort()).toEqual(['comparison', 'policies', 'trace']);
+    expect(out.trace.jobs).toBeGreaterThan(0);
+    expect(out.comparison.map((c: { warmHitTarget: number }) => c.warmHitTarget)).toEqual([0.9, 0.95, 0.99]);
+    const own = out.policies.find((p: { name: string }) => p.name.startsWith('pool ci'));
+    expect(own.name).toBe('pool ci (demand-0.9)');
+    expect(own.warmHitRate).toBeGreaterThan(0);
+    // maxSize 12 bounds every fixed target searched
+    for (const p of out.policies) if (p.name.startsWith('fixed-')) expect(Number(p.name.slice(6))).toBeLessThanOrEqual(12);
+  }, 180_000);
+
+  it('prints tables without --json', async () => {
+    const r = await cli(['simulate', '--trace', tracePath, '--no-peers', '--max-fixed', '8']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/warm hit/);
+    expect(r.stdout).toMatch(/demand-0\.95/);
+    expect(r.stdout).toMatch(/cheapest fixed/);
+  }, 180_000);
+});
