@@ -447,14 +447,14 @@ function solve(p: DemandProfile, aim: number, maxReady: number, leadMs: number):
 /** Whether `now` falls in a minute the cron expression matches. Throws on a bad expression. */
 export function cronMatches(cron: string, now: number, timezone = 'UTC'): boolean {
   const minute = Math.floor(now / MINUTE_MS) * MINUTE_MS;
-  const it = CronExpressionParser.parse(cron, { currentDate: new Date(minute - 1), tz: timezone });
+  const it = CronExpressionParser.parse(cron, { currentDate: minute - 1, tz: timezone });
   return it.next().getTime() === minute;
 }
 
 /** A problem with a cron expression, or null when it parses. */
 export function cronProblem(cron: string, timezone = 'UTC'): string | null {
   try {
-    CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(0) });
+    CronExpressionParser.parse(cron, { tz: timezone, currentDate: 0 });
     return null;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

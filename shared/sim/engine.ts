@@ -24,7 +24,8 @@ import { CLOSED_BREAKER, recordCreateResults, type BreakerState } from '../domai
 import type { InstanceRecord } from '../domain/instance.js';
 import type { PoolSpec } from '../domain/pool-spec.js';
 import { DEFAULT_RECONCILE_SETTINGS, planReconcile } from '../domain/reconcile-plan.js';
-import type { Machine, ProbeResult } from '../ports.js';
+import type { Machine } from '../domain/machine.js';
+import type { ProbeResult } from '../domain/probe.js';
 import { Rng, sampleBootMs, type BootModel } from './rng.js';
 import type { TraceJob } from './trace.js';
 
@@ -152,10 +153,7 @@ class EventQueue {
           m = l;
           mv = h[l] as Ev;
         }
-        if (r < h.length && before(h[r] as Ev, mv)) {
-          m = r;
-          mv = h[r] as Ev;
-        }
+        if (r < h.length && before(h[r] as Ev, mv)) m = r;
         if (m === i) break;
         h[i] = h[m] as Ev;
         i = m;
@@ -381,7 +379,6 @@ export function simulate(jobs: readonly TraceJob[], policy: Policy, options: Sim
     if (arrivalAt <= evAt) {
       // A job arrives and claims one machine.
       const j = nextJob++;
-      const job = jobs[j] as TraceJob;
       const rec = pickOldestReady(live.map((m) => m.rec));
       const isCounted = counted(j);
       if (isCounted) result.jobs++;
