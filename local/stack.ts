@@ -6,6 +6,8 @@
  * a scheduler publishing the reconcile tick. Used by `npm start`, the end-to-end tests
  * and the benchmarks.
  */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { cloudEvent, http } from '@google-cloud/functions-framework';
@@ -127,6 +129,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   };
   try {
     const loaded = opts.stateDir && !opts.fresh ? loadState(opts.stateDir) : { documents: [], compute: null };
+    // With a state dir the machines' disks live there too and survive a restart, as a
+    // VM's disk survives a reboot of its host; --fresh starts with none.
+    const machinesDir = opts.stateDir ? join(opts.stateDir, 'machines') : undefined;
+    if (machinesDir && opts.fresh) rmSync(machinesDir, { recursive: true, force: true });
     const firestore = await startFirestoreEmulator({ host: '127.0.0.1', port: opts.firestorePort ?? 0 });
     started.push(() => firestore.stop());
     firestore.store.importDocuments(loaded.documents);
@@ -141,6 +147,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       bootDelayMs: opts.bootDelayMs,
       bootJitterMs: opts.bootJitterMs,
       operationDelayMs: opts.operationDelayMs,
+      ...(machinesDir ? { machinesDir, keepDisks: true } : {}),
       ...(loaded.compute?.hostKey ? { hostKey: loaded.compute.hostKey } : {}),
       logger: emuLogger,
     });

@@ -8,7 +8,7 @@
  * are injected through `control`, in process, or over HTTP as `POST /_control/<method>`
  * with `{"args":[...]}` (see `remoteComputeControl`).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -50,6 +50,11 @@ export interface ComputeEmulatorOptions {
   quotas?: Record<string, QuotaLimits>;
   /** Where machines' root directories are kept; a new temporary directory (removed at stop) when absent. */
   machinesDir?: string;
+  /**
+   * Keep the machines' roots in `machinesDir` when the emulator stops, so restored
+   * machines boot with their disks as they were (the local stack's state). Default false.
+   */
+  keepDisks?: boolean;
   /** An SSH host private key (OpenSSH or PEM); a new ed25519 key when absent. */
   hostKey?: string;
   logger?: Logger;
@@ -176,6 +181,7 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
   mkdirSync(machinesDir, { recursive: true });
   const world = new ComputeWorld({
     machinesDir,
+    keepDisks: Boolean(opts.keepDisks && opts.machinesDir),
     addressBase,
     sshPort,
     bootDelayMs: opts.bootDelayMs ?? 3000,
@@ -254,7 +260,12 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
     sshPort,
     machinesDir,
     snapshot: () => encodeComputeSnapshot(world.exportHostKey(), world.exportInstances()),
-    restore: (snapshot) => world.restoreInstances(snapshot.instances),
+    restore: async (snapshot) => {
+      await world.restoreInstances(snapshot.instances);
+      // Disks of machines the snapshot no longer has (deleted before the last save) go.
+      const kept = new Set(world.machineRoots());
+      for (const d of readdirSync(machinesDir)) if (!kept.has(d)) rmSync(path.join(machinesDir, d), { recursive: true, force: true });
+    },
     stop: () =>
       (stopped ??= (async () => {
         await world.stop();

@@ -110,11 +110,11 @@ export class LocalMachine {
     await this.closeServer();
   }
 
-  /** Stops everything (the machine is deleted). */
-  async stop(): Promise<void> {
+  /** Stops everything: the machine is deleted, or (`keepDisk`) the host shuts down. */
+  async stop(opts: { keepDisk?: boolean } = {}): Promise<void> {
     this.state = 'down';
     await this.closeServer();
-    await this.opts.sandbox.destroy();
+    await this.opts.sandbox.destroy({ keepRoot: opts.keepDisk });
   }
 
   private async listen(): Promise<void> {

@@ -171,8 +171,11 @@ export class MachineSandbox {
     });
   }
 
-  /** Kills every process of the machine and removes its root. */
-  async destroy(): Promise<void> {
+  /**
+   * Kills every process of the machine and removes its root; with `keepRoot` (the host
+   * shutting down with its machines' disks kept) the root stays for the next boot.
+   */
+  async destroy(opts: { keepRoot?: boolean } = {}): Promise<void> {
     this.destroyed = true;
     const init = this.init;
     this.init = null;
@@ -182,7 +185,7 @@ export class MachineSandbox {
     await exited;
     // The init's death kills its namespace; wait for the sessions' bwraps to go too.
     await Promise.all([...this.sessions].map((s) => (s.exitCode === null && s.signalCode === null ? new Promise((r) => s.once('close', r)) : null)));
-    rmSync(this.opts.root, { recursive: true, force: true });
+    if (!opts.keepRoot) rmSync(this.opts.root, { recursive: true, force: true });
   }
 
   private prepareRoot(): void {
@@ -195,7 +198,16 @@ export class MachineSandbox {
     for (const dir of TOP_DIRS) {
       if (!existsSync(dir) || !lstatSync(dir).isSymbolicLink()) continue;
       const link = path.join(r, dir);
-      if (!existsSync(link)) symlinkSync(readlinkSync(dir), link);
+      // lstat, not existsSync: the link is relative (lib -> usr/lib) and dangles on the host
+      // side until /usr is bound, so existsSync would call a kept root's link missing.
+      const present = (() => {
+        try {
+          return lstatSync(link).isSymbolicLink();
+        } catch {
+          return false;
+        }
+      })();
+      if (!present) symlinkSync(readlinkSync(dir), link);
     }
     writeFileSync(path.join(r, 'etc/hostname'), `${this.opts.hostname}\n`);
     writeFileSync(path.join(r, 'etc/hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${this.opts.hostname}\n`);

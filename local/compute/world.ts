@@ -49,6 +49,9 @@ export type { OperationResource } from './operations.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** A machine's root directory under machinesDir: zone, name and id, so a recreated name gets a new disk. */
+const rootName = (inst: StoredInstance): string => `${inst.zone}-${inst.name}-${String(inst.resource.id)}`;
+
 export interface WorldOptions {
   addressBase: string;
   sshPort: number;
@@ -63,6 +66,8 @@ export interface WorldOptions {
   hostKey: string;
   /** Where each machine's root directory is kept (one subdirectory per machine, removed on delete). */
   machinesDir: string;
+  /** Keep the machines' roots when the world stops (their disks survive a restart of the host). */
+  keepDisks: boolean;
   logger: Logger;
 }
 
@@ -408,13 +413,18 @@ export class ComputeWorld implements ComputeEmulatorControl {
     }
   }
 
+  /** The names of the root directories (under machinesDir) of the machines that exist. */
+  machineRoots(): string[] {
+    return [...this.instances.values()].map(rootName);
+  }
+
   /** Stops every machine and timer and wakes every waiter. */
   async stop(): Promise<void> {
     this.timers.stop();
     this.operations.wakeAll();
     await Promise.all(
       [...this.instances.values()].map(async (inst) => {
-        await inst.machine?.stop();
+        await inst.machine?.stop({ keepDisk: this.opts.keepDisks });
         inst.reservation?.release();
       }),
     );
@@ -492,7 +502,7 @@ export class ComputeWorld implements ComputeEmulatorControl {
     const identity = { name: inst.name, zone: inst.zone, ip: reservation.address };
     inst.machine = new LocalMachine({
       sandbox: new MachineSandbox({
-        root: path.join(this.opts.machinesDir, `${inst.zone}-${inst.name}-${String(inst.resource.id)}`),
+        root: path.join(this.opts.machinesDir, rootName(inst)),
         hostname: inst.name,
         users: () => sshKeys().map((k) => k.user),
         identity,

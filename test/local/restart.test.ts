@@ -1,16 +1,21 @@
 /**
  * The local stack's state survives a restart (state dir): a pool changed through the API,
  * a claimed machine (same name and address, booted again, answering) and a request id
- * (replayed, not a new claim) are all there after stop + start; `fresh` starts empty.
+ * (replayed, not a new claim) are all there after stop + start, and the machine's disk
+ * (a file written in it) too; `fresh` starts empty.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack.js';
 import { silentLogger } from '../../shared/logging.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, claim, counts, spec, waitFor, waitForCounts } from '../e2e/support.js';
+import { ADMIN_TOKEN, CLAIM_TOKEN, claim, counts, spec as baseSpec, waitFor, waitForCounts } from '../e2e/support.js';
+import { sshExec, testKey } from '../compute/helpers.js';
+
+const admin = testKey('admin');
+const spec = (overrides: Record<string, unknown>) => baseSpec({ sshAdminKeys: [admin.entry], ...overrides });
 
 const dir = mkdtempSync(join(tmpdir(), 'warmer-state-'));
 const stacks: LocalStack[] = [];
@@ -75,6 +80,8 @@ describe('local stack state across a restart', () => {
     const claimed = await claim(first, 'restart', { requestId: 'restart-req-1' });
     expect(claimed.status).toBe(200);
     const machine = claimed.json.instances[0];
+    const port = first.compute.sshPort;
+    expect(await sshExec(machine.ip, port, 'admin', admin.privateKey, 'echo kept > ~/notes.txt; echo ok')).toEqual({ stdout: 'ok\n', code: 0 });
     await waitFor('two ready again', async () => ((await counts(first, 'restart')).ready === 2 ? true : null));
     await stop(first);
 
@@ -89,6 +96,8 @@ describe('local stack state across a restart', () => {
     const info = await second.compute.control.waitForBoot(machine.name, 10_000);
     expect(info.ip).toBe(machine.ip);
     expect(await sshBanner(machine.ip, info.sshPort)).toMatch(/^SSH-2\.0-/);
+    // Its disk came back with it, as a VM's disk survives a reboot of its host.
+    expect(await sshExec(machine.ip, port, 'admin', admin.privateKey, 'cat ~/notes.txt')).toEqual({ stdout: 'kept\n', code: 0 });
     // The request id replays the same claim, no new machine is taken.
     const again = await claim(second, 'restart', { requestId: 'restart-req-1' });
     expect(again.status).toBe(200);
@@ -104,6 +113,8 @@ describe('local stack state across a restart', () => {
     expect(fresh.state).toMatchObject({ restoredDocuments: 0, restoredMachines: 0, seededPools: ['restart'] });
     expect((await fresh.api.pools.getPool('restart'))?.spec.targetReady).toBe(1);
     expect(await fresh.api.instances.get(machine.name)).toBeNull();
+    // ...and no disk of the old machines is left behind.
+    expect(readdirSync(join(dir, 'machines')).some((d) => d.includes(machine.name))).toBe(false);
     await stop(fresh);
   });
 });
