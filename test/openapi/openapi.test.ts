@@ -115,7 +115,7 @@ beforeEach(async () => {
   await deps.pools.putPool('ci', spec({ targetReady: 2, claimLifetimeSeconds: 3600, labels: { team: 'ci' } }), now);
   await deps.pools.putPool('off', spec({ enabled: false }), now);
   await deps.pools.putPool('travis', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
-  await deps.pools.putPool('travis-empty', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-4', publicIp: true, targetReady: 1 }), now);
+  await deps.pools.putPool('travis-empty', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-4', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
   await deps.instances.create(record({ pool: 'ci', state: 'ready', name: READY, at: now - 20_000 }));
   await deps.instances.create(record({ pool: 'ci', state: 'ready', at: now - 10_000 }));
   const claimed = record({ pool: 'ci', state: 'claimed', name: CLAIMED, at: now - 5_000 });
