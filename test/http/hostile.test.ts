@@ -198,6 +198,12 @@ describe('HEAD', () => {
     expect(res.text).toBe('');
   });
 
+  it('the status page answers at //ui too (its script then fetches /ui/data on this origin)', async () => {
+    const res = await api('GET', '//ui');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('function dataUrl(pathname, origin)');
+  });
+
   it('HEAD where only POST exists → 405 with Allow', async () => {
     const res = await api('HEAD', '/claim', { token: CLAIM });
     expect(res.status).toBe(405);
