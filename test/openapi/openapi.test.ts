@@ -202,6 +202,7 @@ const cases: Array<[string, Method, string, number, Case]> = [
   // PUT /pools/{name}
   ['replace a pool', 'PUT', '/pools/{name}', 200, { token: ADMIN, params: { name: 'ci' }, body: { ...newSpec, serviceAccount: { email: 'vm@p.iam.gserviceaccount.com' }, healthCheck: { port: 2222 } } }],
   ['create a pool', 'PUT', '/pools/{name}', 201, { token: ADMIN, params: { name: 'linux' }, body: newSpec }],
+  ['create a keyed pool with no claim lifetime: warnings', 'PUT', '/pools/{name}', 201, { token: ADMIN, params: { name: 'keyed' }, body: { ...newSpec, perMachineSshKeys: true } }],
   ['put: invalid spec, every problem listed', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'linux' }, body: { ...newSpec, zones: ['nowhere'], extra: 1 }, invalidBody: true }],
   ['put: bad name', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'Linux' }, body: newSpec }],
   ['put: no body', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'linux' } }],
