@@ -20,6 +20,7 @@ const settings = (): ApiSettings => {
     project: c.project,
     maxBodyBytes: c.maxBodyBytes,
     retryAfterSeconds: c.emptyRetryAfterSeconds,
+    travisAnswerBudgetMs: c.travisAnswerBudgetMs,
   };
 };
 

@@ -183,6 +183,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       topics: { teardown: 'warmer-teardown', refill: 'warmer-refill', deadLetter: 'warmer-dead-letter' },
       maxBodyBytes: 64 * 1024,
       emptyRetryAfterSeconds: 2,
+      travisAnswerBudgetMs: 4000,
       logLevel: 'INFO',
       dryRun: false,
       firestoreEmulatorHost: firestore.hostPort,
@@ -216,6 +217,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       project: config.project,
       maxBodyBytes: config.maxBodyBytes,
       retryAfterSeconds: config.emptyRetryAfterSeconds,
+      travisAnswerBudgetMs: config.travisAnswerBudgetMs,
     });
     // In-flight event handlers are tracked so that stop() lets them finish (or cuts the
     // boot watch short) before closing the clients they use.

@@ -31,6 +31,11 @@ const envSchema = z.object({
   WARMER_DEAD_LETTER_TOPIC: z.string().min(1).default('warmer-dead-letter'),
   WARMER_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
   WARMER_EMPTY_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  /**
+   * How long POST /request-instance may take to answer; keep it below the Travis worker's
+   * WARMER_TIMEOUT (default 5 s). A machine claimed later is released (`answer_late`).
+   */
+  WARMER_TRAVIS_ANSWER_BUDGET_MS: z.coerce.number().int().min(100).max(120_000).default(4000),
   WARMER_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR']).default('INFO'),
   WARMER_DRY_RUN: bool.default(false),
   FIRESTORE_EMULATOR_HOST: hostPort.optional(),
@@ -52,6 +57,7 @@ export interface Config {
   topics: { teardown: string; refill: string; deadLetter: string };
   maxBodyBytes: number;
   emptyRetryAfterSeconds: number;
+  travisAnswerBudgetMs: number;
   logLevel: 'DEBUG' | 'INFO' | 'NOTICE' | 'WARNING' | 'ERROR';
   dryRun: boolean;
   firestoreEmulatorHost: string | null;
@@ -99,6 +105,7 @@ export function loadConfig(env: Env = process.env): Config {
     topics: { teardown: e.WARMER_TEARDOWN_TOPIC, refill: e.WARMER_REFILL_TOPIC, deadLetter: e.WARMER_DEAD_LETTER_TOPIC },
     maxBodyBytes: e.WARMER_MAX_BODY_BYTES,
     emptyRetryAfterSeconds: e.WARMER_EMPTY_RETRY_AFTER_SECONDS,
+    travisAnswerBudgetMs: e.WARMER_TRAVIS_ANSWER_BUDGET_MS,
     logLevel: e.WARMER_LOG_LEVEL,
     dryRun: e.WARMER_DRY_RUN,
     firestoreEmulatorHost: e.FIRESTORE_EMULATOR_HOST ?? null,

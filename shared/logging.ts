@@ -35,7 +35,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       const e = err instanceof Error ? err : new Error(String(err));
       entry.error = e.message;
       if ((e as { code?: unknown }).code !== undefined) entry.errorCode = (e as { code?: unknown }).code;
-      entry.stack_trace = e.stack;
+      // Only ERRORs (real faults) carry a stack trace: Error Reporting picks up every
+      // entry with one, and an expected condition logged as WARNING is not a fault.
+      if (severity === 'ERROR') entry.stack_trace = e.stack;
     }
     sink(JSON.stringify(entry));
   };

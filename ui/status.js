@@ -29,8 +29,16 @@
   var lastOk = null;
 
   // The data route next to this page: /ui → /ui/data, / → /ui/data, /admin/ui → /admin/ui/data.
-  var base = location.pathname.replace(/\/ui\/?$/, '/').replace(/\/?$/, '/');
-  var DATA_URL = base + 'ui/data';
+  // Always on this page's origin: repeated slashes are collapsed first (the page opened at
+  // //ui would otherwise build //ui/data, a protocol-relative URL to the host "ui" — and
+  // send it the admin token), and the URL is resolved against location.origin.
+  function dataUrl(pathname, origin) {
+    var base = ('/' + pathname).replace(/\/{2,}/g, '/').replace(/\/ui\/?$/, '/').replace(/\/?$/, '/');
+    var url = new URL(base + 'ui/data', origin);
+    if (url.origin !== origin) throw new Error('the data URL left this origin: ' + url.href);
+    return url.pathname;
+  }
+  var DATA_URL = dataUrl(location.pathname, location.origin);
 
   function $(id) {
     return document.getElementById(id);

@@ -6,6 +6,8 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import { buildTokenSet, type TokenSet } from '../../shared/auth.js';
 import type { Logger } from '../../shared/logging.js';
 import type { ApiDeps } from '../../shared/services/deps.js';
+import { TRAVIS_ANSWER_BUDGET_MS } from '../../shared/services/claim.js';
+import { guardBodies } from './body-guard.js';
 import { installJsonFinalHandler } from './json-final-handler.js';
 import { createRouter } from './router.js';
 import { adminRoutes, claimRoutes } from './routes.js';
@@ -20,6 +22,8 @@ export interface ApiSettings {
   project: string;
   maxBodyBytes: number;
   retryAfterSeconds: number;
+  /** How long the Travis route may take to answer (WARMER_TRAVIS_ANSWER_BUDGET_MS); default 4 s. */
+  travisAnswerBudgetMs?: number;
 }
 
 export type ApiKind = 'claim' | 'admin' | 'all';
@@ -30,14 +34,17 @@ export function createApiHandler(
   deps: () => Promise<ApiDeps>,
   logger: () => Logger,
 ): (req: Request, res: Response) => Promise<void> {
-  const routes = [...(kind !== 'admin' ? claimRoutes(deps) : []), ...(kind !== 'claim' ? adminRoutes(deps) : []), ...openapiRoutes()];
+  const routes = [...(kind !== 'admin' ? claimRoutes(deps, () => settings().travisAnswerBudgetMs ?? TRAVIS_ANSWER_BUDGET_MS) : []), ...(kind !== 'claim' ? adminRoutes(deps) : []), ...openapiRoutes()];
   if (kind !== 'claim') routes.push(...uiRoutes(deps));
   let tokens: TokenSet | null = null;
-  return createRouter(routes, {
-    tokens: () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens)),
+  const tokenSet = () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens));
+  const handler = createRouter(routes, {
+    tokens: tokenSet,
     logger,
     project: () => settings().project,
     maxBodyBytes: () => settings().maxBodyBytes,
     retryAfterSeconds: () => settings().retryAfterSeconds,
   });
+  // Bodies are read by warmer, before functions-framework's body-parser (body-guard.ts).
+  return guardBodies(handler, { tokens: tokenSet, logger, maxBodyBytes: () => settings().maxBodyBytes });
 }

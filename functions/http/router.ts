@@ -15,6 +15,8 @@ export interface RouteContext {
   body: unknown;
   token: TokenKind;
   logger: Logger;
+  /** True once the client has hung up (its connection closed before the answer was sent). */
+  clientGone: () => boolean;
 }
 
 export interface Reply {
@@ -106,24 +108,32 @@ export function createRouter(routes: Route[], opts: RouterOptions) {
 
   return async function handle(req: Request, res: Response): Promise<void> {
     const logger = opts.logger().child({ httpRequest: { requestMethod: req.method, requestUrl: req.path }, ...traceField(req, opts.project()) });
+    let gone = false;
+    res.once('close', () => {
+      if (!res.writableFinished) gone = true;
+    });
+    const clientGone = () => gone || req.socket.destroyed;
     const path = req.path.split('/').filter(Boolean);
+    // HEAD is answered like GET, without a body (Express drops the body of a HEAD answer).
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
     let route: Route | undefined;
     let params: Record<string, string> | null = null;
-    let pathMatched = false;
+    const allowed: string[] = [];
     for (const c of compiled) {
       const p = match(c.segments, path);
       if (!p) continue;
-      pathMatched = true;
-      if (c.route.method === req.method) {
+      allowed.push(c.route.method, ...(c.route.method === 'GET' ? ['HEAD'] : []));
+      if (c.route.method === method) {
         route = c.route;
         params = p;
         break;
       }
     }
     if (!route || !params) {
-      const reply = pathMatched
-        ? { status: 405, body: { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${req.path}` } } }
-        : { status: 404, body: { error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } } };
+      const reply: Reply =
+        allowed.length > 0
+          ? { status: 405, headers: { allow: allowed.join(', ') }, body: { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${req.path}` } } }
+          : { status: 404, body: { error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } } };
       send(res, reply);
       return;
     }
@@ -149,12 +159,16 @@ export function createRouter(routes: Route[], opts: RouterOptions) {
           body = req.body;
         }
       }
-      const reply = await route.handle({ req, params, body, token, logger });
+      const reply = await route.handle({ req, params, body, token, logger, clientGone });
       send(res, reply);
     } catch (err) {
       const custom = err instanceof WarmerError && route.mapError ? route.mapError(err) : null;
       const reply = custom ?? errorReply(err, retryAfter);
-      if (reply.status >= 500) logger.error('request failed', { status: reply.status }, err);
+      // Only real faults are ERRORs with a stack trace; an answered 5xx (an empty pool,
+      // contention, a transient store error: the error-kind table's `answered`) is a
+      // WARNING without one.
+      if (reply.status >= 500 && !(err instanceof WarmerError && kindOf(err).answered)) logger.error('request failed', { status: reply.status }, err);
+      else if (reply.status >= 500) logger.warn('request not served', { status: reply.status, code: (err as WarmerError).code, reason: (err as Error).message });
       else logger.info('request refused', { status: reply.status, code: (err as WarmerError).code, reason: (err as Error).message });
       send(res, reply);
     }

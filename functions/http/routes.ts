@@ -4,24 +4,49 @@
  */
 import { z } from 'zod';
 import { WarmerError } from '../../shared/errors.js';
-import { isValidPoolName, POOL_NAME, RESOURCE_NAME } from '../../shared/domain/pool-spec.js';
+import { isValidPoolName, POOL_NAME, RESOURCE_NAME, type PoolSpec } from '../../shared/domain/pool-spec.js';
 import type { ApiDeps } from '../../shared/services/deps.js';
-import { claimInstances, getInstance, releaseInstance, requestInstanceTravis } from '../../shared/services/claim.js';
+import { claimInstances, getInstance, releaseInstance, requestInstanceTravis, TRAVIS_ANSWER_BUDGET_MS } from '../../shared/services/claim.js';
 import { disablePool, listPoolStatuses, poolStatus, putPool, systemStatus } from '../../shared/services/pools.js';
 import type { Reply, Route, RouteContext } from './router.js';
 import { instanceView, poolView } from './views.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Compute Engine's label rules: https://cloud.google.com/compute/docs/labeling-resources#requirements */
+const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+
+/**
+ * Claim labels, read key by key from the parsed body's own properties (not with
+ * z.record, which drops a `__proto__` key and refuses an object with a `constructor`
+ * key). `constructor` is a valid label key; `__proto__` is not (keys start with a letter)
+ * and is refused like any other invalid key. The result is built with Object.fromEntries,
+ * which defines own properties, so no key can reach a prototype.
+ */
+const labelsSchema = z.unknown().transform((v, ctx): Record<string, string> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    ctx.issues.push({ code: 'custom', input: v, message: 'labels is an object of "key": "value" strings' });
+    return z.NEVER;
+  }
+  const entries = Object.entries(v);
+  if (entries.length > 16) ctx.issues.push({ code: 'custom', input: v, message: 'at most 16 labels' });
+  for (const [key, value] of entries) {
+    if (!LABEL_KEY.test(key)) {
+      ctx.issues.push({ code: 'custom', input: key, path: [key], message: `label key "${key}" is invalid: keys start with a lowercase letter, then up to 62 lowercase letters, digits, _ or -` });
+    }
+    if (typeof value !== 'string' || !LABEL_VALUE.test(value)) {
+      ctx.issues.push({ code: 'custom', input: value, path: [key], message: 'label values are strings of at most 63 lowercase letters, digits, _ or -' });
+    }
+  }
+  return Object.fromEntries(entries) as Record<string, string>;
+});
 
 const claimBody = z
   .object({
     pool: z.string().regex(POOL_NAME, 'pool names are lowercase letters, digits and -, starting with a letter, at most 40 characters'),
     requestId: z.string().regex(REQUEST_ID, 'requestId is 1-128 characters of letters, digits, . _ : -').optional(),
     assignee: z.string().min(1).max(256).optional(),
-    labels: z
-      .record(z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'label keys are lowercase, at most 63 characters'), z.string().regex(/^[a-z0-9_-]{0,63}$/, 'label values are lowercase, at most 63 characters'))
-      .refine((l) => Object.keys(l).length <= 16, 'at most 16 labels')
-      .optional(),
+    labels: labelsSchema.optional(),
     count: z.number().int().min(1).max(50).optional(),
   })
   .strict();
@@ -65,7 +90,18 @@ function poolName(ctx: RouteContext): string {
 
 const ok = (body: unknown, status = 200): Reply => ({ status, body });
 
-export function claimRoutes(deps: () => Promise<ApiDeps>): Route[] {
+/** What an admin should know about an accepted spec (answered as `warnings`, and logged). */
+export function poolWarnings(spec: PoolSpec): string[] {
+  const warnings: string[] = [];
+  if (spec.perMachineSshKeys && spec.claimLifetimeSeconds === null && spec.maxRunDurationSeconds === null) {
+    warnings.push(
+      'this pool serves Travis requests (perMachineSshKeys) but sets neither claimLifetimeSeconds nor maxRunDurationSeconds: a worker that dies leaves its machine claimed forever',
+    );
+  }
+  return warnings;
+}
+
+export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: () => number = () => TRAVIS_ANSWER_BUDGET_MS): Route[] {
   return [
     {
       method: 'POST',
@@ -75,13 +111,17 @@ export function claimRoutes(deps: () => Promise<ApiDeps>): Route[] {
         const body = parseBody(claimBody, ctx.body);
         const headerKey = ctx.req.get('idempotency-key');
         if (headerKey !== undefined && !REQUEST_ID.test(headerKey)) throw new WarmerError('bad_request', 'Idempotency-Key is 1-128 characters of letters, digits, . _ : -');
-        const res = await claimInstances(await deps(), {
-          pool: body.pool,
-          requestId: body.requestId ?? headerKey ?? null,
-          assignee: body.assignee ?? null,
-          labels: body.labels ?? {},
-          count: body.count ?? 1,
-        });
+        const res = await claimInstances(
+          await deps(),
+          {
+            pool: body.pool,
+            requestId: body.requestId ?? headerKey ?? null,
+            assignee: body.assignee ?? null,
+            labels: body.labels ?? {},
+            count: body.count ?? 1,
+          },
+          { clientGone: ctx.clientGone },
+        );
         return ok({ instances: res.instances.map((i) => instanceView(i, { withKey: true })), replayed: res.replayed });
       },
     },
@@ -114,20 +154,33 @@ export function claimRoutes(deps: () => Promise<ApiDeps>): Route[] {
       },
       async handle(ctx) {
         const body = parseBody(travisBody, ctx.body);
-        const out = await requestInstanceTravis(await deps(), {
-          imageName: body.image_name,
-          machineType: body.machine_type,
-          publicIp: body.public_ip === true || body.public_ip === 'true',
-        });
-        if (out.kind === 'no_pool') return { status: 404, body: { error: 'no config found for pool' } };
-        if (out.kind === 'empty') return { status: 409, body: { error: 'no instance available in pool' } };
+        const request = { imageName: body.image_name, machineType: body.machine_type, publicIp: body.public_ip === true || body.public_ip === 'true' };
+        const out = await requestInstanceTravis(await deps(), request, travisAnswerBudgetMs(), { clientGone: ctx.clientGone });
+        if (out.kind === 'no_pool') {
+          ctx.logger.info('travis request matched no pool', {
+            status: 404,
+            image: body.image_name,
+            machineType: body.machine_type,
+            publicIp: request.publicIp,
+            reason:
+              out.unkeyed.length > 0
+                ? `pool(s) ${out.unkeyed.join(', ')} match but have no per-machine SSH keys (perMachineSshKeys); only keyed pools serve Travis requests`
+                : 'no enabled pool with per-machine SSH keys has this image, machine type and public_ip',
+          });
+          return { status: 404, body: { error: 'no config found for pool' } };
+        }
+        if (out.kind === 'empty') {
+          ctx.logger.info('travis request found no ready machine', { status: 409, pool: out.pool, reason: 'the matching keyed pools have no ready machine (only pools with per-machine SSH keys serve Travis requests)' });
+          return { status: 409, body: { error: 'no instance available in pool' } };
+        }
         const i = out.instance;
         return ok({
           name: i.name,
           zone: i.zone,
           ip: i.ip ?? '',
           public_ip: i.publicIp ?? '',
-          ssh_private_key: i.sshPrivateKeyEncrypted ?? '',
+          // Never empty: only keyed pools match, and a keyless machine is released (claim.ts).
+          ssh_private_key: i.sshPrivateKeyEncrypted!,
         });
       },
     },
@@ -161,7 +214,9 @@ export function adminRoutes(deps: () => Promise<ApiDeps>): Route[] {
         if (ctx.body === undefined) throw new WarmerError('bad_request', 'a JSON body with the pool spec is required');
         const d = await deps();
         const res = await putPool(d, name, ctx.body);
-        return ok(poolView(await poolStatus(d, res.pool.name)), res.created ? 201 : 200);
+        const warnings = poolWarnings(res.pool.spec);
+        for (const w of warnings) ctx.logger.warn('pool accepted with a warning', { pool: res.pool.name, warning: w });
+        return ok({ ...poolView(await poolStatus(d, res.pool.name)), ...(warnings.length > 0 ? { warnings } : {}) }, res.created ? 201 : 200);
       },
     },
     {

@@ -24,13 +24,30 @@ export interface ClaimResult {
   replayed: boolean;
 }
 
-async function requestRefill(deps: ApiDeps, pool: string, reason: string): Promise<void> {
+/** How long a refill publish may take before it is given up (and logged). */
+export const REFILL_PUBLISH_TIMEOUT_MS = 10_000;
+
+/**
+ * Asks the pool to refill, off the answer path: never awaited by a claim, bounded, and a
+ * failure is only a WARNING. The minute schedule is the safety net: reconcile tops the
+ * pool up anyway, so a lost request only delays a refill. (On Cloud Run functions the CPU
+ * may be throttled once the answer is sent; the publish then finishes late or is lost.)
+ */
+export function requestRefill(deps: ApiDeps, pool: string, reason: string, timeoutMs = REFILL_PUBLISH_TIMEOUT_MS): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`refill publish took more than ${timeoutMs} ms`)), timeoutMs);
+    timer.unref?.();
+  });
+  let publish: Promise<void>;
   try {
-    await deps.publisher.publishRefill({ pool, reason });
+    publish = deps.publisher.publishRefill({ pool, reason });
   } catch (err) {
-    // The minute schedule is the safety net; a lost refill request only delays a top-up.
-    deps.logger.warn('refill request not published', { pool, reason }, err);
+    publish = Promise.reject(err);
   }
+  Promise.race([publish, timeout])
+    .catch((err) => deps.logger.warn('refill request not published; reconcile catches up', { pool, reason }, err))
+    .finally(() => clearTimeout(timer));
 }
 
 export interface ClaimOptions {
@@ -41,6 +58,22 @@ export interface ClaimOptions {
    * listening would never use them, and without a request id could never find them again.
    */
   answerWithinMs?: number;
+  /**
+   * True once the client has hung up. Machines claimed for a client that is gone are
+   * released at once (reason `client_gone`): without a request id it could never find
+   * them again, and in a pool without a claim lifetime they would stay claimed forever.
+   */
+  clientGone?: () => boolean;
+}
+
+/** Gives back machines claimed for a caller that will never read the answer. */
+async function releaseUnanswered(deps: ApiDeps, pool: string, instances: InstanceRecord[], reason: 'answer_late' | 'client_gone' | 'no_key'): Promise<void> {
+  const released = await Promise.allSettled(instances.map((i) => releaseInstance(deps, i.name, 'claim', reason)));
+  released.forEach((r, k) => {
+    // Still claimed: it goes when its claim lifetime ends, if the pool sets one.
+    const message = reason === 'answer_late' ? 'late claim not released' : reason === 'client_gone' ? 'claim of a departed client not released' : 'keyless claim not released';
+    if (r.status === 'rejected') deps.logger.error(message, { pool, instance: instances[k]!.name, reason }, r.reason);
+  });
 }
 
 export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: ClaimOptions = {}): Promise<ClaimResult> {
@@ -72,20 +105,23 @@ export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: 
       durationMs: elapsed,
       answerWithinMs: options.answerWithinMs,
     });
-    const released = await Promise.allSettled(outcome.instances.map((i) => releaseInstance(deps, i.name, 'claim', 'answer_late')));
-    released.forEach((r, k) => {
-      // Still claimed: it goes when its claim lifetime ends, if the pool sets one.
-      if (r.status === 'rejected') deps.logger.error('late claim not released', { pool: pool.name, instance: outcome.instances[k]!.name }, r.reason);
-    });
+    await releaseUnanswered(deps, pool.name, outcome.instances, 'answer_late');
     throw new WarmerError('pool_empty', `pool "${pool.name}" could not answer within ${options.answerWithinMs} ms (took ${elapsed} ms)`, {
       details: { available: 0, requested: input.count, durationMs: elapsed },
     });
   }
+  if (outcome.kind === 'claimed' && !outcome.replayed && options.clientGone?.() === true) {
+    deps.logger.warn('client went away before the answer; machines released', {
+      pool: pool.name,
+      instances: outcome.instances.map((i) => i.name),
+      durationMs: elapsed,
+    });
+    await releaseUnanswered(deps, pool.name, outcome.instances, 'client_gone');
+    throw new WarmerError('conflict', 'the client closed the connection before the answer; the claimed machines were released');
+  }
   if (outcome.kind === 'empty') {
-    await Promise.all([
-      requestRefill(deps, pool.name, 'empty'),
-      recordHistory(deps.history, deps.logger, { type: 'claim_miss', pool: pool.name, at: started, count: input.count }),
-    ]);
+    requestRefill(deps, pool.name, 'empty');
+    await recordHistory(deps.history, deps.logger, { type: 'claim_miss', pool: pool.name, at: started, count: input.count });
     deps.logger.warn('claim missed: pool empty', { pool: pool.name, requested: input.count, available: outcome.available, requestId });
     throw new WarmerError('pool_empty', `pool "${pool.name}" has ${outcome.available} ready machine(s); ${input.count} requested`, {
       details: { available: outcome.available, requested: input.count },
@@ -93,7 +129,7 @@ export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: 
   }
   // A served claim needs no history write: its receipt (written in the claim's own
   // transaction) is what the status page counts.
-  if (!outcome.replayed) await requestRefill(deps, pool.name, 'claimed');
+  if (!outcome.replayed) requestRefill(deps, pool.name, 'claimed');
   deps.logger.info(outcome.replayed ? 'claim replayed' : 'claim served', {
     pool: pool.name,
     instances: outcome.instances.map((i) => i.name),
@@ -155,8 +191,16 @@ export interface TravisRequest {
   publicIp: boolean;
 }
 
-/** Pools that serve a Travis request: same image and machine type (last path segments) and public/private. */
+/**
+ * Pools that serve a Travis request: enabled, with per-machine SSH keys (the worker
+ * decrypts the key it is handed; without one its start step returns nothing and it
+ * panics), the same image and machine type (last path segments) and public/private.
+ */
 export function matchTravisPools(pools: Pool[], req: TravisRequest): Pool[] {
+  return matchTravisShape(pools, req).filter((p) => p.spec.perMachineSshKeys);
+}
+
+function matchTravisShape(pools: Pool[], req: TravisRequest): Pool[] {
   const image = lastSegment(req.imageName);
   const type = lastSegment(req.machineType);
   return pools.filter(
@@ -164,25 +208,44 @@ export function matchTravisPools(pools: Pool[], req: TravisRequest): Pool[] {
   );
 }
 
-export type TravisOutcome = { kind: 'no_pool' } | { kind: 'empty'; pool: string } | { kind: 'claimed'; instance: InstanceRecord };
+export type TravisOutcome =
+  /** `unkeyed`: pools that match but have no per-machine keys, so cannot serve the worker. */
+  | { kind: 'no_pool'; unkeyed: string[] }
+  | { kind: 'empty'; pool: string }
+  | { kind: 'claimed'; instance: InstanceRecord };
 
 /**
  * The worker waits 5 s by default (FACTS.md), then boots its own VM and never reads our
  * answer; it sends no request id, so a machine claimed after that would be lost to it.
- * Answers are due within this budget; a machine claimed later is released at once.
+ * Answers are due within this budget (WARMER_TRAVIS_ANSWER_BUDGET_MS); a machine claimed
+ * later is released at once. The refill publish is off the answer path (requestRefill).
  */
 export const TRAVIS_ANSWER_BUDGET_MS = 4000;
 
-export async function requestInstanceTravis(deps: ApiDeps, req: TravisRequest, budgetMs = TRAVIS_ANSWER_BUDGET_MS): Promise<TravisOutcome> {
+export async function requestInstanceTravis(
+  deps: ApiDeps,
+  req: TravisRequest,
+  budgetMs = TRAVIS_ANSWER_BUDGET_MS,
+  options: Pick<ClaimOptions, 'clientGone'> = {},
+): Promise<TravisOutcome> {
   const started = deps.clock.now();
-  const candidates = matchTravisPools(await deps.pools.listPools(), req);
-  if (candidates.length === 0) return { kind: 'no_pool' };
+  const all = await deps.pools.listPools();
+  const candidates = matchTravisPools(all, req);
+  if (candidates.length === 0) return { kind: 'no_pool', unkeyed: matchTravisShape(all, req).map((p) => p.name) };
   for (const pool of candidates) {
     const left = budgetMs - (deps.clock.now() - started);
     if (left <= 0) break;
     try {
-      const res = await claimInstances(deps, { pool: pool.name, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 }, { answerWithinMs: left });
-      return { kind: 'claimed', instance: res.instances[0]! };
+      const res = await claimInstances(deps, { pool: pool.name, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 }, { ...options, answerWithinMs: left });
+      const instance = res.instances[0]!;
+      if (!instance.sshPrivateKeyEncrypted) {
+        // A keyed pool's machine without its key (made before the pool was keyed): the
+        // worker could not use it. Give it back and try the next pool.
+        deps.logger.warn('claimed machine has no per-machine key; released', { pool: pool.name, instance: instance.name });
+        await releaseUnanswered(deps, pool.name, [instance], 'no_key');
+        continue;
+      }
+      return { kind: 'claimed', instance };
     } catch (err) {
       if (err instanceof WarmerError && (err.code === 'pool_empty' || err.code === 'pool_disabled')) continue;
       throw err;

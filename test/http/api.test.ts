@@ -189,7 +189,7 @@ describe('POST /request-instance (the Travis worker)', () => {
   const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`worker:${password}`).toString('base64')}` });
 
   beforeEach(async () => {
-    await deps.pools.putPool('travis', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', publicIp: true, targetReady: 1 }), now);
+    await deps.pools.putPool('travis', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
     const r = record({ pool: 'travis', state: 'ready' });
     r.publicIp = '127.1.2.3';
     r.sshPrivateKeyEncrypted = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n...';

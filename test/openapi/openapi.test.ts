@@ -115,7 +115,7 @@ beforeEach(async () => {
   await deps.pools.putPool('ci', spec({ targetReady: 2, claimLifetimeSeconds: 3600, labels: { team: 'ci' } }), now);
   await deps.pools.putPool('off', spec({ enabled: false }), now);
   await deps.pools.putPool('travis', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
-  await deps.pools.putPool('travis-empty', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-4', publicIp: true, targetReady: 1 }), now);
+  await deps.pools.putPool('travis-empty', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-4', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
   await deps.instances.create(record({ pool: 'ci', state: 'ready', name: READY, at: now - 20_000 }));
   await deps.instances.create(record({ pool: 'ci', state: 'ready', at: now - 10_000 }));
   const claimed = record({ pool: 'ci', state: 'claimed', name: CLAIMED, at: now - 5_000 });
@@ -202,6 +202,7 @@ const cases: Array<[string, Method, string, number, Case]> = [
   // PUT /pools/{name}
   ['replace a pool', 'PUT', '/pools/{name}', 200, { token: ADMIN, params: { name: 'ci' }, body: { ...newSpec, serviceAccount: { email: 'vm@p.iam.gserviceaccount.com' }, healthCheck: { port: 2222 } } }],
   ['create a pool', 'PUT', '/pools/{name}', 201, { token: ADMIN, params: { name: 'linux' }, body: newSpec }],
+  ['create a keyed pool with no claim lifetime: warnings', 'PUT', '/pools/{name}', 201, { token: ADMIN, params: { name: 'keyed' }, body: { ...newSpec, perMachineSshKeys: true } }],
   ['put: invalid spec, every problem listed', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'linux' }, body: { ...newSpec, zones: ['nowhere'], extra: 1 }, invalidBody: true }],
   ['put: bad name', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'Linux' }, body: newSpec }],
   ['put: no body', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'linux' } }],
