@@ -86,6 +86,11 @@ export interface LocalStack {
   state: LocalStackState | null;
   /** Publishes one scheduler tick (reconcile every pool). */
   tick(): Promise<void>;
+  /**
+   * Delivery faults of the functions' Pub/Sub messages, for chaos tests: the next `n`
+   * deliveries of a function are lost (acknowledged unhandled) or duplicated (handled twice at once).
+   */
+  deliveryFaults: { loseNext(fn: 'reconcile' | 'teardown', n: number): void; duplicateNext(fn: 'reconcile' | 'teardown', n: number): void };
   stop(): Promise<void>;
 }
 
@@ -223,7 +228,18 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     // boot watch short) before closing the clients they use.
     const abort = new AbortController();
     const inflight = new Set<Promise<unknown>>();
-    const track = <A extends unknown[]>(fn: (...args: A) => Promise<unknown>) => async (...args: A) => {
+    const faults = { lose: { reconcile: 0, teardown: 0 }, duplicate: { reconcile: 0, teardown: 0 } };
+    const track = <A extends unknown[]>(fn: (...args: A) => Promise<unknown>, name: 'reconcile' | 'teardown') => async (...args: A) => {
+      if (faults.lose[name] > 0) {
+        faults.lose[name]--;
+        return;
+      }
+      if (faults.duplicate[name] > 0) {
+        faults.duplicate[name]--;
+        const twin = fn(...args).catch(() => {});
+        inflight.add(twin);
+        void twin.finally(() => inflight.delete(twin));
+      }
       const p = fn(...args);
       inflight.add(p);
       try {
@@ -234,8 +250,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     };
     http(`api-${id}`, createApiHandler('all', settings, async () => api, () => logger));
     const bootWatch = { ...(opts.bootWatch ?? { budgetMs: 60_000, intervalMs: 250 }), signal: abort.signal };
-    cloudEvent(`reconcile-${id}`, track(reconcileHandler(async () => worker, () => logger, bootWatch)));
-    cloudEvent(`teardown-${id}`, track(teardownHandler(async () => worker, () => logger)));
+    cloudEvent(`reconcile-${id}`, track(reconcileHandler(async () => worker, () => logger, bootWatch), 'reconcile'));
+    cloudEvent(`teardown-${id}`, track(teardownHandler(async () => worker, () => logger), 'teardown'));
     const apiServer = getTestServer(`api-${id}`);
     const reconcileServer = getTestServer(`reconcile-${id}`);
     const teardownServer = getTestServer(`teardown-${id}`);
@@ -314,6 +330,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     }
 
     return {
+      deliveryFaults: {
+        loseNext: (fn, n) => void (faults.lose[fn] += n),
+        duplicateNext: (fn, n) => void (faults.duplicate[fn] += n),
+      },
       apiUrl: `http://${host}:${apiPort}`,
       config,
       firestore,

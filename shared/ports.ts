@@ -7,7 +7,7 @@ import type { ClaimOutcome, ClaimRequest, ServedClaim } from './domain/claim.js'
 import type { InstanceRecord, InstanceState } from './domain/instance.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from './domain/machine.js';
 import type { RefillMessage, TeardownMessage } from './domain/messages.js';
-import type { PoolRuntime } from './domain/pool-runtime.js';
+import type { ClaimPassInput, LeaseGrant, PassClaim, PoolRuntime, PoolRuntimeDoc } from './domain/pool-runtime.js';
 import type { Pool, PoolSpec } from './domain/pool-spec.js';
 import type { ProbeResult, ProbeTarget } from './domain/probe.js';
 
@@ -20,6 +20,13 @@ export interface Clock {
 
 /** Waits `ms` milliseconds: real timers in production; tests pass one that moves a fake clock. */
 export type Sleep = (ms: number) => Promise<void>;
+
+/**
+ * Resolves once `ms` have passed on the clock, or at once when `signal` aborts. Unlike a
+ * test's Sleep it never moves a fake clock: the lease heartbeat and the bounded waits of a
+ * pass run on it (real timers in production; a fake clock fires them as it is advanced).
+ */
+export type After = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 // ───────────────────────────── compute ─────────────────────────────
 
@@ -69,8 +76,12 @@ export interface PoolStore {
 
 export interface InstanceStore {
   get(name: string): Promise<InstanceRecord | null>;
-  /** Fails with `conflict` if the record exists. */
-  create(record: InstanceRecord): Promise<void>;
+  /**
+   * Fails with `conflict` if the record exists. With `fence`: written only while the
+   * fence's lease holds the record's pool (in the same transaction where the store can),
+   * else fails with `precondition_failed` and writes nothing.
+   */
+  create(record: InstanceRecord, fence?: Fence): Promise<void>;
   /** Records of a pool, optionally only in the given states. */
   listByPool(pool: string, states?: readonly InstanceState[]): Promise<InstanceRecord[]>;
   /** Counts per state with aggregation queries (no hot counter document). */
@@ -109,5 +120,25 @@ export interface PoolRuntimeStore {
   /** Frees the lease if `holder` still holds it. */
   releaseLease(pool: string, holder: string): Promise<void>;
   getRuntime(pool: string): Promise<PoolRuntime>;
-  saveRuntime(pool: string, runtime: PoolRuntime): Promise<void>;
+  /** With `lease`: saved only while that lease (holder and generation) still holds; returns whether saved. */
+  saveRuntime(pool: string, runtime: PoolRuntime, lease?: LeaseGrant): Promise<boolean | void>;
+  /**
+   * One transaction for a refill request or a pass (see claimPass in domain/pool-runtime.ts):
+   * covered, busy (marks the pool dirty at most once), or the lease with a new generation.
+   */
+  claimPass(input: Omit<ClaimPassInput, 'sameHolderMayReacquire'>): Promise<PassClaim>;
+  /** Extends the lease while `lease` still holds it; false when lost (the pass stops acting). */
+  renewLease(lease: LeaseGrant, now: number, ttlMs: number): Promise<boolean>;
+  /** The fence: whether `lease` still holds the pool's lease at `now` (one read). */
+  checkLease(lease: LeaseGrant, now: number): Promise<boolean>;
+  /**
+   * Ends a pass: releases the lease, or keeps it (renewed) when the pool was marked dirty
+   * since `lease.dirtySeq` and `mayRerun`: the pass then runs again from `dirtySeq`.
+   */
+  endPass(lease: LeaseGrant, now: number, ttlMs: number, mayRerun: boolean): Promise<{ outcome: 'released' | 'rerun' | 'lost'; dirtySeq: number }>;
+  /** The whole document (lease, generation, dirty mark), for tests and the status page. */
+  getRuntimeDoc(pool: string): Promise<PoolRuntimeDoc>;
 }
+
+/** A pass's fencing token, carried by the writes that must not outlive its lease. */
+export type Fence = Pick<LeaseGrant, 'pool' | 'holder' | 'generation'> & { now: number };

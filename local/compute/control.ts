@@ -70,6 +70,8 @@ export interface ComputeEmulatorControl {
   failNextDeletes(count: number, error?: OperationErrorSpec): Promise<void>;
   /** The next `count` deletes never finish (the operation stays RUNNING) until released. */
   hangNextDeletes(count: number): Promise<void>;
+  /** The next `count` inserts never finish (the machine stays STAGING, the operation RUNNING) until released. */
+  hangNextInserts(count: number): Promise<void>;
   /** Finishes every hung operation; returns how many. */
   releaseHungOperations(): Promise<number>;
   /** The machine accepts TCP connections but never sends an SSH banner. */
@@ -100,6 +102,7 @@ export const CONTROL_METHODS = [
   'failInsertsOfImage',
   'failNextDeletes',
   'hangNextDeletes',
+  'hangNextInserts',
   'releaseHungOperations',
   'hangMachine',
   'killMachine',

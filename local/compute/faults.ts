@@ -14,6 +14,7 @@ export class ApiFaults {
   private imageFailures = new Map<string, OperationErrorSpec>();
   private deleteFailures: OperationErrorSpec[] = [];
   private deleteHangs = 0;
+  private insertHangs = 0;
   operationDelayMs: number;
 
   constructor(private readonly defaultOperationDelayMs: number) {
@@ -52,6 +53,17 @@ export class ApiFaults {
 
   hangNextDeletes(count: number): void {
     this.deleteHangs += count;
+  }
+
+  hangNextInserts(count: number): void {
+    this.insertHangs += count;
+  }
+
+  /** Whether the next (successful) insert hangs: the machine exists, STAGING, its operation never DONE until released. */
+  takeInsertHang(): boolean {
+    if (this.insertHangs <= 0) return false;
+    this.insertHangs--;
+    return true;
   }
 
   /** The injected error the next insert ends in (image, queued failure, stock-out), or null. */
@@ -98,5 +110,6 @@ export class ApiFaults {
     this.imageFailures.clear();
     this.deleteFailures = [];
     this.deleteHangs = 0;
+    this.insertHangs = 0;
   }
 }

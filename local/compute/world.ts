@@ -139,6 +139,7 @@ export class ComputeWorld implements ComputeEmulatorControl {
       throw err;
     }
     this.runOperation(op, {
+      hang: this.faults.takeInsertHang(),
       onRunning: () => this.setStatus(inst, 'STAGING'),
       onDone: () => {
         if (!this.instances.has(key)) return null;
@@ -275,6 +276,10 @@ export class ComputeWorld implements ComputeEmulatorControl {
 
   async hangNextDeletes(count: number): Promise<void> {
     this.faults.hangNextDeletes(count);
+  }
+
+  async hangNextInserts(count: number): Promise<void> {
+    this.faults.hangNextInserts(count);
   }
 
   async releaseHungOperations(): Promise<number> {

@@ -19,7 +19,8 @@ import { WarmerError } from '../errors.js';
 import { CandidateMemory, pickAmongOldest, SPREAD_WINDOW, widenedWindow, type Random } from '../domain/candidates.js';
 import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';
-import type { Clock, InstanceStore } from '../ports.js';
+import type { Clock, Fence, InstanceStore } from '../ports.js';
+import { fenceHolds, runtimeDocRef } from './firestore-runtime-store.js';
 import type { FirestoreStoreOptions } from './firestore-client.js';
 import { AUDIT_RETENTION_MS, claimReceiptId, fromSnapshot, toStored } from './firestore-instance-record.js';
 import { systemClock } from './system-clock.js';
@@ -56,10 +57,13 @@ export class FirestoreInstanceStore implements InstanceStore {
   /** Per pool: resolved (and replaced) whenever one of this process's claim transactions ends. */
   readonly #settled = new Map<string, { promise: Promise<void>; resolve: () => void }>();
 
+  readonly #prefix: string | undefined;
+
   constructor(db: Firestore, options: FirestoreInstanceStoreOptions = {}) {
     this.#db = db;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
+    this.#prefix = options.prefix;
     this.#instances = `${options.prefix ?? ''}instances`;
     this.#claims = `${options.prefix ?? ''}claims`;
   }
@@ -73,9 +77,21 @@ export class FirestoreInstanceStore implements InstanceStore {
     return snap.exists ? fromSnapshot(snap) : null;
   }
 
-  async create(record: InstanceRecord): Promise<void> {
+  async create(record: InstanceRecord, fence?: Fence): Promise<void> {
     try {
-      await this.#ref(record.name).create(toStored(record));
+      if (!fence) {
+        await this.#ref(record.name).create(toStored(record));
+        return;
+      }
+      // The fence is checked in the record's own transaction: a pass whose lease was
+      // lost can never add a record (and so a machine) next to the pass that took it over.
+      if (fence.pool !== record.pool) throw new WarmerError('bad_request', `fence of pool ${fence.pool} for a record of pool ${record.pool}`);
+      const held = await this.#db.runTransaction(async (tx) => {
+        if (!(await fenceHolds(tx, runtimeDocRef(this.#db, this.#prefix, fence.pool), fence))) return false;
+        tx.create(this.#ref(record.name), toStored(record));
+        return true;
+      });
+      if (!held) throw new WarmerError('precondition_failed', `pool ${fence.pool}: lease generation ${fence.generation} no longer held; record ${record.name} not written`);
     } catch (err) {
       if ((err as { code?: number }).code === 6) {
         throw new WarmerError('conflict', `instance ${record.name} already has a record`);

@@ -24,8 +24,14 @@ export interface GceComputeOptions {
   project: string;
   /** The local emulator; null or absent for the real API. */
   endpoint?: { host: string; port: number } | null;
-  /** Longest wait for one insert/delete operation before giving up with `transient`. Default 10 minutes. */
+  /**
+   * Longest wait for one insert/delete/setLabels operation before giving up with
+   * `transient` (a create's record then stays `creating` and a later pass resolves it by
+   * name and requestId). Default 3 minutes: inserts and deletes normally finish within one.
+   */
   operationTimeoutMs?: number;
+  /** Longest wait for one API request (insert, delete, get, setLabels, region). Default 60 s. */
+  requestTimeoutMs?: number;
   /** Attempts of setLabels when the label fingerprint keeps moving. Default 5. */
   setLabelsAttempts?: number;
   /** maxResults of list pages. Default 500 (the API's maximum). */
@@ -42,12 +48,14 @@ export class GceCompute implements Compute {
   private readonly zoneOperations: InstanceType<typeof compute.ZoneOperationsClient>;
   private readonly regions: InstanceType<typeof compute.RegionsClient>;
   private readonly operationTimeoutMs: number;
+  private readonly callOptions: { timeout: number };
   private readonly setLabelsAttempts: number;
   private readonly listPageSize: number;
 
   constructor(options: GceComputeOptions) {
     this.project = options.project;
-    this.operationTimeoutMs = options.operationTimeoutMs ?? 10 * 60_000;
+    this.operationTimeoutMs = options.operationTimeoutMs ?? 3 * 60_000;
+    this.callOptions = { timeout: options.requestTimeoutMs ?? 60_000 };
     this.setLabelsAttempts = options.setLabelsAttempts ?? 5;
     this.listPageSize = options.listPageSize ?? 500;
     const clientOptions = options.endpoint
@@ -74,7 +82,7 @@ export class GceCompute implements Compute {
         zone: req.zone,
         requestId: req.requestId,
         instanceResource: instanceResource(req),
-      });
+      }, this.callOptions);
       op = lro.latestResponse as IOperation;
     } catch (err) {
       const e = toWarmerError(err, context);
@@ -97,7 +105,7 @@ export class GceCompute implements Compute {
     const context = `delete ${zone}/${name}`;
     let op: IOperation;
     try {
-      const [lro] = await this.instances.delete({ project: this.project, zone, instance: name, ...(requestId ? { requestId } : {}) });
+      const [lro] = await this.instances.delete({ project: this.project, zone, instance: name, ...(requestId ? { requestId } : {}) }, this.callOptions);
       op = lro.latestResponse as IOperation;
     } catch (err) {
       const e = toWarmerError(err, context);
@@ -171,7 +179,7 @@ export class GceCompute implements Compute {
   async quotaHeadroom(region: string): Promise<QuotaHeadroom> {
     let quotas: protos.google.cloud.compute.v1.IQuota[];
     try {
-      const [r] = await this.regions.get({ project: this.project, region });
+      const [r] = await this.regions.get({ project: this.project, region }, this.callOptions);
       quotas = r.quotas ?? [];
     } catch (err) {
       throw toWarmerError(err, `get region ${region}`);
@@ -193,7 +201,7 @@ export class GceCompute implements Compute {
 
   private async getInstance(zone: string, name: string): Promise<IInstance | null> {
     try {
-      const [instance] = await this.instances.get({ project: this.project, zone, instance: name });
+      const [instance] = await this.instances.get({ project: this.project, zone, instance: name }, this.callOptions);
       return instance;
     } catch (err) {
       const e = toWarmerError(err, `get ${zone}/${name}`);

@@ -7,8 +7,19 @@ import { WarmerError } from '../errors.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';
 import { pickAmongOldest, type Random } from '../domain/candidates.js';
 import { parsePoolSpec, type Pool, type PoolSpec } from '../domain/pool-spec.js';
-import type { InstanceStore, PoolRuntimeStore, PoolStore } from '../ports.js';
-import { emptyRuntime, type PoolRuntime } from '../domain/pool-runtime.js';
+import type { Fence, InstanceStore, PoolRuntimeStore, PoolStore } from '../ports.js';
+import {
+  claimPass,
+  emptyRuntimeDoc,
+  endPass,
+  holdsLease,
+  renewLease,
+  type ClaimPassInput,
+  type LeaseGrant,
+  type PassClaim,
+  type PoolRuntime,
+  type PoolRuntimeDoc,
+} from '../domain/pool-runtime.js';
 import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -39,6 +50,8 @@ export interface MemoryInstanceStoreOptions {
   /** How many of the oldest ready machines beyond `count` a claim picks among. Default 0: exactly the oldest. */
   spreadWindow?: number;
   random?: Random;
+  /** Checks a fenced create's lease (MemoryPoolRuntimeStore.holds). Without it, a fenced create is refused. */
+  fence?: (fence: Fence) => boolean;
 }
 
 export class MemoryInstanceStore implements InstanceStore {
@@ -46,10 +59,12 @@ export class MemoryInstanceStore implements InstanceStore {
   readonly #receipts = new Map<string, { pool: string; at: number; names: string[] }>();
   readonly #window: number;
   readonly #random: Random;
+  readonly #fence: ((fence: Fence) => boolean) | null;
 
   constructor(options: MemoryInstanceStoreOptions = {}) {
     this.#window = options.spreadWindow ?? 0;
     this.#random = options.random ?? Math.random;
+    this.#fence = options.fence ?? null;
   }
 
   async get(name: string): Promise<InstanceRecord | null> {
@@ -57,7 +72,11 @@ export class MemoryInstanceStore implements InstanceStore {
     return r ? clone(r) : null;
   }
 
-  async create(record: InstanceRecord): Promise<void> {
+  async create(record: InstanceRecord, fence?: Fence): Promise<void> {
+    if (fence && fence.pool !== record.pool) throw new WarmerError('bad_request', `fence of pool ${fence.pool} for a record of pool ${record.pool}`);
+    if (fence && !(this.#fence?.(fence) ?? false)) {
+      throw new WarmerError('precondition_failed', `pool ${fence.pool}: lease generation ${fence.generation} no longer held; record ${record.name} not written`);
+    }
     if (this.records.has(record.name)) throw new WarmerError('conflict', `instance ${record.name} already has a record`);
     this.records.set(record.name, clone(record));
   }
@@ -126,26 +145,89 @@ export class MemoryInstanceStore implements InstanceStore {
   }
 }
 
+/**
+ * Reconcile's lease and memory in memory. Link an instance store to it
+ * (`new MemoryInstanceStore({ fence: (f) => runtime.holds(f) })`) so fenced record
+ * writes are checked as atomically as in Firestore.
+ */
 export class MemoryPoolRuntimeStore implements PoolRuntimeStore {
-  readonly #leases = new Map<string, { holder: string; until: number }>();
-  readonly #runtime = new Map<string, PoolRuntime>();
+  readonly #docs = new Map<string, PoolRuntimeDoc>();
+  /** Calls per method, to measure what refill requests cost the document. */
+  readonly calls: Record<string, number> = {};
+
+  #count(method: string) {
+    this.calls[method] = (this.calls[method] ?? 0) + 1;
+  }
+
+  #doc(pool: string): PoolRuntimeDoc {
+    return clone(this.#docs.get(pool) ?? emptyRuntimeDoc());
+  }
+
+  /** Synchronous fence check for a linked instance store. */
+  holds(fence: Fence): boolean {
+    return holdsLease(this.#doc(fence.pool), fence, fence.now);
+  }
 
   async acquireLease(pool: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
-    const lease = this.#leases.get(pool);
-    if (lease && lease.holder !== holder && lease.until > now) return false;
-    this.#leases.set(pool, { holder, until: now + ttlMs });
-    return true;
+    this.#count('acquireLease');
+    const { claim, next } = claimPass(this.#doc(pool), { pool, holder, now, ttlMs, markDirty: false, sameHolderMayReacquire: true });
+    if (next) this.#docs.set(pool, next);
+    return claim.kind === 'acquired';
   }
 
   async releaseLease(pool: string, holder: string): Promise<void> {
-    if (this.#leases.get(pool)?.holder === holder) this.#leases.delete(pool);
+    this.#count('releaseLease');
+    const doc = this.#doc(pool);
+    if (doc.lease?.holder === holder) this.#docs.set(pool, { ...doc, lease: null });
+  }
+
+  async claimPass(input: Omit<ClaimPassInput, 'sameHolderMayReacquire'>): Promise<PassClaim> {
+    this.#count('claimPass');
+    const { claim, next } = claimPass(this.#doc(input.pool), input);
+    if (next) this.#docs.set(input.pool, next);
+    return clone(claim);
+  }
+
+  async renewLease(lease: LeaseGrant, now: number, ttlMs: number): Promise<boolean> {
+    this.#count('renewLease');
+    const next = renewLease(this.#doc(lease.pool), lease, now, ttlMs);
+    if (next) this.#docs.set(lease.pool, next);
+    return next !== null;
+  }
+
+  async checkLease(lease: LeaseGrant, now: number): Promise<boolean> {
+    this.#count('checkLease');
+    return holdsLease(this.#doc(lease.pool), lease, now);
+  }
+
+  async endPass(lease: LeaseGrant, now: number, ttlMs: number, mayRerun: boolean): Promise<{ outcome: 'released' | 'rerun' | 'lost'; dirtySeq: number }> {
+    this.#count('endPass');
+    const { next, ...out } = endPass(this.#doc(lease.pool), lease, now, ttlMs, mayRerun);
+    if (next) this.#docs.set(lease.pool, next);
+    return out;
+  }
+
+  async getRuntimeDoc(pool: string): Promise<PoolRuntimeDoc> {
+    this.#count('getRuntimeDoc');
+    return this.#doc(pool);
   }
 
   async getRuntime(pool: string): Promise<PoolRuntime> {
-    return clone(this.#runtime.get(pool) ?? emptyRuntime());
+    this.#count('getRuntime');
+    return this.#doc(pool).runtime;
   }
 
-  async saveRuntime(pool: string, runtime: PoolRuntime): Promise<void> {
-    this.#runtime.set(pool, clone(runtime));
+  async saveRuntime(pool: string, runtime: PoolRuntime, lease?: LeaseGrant): Promise<boolean> {
+    this.#count('saveRuntime');
+    const doc = this.#doc(pool);
+    if (lease && (doc.lease?.holder !== lease.holder || doc.lease.generation !== lease.generation)) return false;
+    this.#docs.set(pool, { ...doc, runtime: clone(runtime) });
+    return true;
   }
+}
+
+/** An instance store and a runtime store linked so fenced record writes are checked (what reconcile needs). */
+export function linkedMemoryStores(options: Omit<MemoryInstanceStoreOptions, 'fence'> = {}): { instances: MemoryInstanceStore; runtime: MemoryPoolRuntimeStore } {
+  const runtime = new MemoryPoolRuntimeStore();
+  return { runtime, instances: new MemoryInstanceStore({ ...options, fence: (f) => runtime.holds(f) }) };
 }

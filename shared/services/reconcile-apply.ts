@@ -82,12 +82,14 @@ export async function applyCloses(deps: ReconcileDeps, plan: ReconcilePlan, now:
   }
 }
 
-export async function deleteOrphans(deps: ReconcileDeps, plan: ReconcilePlan, summary: PassSummary, log: Logger) {
+/** `fenced`: checked before each delete; false (the lease was lost) deletes nothing more. */
+export async function deleteOrphans(deps: ReconcileDeps, plan: ReconcilePlan, summary: PassSummary, log: Logger, fenced: () => Promise<boolean> = async () => true) {
   const limit = pLimit(deps.settings.createConcurrency);
   await Promise.all(
     plan.orphans.map((o) =>
       limit(async () => {
         try {
+          if (!(await fenced())) return;
           await deps.compute.deleteMachine(o.zone, o.name);
           summary.orphansDeleted++;
           log.warn('orphan deleted', { instance: o.name, zone: o.zone });

@@ -13,6 +13,7 @@ import { regionOfZone, type Pool } from '../domain/pool-spec.js';
 import type { ReconcilePlan } from '../domain/reconcile-plan.js';
 import type { Logger } from '../logging.js';
 import { issueMachineKey } from '../machine-keys.js';
+import type { PassFence } from './pass-fence.js';
 import type { PassSummary, ReconcileDeps } from './reconcile.js';
 import { newRequestId } from './request-id.js';
 
@@ -31,6 +32,7 @@ export async function applyCreates(
   summary: PassSummary,
   log: Logger,
   boots: { ready: number; bootFailures: number },
+  fence?: PassFence,
 ): Promise<PoolRuntime> {
   const spec = pool.spec;
   const coldZones = Object.fromEntries(Object.entries(runtime.coldZones).filter(([, until]) => until > now));
@@ -66,10 +68,18 @@ export async function applyCreates(
         sshPublicKeyEntry: key?.sshKeysEntry ?? null,
       });
       // The record is written BEFORE the machine: a crash now leaves a `creating` record
-      // that the next pass resolves, never an unknown machine.
-      await deps.instances.create(record);
-    } else if (existing?.sshPublicKeyEntry) {
-      extraSshKeys = [existing.sshPublicKeyEntry];
+      // that the next pass resolves, never an unknown machine. It is written under the
+      // fence: a pass whose lease was taken over creates nothing (maxSize holds).
+      try {
+        await deps.instances.create(record, fence?.fence());
+      } catch (err) {
+        if (!isWarmerError(err, 'precondition_failed')) throw err;
+        log.warn('lease lost; not creating', { instance: record.name });
+        return 'gave_up';
+      }
+    } else {
+      if (fence && !(await fence.check())) return 'gave_up';
+      if (existing?.sshPublicKeyEntry) extraSshKeys = [existing.sshPublicKeyEntry];
     }
     try {
       const machine = await deps.compute.createMachine({ pool: pool.name, spec, name: record.name, zone: record.zone, requestId: record.requestId, extraSshKeys });

@@ -19,7 +19,9 @@ import { planReconcile, DEFAULT_RECONCILE_SETTINGS } from '../domain/reconcile-p
 import type { Random } from '../domain/candidates.js';
 import type { Logger } from '../logging.js';
 import type { HistoryStore } from '../history.js';
-import type { Clock, Compute, InstanceStore, PoolRuntimeStore, PoolStore, Prober, Publisher, Sleep } from '../ports.js';
+import type { After, Clock, Compute, InstanceStore, PoolRuntimeStore, PoolStore, Prober, Publisher, Sleep } from '../ports.js';
+import type { PoolRuntime } from '../domain/pool-runtime.js';
+import { PassFence, realAfter, settlesWithin } from './pass-fence.js';
 import { applyCloses, applyTeardowns, applyTransitions, deleteOrphans, summarizePlan } from './reconcile-apply.js';
 import { applyCreates } from './reconcile-create.js';
 import { probeRecords } from './reconcile-probe.js';
@@ -37,6 +39,16 @@ export interface ReconcileSettings {
   createConcurrency: number;
   /** Pools reconciled at once by reconcileAll. */
   poolConcurrency: number;
+  /**
+   * How long a pass waits for its deletes and creations before it ends anyway (they go on
+   * in the background: a creation's record is already written, an orphan is deleted again
+   * by the next pass). No hung operation holds a pool's lease longer than this.
+   */
+  actionWaitMs: number;
+  /** A plan older than this when the pass is about to act is made again from a fresh inventory. */
+  replanAfterMs: number;
+  /** Passes run again under the same lease while refill requests marked the pool dirty, at most this often. */
+  maxReruns: number;
   /** Passphrase for per-machine keys; pools that issue them cannot create without it. */
   sshKeyPassphrase: string | null;
   dryRun: boolean;
@@ -49,6 +61,9 @@ export const DEFAULT_SETTINGS: ReconcileSettings = {
   probeConcurrency: 64,
   createConcurrency: 10,
   poolConcurrency: 4,
+  actionWaitMs: 60_000,
+  replanAfterMs: 30_000,
+  maxReruns: 5,
   sshKeyPassphrase: null,
   dryRun: false,
 };
@@ -71,11 +86,18 @@ export interface ReconcileDeps {
   sleep?: Sleep;
   /** Jitter of those waits. Default: Math.random. */
   random?: Random;
+  /** The lease heartbeat's and the bounded waits' timer. Default: real timers. */
+  after?: After;
 }
 
 export interface PassSummary {
   pool: string;
-  outcome: 'done' | 'skipped_lease' | 'no_pool' | 'inventory_failed' | 'error';
+  /**
+   * skipped_lease: another pass runs (it covers the request, or `dirtied` it so it runs
+   * again); covered: a pass that started after the request already ran; lease_lost: the
+   * lease was taken over mid-pass, so this pass stopped acting.
+   */
+  outcome: 'done' | 'skipped_lease' | 'covered' | 'no_pool' | 'inventory_failed' | 'lease_lost' | 'error';
   created: number;
   createFailed: number;
   tornDown: number;
@@ -84,6 +106,12 @@ export interface PassSummary {
   madeReady: number;
   madeUnhealthy: number;
   durationMs: number;
+  /** Passes run again under the same lease because refill requests came in meanwhile. */
+  reruns?: number;
+  /** skipped_lease: whether this request marked the running pass dirty. */
+  dirtied?: boolean;
+  /** Deletes or creations still running when the pass ended (bounded by actionWaitMs). */
+  stillRunning?: number;
   error?: string;
 }
 
@@ -106,36 +134,140 @@ export async function reconcileAll(deps: ReconcileDeps): Promise<PassSummary[]> 
   return Promise.all(pools.map((p) => limit(() => reconcilePool(deps, p.name))));
 }
 
-/** Reconciles one pool; never throws (the summary says what happened). */
-export async function reconcilePool(deps: ReconcileDeps, poolName: string): Promise<PassSummary> {
+/**
+ * Reconciles one pool; never throws (the summary says what happened). With `publishedAt`
+ * (a refill request), a pass that started at or after it covers the request; a pass
+ * running when it arrives is marked dirty and runs again before releasing the lease.
+ * All of that is one transaction on the pool's runtime document.
+ */
+export async function reconcilePool(deps: ReconcileDeps, poolName: string, request: { publishedAt?: number | null } = {}): Promise<PassSummary> {
   const started = deps.clock.now();
   const holder = deps.holder ?? `pass-${randomUUID()}`;
   const log = deps.logger.child({ pool: poolName });
-  let acquired = false;
+  const { leaseMs } = deps.settings;
+  let fence: PassFence | null = null;
+  let ended = false;
+  let total: PassSummary | null = null;
   try {
-    acquired = await deps.runtime.acquireLease(poolName, holder, started, deps.settings.leaseMs);
-    if (!acquired) {
-      log.info('reconcile skipped: another pass holds the lease');
-      return emptySummary(poolName, 'skipped_lease');
+    const claim = await deps.runtime.claimPass({ pool: poolName, holder, now: started, ttlMs: leaseMs, publishedAt: request.publishedAt ?? null });
+    if (claim.kind === 'covered') return emptySummary(poolName, 'covered');
+    if (claim.kind === 'busy') {
+      // DEBUG: these grow with the claim rate; the running pass logs what it does.
+      log.debug('reconcile skipped: another pass holds the lease', { dirtied: claim.dirtied });
+      return { ...emptySummary(poolName, 'skipped_lease'), dirtied: claim.dirtied };
     }
-    const pool = await deps.pools.getPool(poolName);
-    if (!pool) return emptySummary(poolName, 'no_pool');
-    const summary = await runPass(deps, pool, started, log);
-    summary.durationMs = deps.clock.now() - started;
-    log.info('reconcile pass', { ...summary });
-    return summary;
+    fence = new PassFence(deps, claim.lease, leaseMs);
+    for (let run = 0; ; run++) {
+      const pool = await deps.pools.getPool(poolName);
+      if (!pool) return (total ??= emptySummary(poolName, 'no_pool'));
+      const summary = await runPass(deps, pool, deps.clock.now(), log, fence);
+      summary.durationMs = deps.clock.now() - started;
+      total = total ? mergeSummaries(total, summary) : summary;
+      log.info('reconcile pass', { ...summary, ...(run > 0 ? { rerun: run } : {}) });
+      const lost = fence.lost;
+      const end = await deps.runtime.endPass(fence.lease, deps.clock.now(), leaseMs, !lost && summary.outcome === 'done' && run < deps.settings.maxReruns);
+      if (end.outcome !== 'rerun') {
+        ended = true;
+        if (lost || end.outcome === 'lost') total.outcome = 'lease_lost';
+        return total;
+      }
+      // Refill requests came in during the pass (and were acknowledged): run again for them.
+      await fence.stop();
+      fence = new PassFence(deps, { ...fence.lease, dirtySeq: end.dirtySeq }, leaseMs);
+      total.reruns = run + 1;
+    }
   } catch (err) {
     log.error('reconcile pass failed', {}, err);
-    return { ...emptySummary(poolName, 'error'), error: (err as Error).message, durationMs: deps.clock.now() - started };
+    return { ...(total ?? emptySummary(poolName, 'error')), outcome: 'error', error: (err as Error).message, durationMs: deps.clock.now() - started };
   } finally {
-    if (acquired) await deps.runtime.releaseLease(poolName, holder).catch((err) => log.warn('lease not released', {}, err));
+    if (fence) {
+      await fence.stop();
+      if (!ended) await deps.runtime.endPass(fence.lease, deps.clock.now(), leaseMs, false).catch((err) => log.warn('lease not released', {}, err));
+    }
   }
 }
 
-async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger): Promise<PassSummary> {
-  const { spec } = pool;
-  const summary = emptySummary(pool.name, 'done');
+function mergeSummaries(a: PassSummary, b: PassSummary): PassSummary {
+  return {
+    ...b,
+    created: a.created + b.created,
+    createFailed: a.createFailed + b.createFailed,
+    tornDown: a.tornDown + b.tornDown,
+    orphansDeleted: a.orphansDeleted + b.orphansDeleted,
+    recordsClosed: a.recordsClosed + b.recordsClosed,
+    madeReady: a.madeReady + b.madeReady,
+    madeUnhealthy: a.madeUnhealthy + b.madeUnhealthy,
+    reruns: a.reruns,
+  };
+}
 
+async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger, fence: PassFence): Promise<PassSummary> {
+  const summary = emptySummary(pool.name, 'done');
+  const after = deps.after ?? realAfter;
+
+  // 1–3. Observe, probe, decide; again when that took so long the plan may be stale.
+  let observed = await observeAndPlan(deps, pool, now, log);
+  if (deps.clock.now() - now > deps.settings.replanAfterMs && 'plan' in observed) {
+    log.warn('plan stale after a long wait; planning again', { waitedMs: deps.clock.now() - now });
+    now = deps.clock.now();
+    observed = await observeAndPlan(deps, pool, now, log);
+  }
+  if (!('plan' in observed)) return { ...summary, ...observed };
+  const { plan, records, machines, runtime, probedAt } = observed;
+  if (deps.settings.dryRun) {
+    log.notice('dry run: plan not applied', { plan: summarizePlan(plan) });
+    return summary;
+  }
+
+  // 4. Act, only while the lease is ours (one read: the fence).
+  if (!(await fence.check())) return { ...summary, outcome: 'lease_lost' };
+  await applyTransitions(deps, plan, now, summary);
+  // The breaker judges the image, not just the insert: a machine that reached ready is a
+  // success; insert errors and boot timeouts are failures (a bad image often inserts fine
+  // and never boots).
+  const bootFailures = plan.teardowns.filter((t) => t.reason === 'boot_timeout').length +
+    plan.transitions.filter((t) => t.to === 'failed').length;
+  // Removals and creations run side by side: a hung delete never holds up a creation
+  // (maxSize still holds: a machine being deleted counts until it is gone). Every new
+  // record is written under the fence; every delete checks it first.
+  const removals = (async () => {
+    if (!(await fence.check())) return;
+    await applyTeardowns(deps, pool.name, plan, now, summary, log);
+    await applyCloses(deps, plan, now, summary);
+    await deleteOrphans(deps, plan, summary, log, () => fence.check());
+  })();
+  const creations = applyCreates(deps, pool, plan, runtime, now, summary, log, { ready: summary.madeReady, bootFailures }, fence);
+  let nextRuntime = runtime;
+  const waited = Promise.all([removals, creations.then((r) => (nextRuntime = r))]);
+  waited.catch((err) => log.error('reconcile action failed', {}, err));
+  if (!(await settlesWithin(waited, deps.settings.actionWaitMs, after))) {
+    summary.stillRunning = Math.max(1, plan.orphans.length + plan.creates.length + plan.retryCreates.length - summary.orphansDeleted - summary.created - summary.createFailed);
+    log.warn('operations still running at the end of the pass; the next pass picks them up', { waitedMs: deps.settings.actionWaitMs, stillRunning: summary.stillRunning });
+  } else {
+    await waited; // rethrows a failure of the actions themselves (the pass reports an error)
+  }
+  if (fence.lost) return { ...summary, outcome: 'lease_lost' };
+  await syncClaimLabels(deps, records, machines, log);
+
+  nextRuntime = { ...nextRuntime, probedAt };
+  nextRuntime.lastPass = {
+    startedAt: now,
+    durationMs: deps.clock.now() - now,
+    created: summary.created,
+    tornDown: summary.tornDown,
+    orphansDeleted: summary.orphansDeleted,
+    error: null,
+  };
+  if (!(await deps.runtime.saveRuntime(pool.name, nextRuntime, fence.lease))) return { ...summary, outcome: 'lease_lost' };
+  return summary;
+}
+
+type Observed =
+  | { plan: ReturnType<typeof planReconcile>; records: InstanceRecord[]; machines: Machine[]; runtime: PoolRuntime; probedAt: Record<string, number> }
+  | { outcome: 'inventory_failed'; error: string };
+
+async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log: Logger): Promise<Observed> {
+  const { spec } = pool;
   // 1. Observe. Both listings must be complete, or nothing is decided.
   // Records are read BEFORE machines are listed: a machine created after the records
   // were read is then seen as an orphan younger than the grace period (left alone), never
@@ -147,7 +279,7 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
     machines = await deps.compute.listMachines({ 'warmer-pool': pool.name });
   } catch (err) {
     log.error('inventory failed; pass stopped for this pool', {}, err);
-    return { ...summary, outcome: 'inventory_failed', error: (err as Error).message };
+    return { outcome: 'inventory_failed', error: (err as Error).message };
   }
   const runtime = await deps.runtime.getRuntime(pool.name);
 
@@ -180,33 +312,5 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
     else if (e.severity === 'WARNING') log.warn(e.message, fields);
     else log.info(e.message, fields);
   }
-  if (deps.settings.dryRun) {
-    log.notice('dry run: plan not applied', { plan: summarizePlan(plan) });
-    return summary;
-  }
-
-  // 4. Act.
-  await applyTransitions(deps, plan, now, summary);
-  await applyTeardowns(deps, pool.name, plan, now, summary, log);
-  await applyCloses(deps, plan, now, summary);
-  await deleteOrphans(deps, plan, summary, log);
-  // The breaker judges the image, not just the insert: a machine that reached ready is a
-  // success; insert errors and boot timeouts are failures (a bad image often inserts fine
-  // and never boots).
-  const bootFailures = plan.teardowns.filter((t) => t.reason === 'boot_timeout').length +
-    plan.transitions.filter((t) => t.to === 'failed').length;
-  const nextRuntime = await applyCreates(deps, pool, plan, runtime, now, summary, log, { ready: summary.madeReady, bootFailures });
-  await syncClaimLabels(deps, records, machines, log);
-
-  nextRuntime.probedAt = probedAt;
-  nextRuntime.lastPass = {
-    startedAt: now,
-    durationMs: deps.clock.now() - now,
-    created: summary.created,
-    tornDown: summary.tornDown,
-    orphansDeleted: summary.orphansDeleted,
-    error: null,
-  };
-  await deps.runtime.saveRuntime(pool.name, nextRuntime);
-  return summary;
+  return { plan, records, machines, runtime, probedAt };
 }

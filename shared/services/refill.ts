@@ -1,16 +1,16 @@
 /**
  * Refill requests (from claims, teardowns, spec changes) and the scheduler's tick, as
- * the reconcile function receives them:
+ * the reconcile function receives them. Requests are coalesced, in ONE transaction on the
+ * pool's runtime document (reconcilePool → claimPass):
  *   - a request that a pass started after its publication already covers is done;
- *   - otherwise run a pass; when another pass holds the pool's lease, wait for it briefly
- *     (passes are short): then either it covered the request or we run our own;
- *   - still busy after LEASE_WAIT_MS: fail with `contention` (retryable), so the
- *     message is redelivered with backoff;
+ *   - a request that finds a pass running marks the pool dirty and is acknowledged at
+ *     once: the running pass sees the mark before it releases its lease and runs again;
+ *   - otherwise it takes the lease and runs the pass itself;
  *   - a pass that left machines booting watches them for a while (watchBooting), so a
  *     refill completes in about one boot time instead of waiting for the next tick.
+ * No request polls the lease or asks for redelivery because the pool is busy.
  * Time comes from the injected clock and sleep, so all of it runs on a fake clock in tests.
  */
-import { WarmerError } from '../errors.js';
 import type { Sleep } from '../ports.js';
 import { recordReady } from './reconcile-apply.js';
 import { probeTarget } from './reconcile-probe.js';
@@ -33,41 +33,17 @@ export interface BootWatch {
 
 export const DEFAULT_BOOT_WATCH: BootWatch = { budgetMs: 90_000, intervalMs: 1000 };
 
-/** How long a refill request waits for another pass of its pool before asking for redelivery. */
-export const LEASE_WAIT_MS = 10_000;
-/** Each wait for the lease: LEASE_POLL_MS plus up to LEASE_JITTER_MS at random. */
-export const LEASE_POLL_MS = 100;
-export const LEASE_JITTER_MS = 150;
-
 const timerSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Handles one refill request. Returns the passes it ran, or null when another pass had
- * already covered it. Throws `contention` when the pool stayed busy (redeliver).
+ * Handles one refill request. Returns the passes it ran, or null when another pass
+ * covers it (one that already ran, or the running one, marked dirty when needed).
  */
 export async function handleRefill(deps: ReconcileDeps, req: RefillRequest, bootWatch: BootWatch = DEFAULT_BOOT_WATCH): Promise<PassSummary[] | null> {
   if (req.pool === '*') return reconcileAll(deps);
-  const { pool, publishedAt } = req;
-  const sleep = deps.sleep ?? timerSleep;
-  const random = deps.random ?? Math.random;
-  // A pass that started after this request was published already covers it.
-  const covered = async () => {
-    if (publishedAt === null) return false;
-    const runtime = await deps.runtime.getRuntime(pool);
-    return runtime.lastPass !== null && runtime.lastPass.startedAt >= publishedAt;
-  };
-  if (await covered()) return null;
-  let summary = await reconcilePool(deps, pool);
-  const deadline = deps.clock.now() + LEASE_WAIT_MS;
-  while (summary.outcome === 'skipped_lease' && deps.clock.now() < deadline) {
-    await sleep(LEASE_POLL_MS + random() * LEASE_JITTER_MS);
-    if (await covered()) return null;
-    summary = await reconcilePool(deps, pool);
-  }
-  if (summary.outcome === 'skipped_lease') {
-    throw new WarmerError('contention', `pool ${pool} is being reconciled; refill request retried`);
-  }
-  if (summary.outcome === 'done' && bootWatch.budgetMs > 0) await watchBooting(deps, pool, bootWatch.budgetMs, bootWatch.intervalMs, bootWatch.signal);
+  const summary = await reconcilePool(deps, req.pool, { publishedAt: req.publishedAt });
+  if (summary.outcome === 'covered' || summary.outcome === 'skipped_lease') return null;
+  if (summary.outcome === 'done' && bootWatch.budgetMs > 0) await watchBooting(deps, req.pool, bootWatch.budgetMs, bootWatch.intervalMs, bootWatch.signal);
   return [summary];
 }
 

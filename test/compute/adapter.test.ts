@@ -161,6 +161,18 @@ describe('deleteMachine', () => {
     await impatient.close();
   });
 
+  it('gives up on a hung insert with transient (the machine may exist); the same requestId adopts it once released', async () => {
+    const r = req();
+    await h.emulator.control.hangNextInserts(1);
+    const impatient = new GceCompute({ project: PROJECT, endpoint: h.emulator.endpoint, operationTimeoutMs: 300 });
+    expect(await failure(impatient.createMachine(r))).toBe('transient');
+    expect((await h.compute.getMachine(r.zone, r.name))?.status).toBe('STAGING');
+    expect(await h.emulator.control.releaseHungOperations()).toBe(1);
+    expect((await h.compute.createMachine(r)).name).toBe(r.name);
+    expect((await h.compute.getMachine(r.zone, r.name))?.status).toBe('RUNNING');
+    await impatient.close();
+  });
+
   it('refuses a requestId that belongs to another operation', async () => {
     const r = req();
     const m = await h.compute.createMachine(r);

@@ -3,7 +3,7 @@
  * recording is best effort: a failing history store never fails the operation.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore } from '../../shared/adapters/memory-store.js';
+import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore, linkedMemoryStores } from '../../shared/adapters/memory-store.js';
 import { MemoryHistoryStore } from '../../shared/adapters/memory-history.js';
 import { memoryLogger } from '../../shared/logging.js';
 import { claimInstances, releaseInstance } from '../../shared/services/claim.js';
@@ -22,8 +22,7 @@ async function setup() {
   const history = new MemoryHistoryStore();
   const deps: ReconcileDeps & { instances: MemoryInstanceStore; compute: FakeCompute; prober: FakeProber; publisher: FakePublisher; history: MemoryHistoryStore } = {
     pools: new MemoryPoolStore(),
-    instances: new MemoryInstanceStore(),
-    runtime: new MemoryPoolRuntimeStore(),
+    ...linkedMemoryStores(),
     compute: new FakeCompute(),
     prober: new FakeProber(),
     publisher: new FakePublisher(),

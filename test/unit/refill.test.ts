@@ -4,10 +4,10 @@
  * and the boot watch after a pass. Outcomes: passes run, machines made, records' states.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore } from '../../shared/adapters/memory-store.js';
+import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore, linkedMemoryStores } from '../../shared/adapters/memory-store.js';
 import { memoryLogger } from '../../shared/logging.js';
 import { DEFAULT_SETTINGS, type ReconcileDeps } from '../../shared/services/reconcile.js';
-import { DEFAULT_BOOT_WATCH, handleRefill, LEASE_JITTER_MS, LEASE_POLL_MS, LEASE_WAIT_MS, watchBooting } from '../../shared/services/refill.js';
+import { DEFAULT_BOOT_WATCH, handleRefill, watchBooting } from '../../shared/services/refill.js';
 import { emptyRuntime } from '../../shared/domain/pool-runtime.js';
 import { FakeCompute, FakeProber } from '../support/fake-compute.js';
 import { FakePublisher } from '../support/fake-publisher.js';
@@ -21,14 +21,14 @@ async function setup(opts: { random?: number; onSleep?: (n: number) => Promise<v
   let sleeps = 0;
   const deps: ReconcileDeps & { compute: FakeCompute; prober: FakeProber; runtime: MemoryPoolRuntimeStore; instances: MemoryInstanceStore } = {
     pools: new MemoryPoolStore(),
-    instances: new MemoryInstanceStore(),
-    runtime: new MemoryPoolRuntimeStore(),
+    ...linkedMemoryStores(),
     compute: new FakeCompute(),
     prober: new FakeProber(),
     publisher: new FakePublisher(),
     clock,
     logger: memoryLogger(),
     settings: { ...DEFAULT_SETTINGS },
+    after: clock.after,
     sleep: async (ms) => {
       await clock.sleep(ms);
       await opts.onSleep?.(++sleeps);
@@ -75,47 +75,78 @@ describe('handleRefill: covered or not', () => {
   });
 });
 
-describe('handleRefill: another pass holds the lease', () => {
+// These replace the old polling tests ("waits about N ms at a time for LEASE_WAIT_MS, then
+// fails with contention", "the lease frees during the wait", "the other pass covers it
+// during the wait"): issue 10 removes the wait itself. A request that finds a pass running
+// now returns at once, having marked the pool dirty (or being covered by that pass).
+describe('handleRefill: another pass holds the lease (coalesced)', () => {
   it.each([
-    { random: 0, each: LEASE_POLL_MS },
-    { random: 0.5, each: LEASE_POLL_MS + LEASE_JITTER_MS / 2 },
-    { random: 0.999, each: LEASE_POLL_MS + 0.999 * LEASE_JITTER_MS },
-  ])('stays busy: waits about $each ms at a time for LEASE_WAIT_MS, then fails with contention (redeliver)', async ({ random, each }) => {
-    const { deps, clock } = await setup({ random });
-    const start = clock.now();
-    await deps.runtime.acquireLease('ci', 'other-pass', start, 10 * LEASE_WAIT_MS);
-    await expect(handleRefill(deps, { pool: 'ci', publishedAt: start }, NO_WATCH)).rejects.toMatchObject({ code: 'contention', retryable: true });
-    expect(clock.slept.length).toBe(Math.ceil(LEASE_WAIT_MS / each));
-    for (const ms of clock.slept) expect(ms).toBeCloseTo(each, 6);
-    expect(clock.now() - start).toBeGreaterThanOrEqual(LEASE_WAIT_MS);
-    expect(clock.now() - start).toBeLessThan(LEASE_WAIT_MS + LEASE_POLL_MS + LEASE_JITTER_MS);
+    { case: 'the running pass started before the request: marked dirty', passStartedAt: -1, dirtied: 1 },
+    { case: 'the running pass started after the request: it covers it, nothing written', passStartedAt: 1, dirtied: 0 },
+  ])('$case; returns at once without a pass of its own', async ({ passStartedAt, dirtied }) => {
+    const { deps, clock } = await setup();
+    const t = clock.now();
+    await deps.runtime.acquireLease('ci', 'other-pass', t + passStartedAt, 120_000);
+    const before = await deps.runtime.getRuntimeDoc('ci');
+    deps.runtime.calls.claimPass = 0;
+    expect(await handleRefill(deps, { pool: 'ci', publishedAt: t }, NO_WATCH)).toBeNull();
+    const after = await deps.runtime.getRuntimeDoc('ci');
+    expect(after.dirtySeq - before.dirtySeq).toBe(dirtied);
+    expect(after.lease).toEqual(before.lease);
+    expect(deps.runtime.calls.claimPass).toBe(1);
+    expect(clock.slept).toEqual([]);
     expect(await deps.compute.listMachines({})).toEqual([]);
   });
 
-  it('the lease frees during the wait: runs its own pass', async () => {
-    let deps!: ReconcileDeps;
-    const s = await setup({ onSleep: async (n) => (n === 3 ? deps.runtime.releaseLease('ci', 'other-pass') : undefined) });
-    deps = s.deps;
-    await deps.runtime.acquireLease('ci', 'other-pass', s.clock.now(), 10 * LEASE_WAIT_MS);
-    const out = await handleRefill(deps, { pool: 'ci', publishedAt: s.clock.now() }, NO_WATCH);
-    expect(out).toMatchObject([{ outcome: 'done', created: 3 }]);
-    expect(s.clock.slept.length).toBe(3);
+  it('requests that arrive during a pass are acknowledged, and the pass runs again for them before releasing', async () => {
+    const s = await setup();
+    const { deps } = s;
+    const inner: Array<Promise<unknown>> = [];
+    const list = deps.compute.listMachines.bind(deps.compute);
+    let lists = 0;
+    deps.compute.listMachines = async (labels) => {
+      // During the first pass: a claim takes a machine... and five refill requests come in.
+      if (++lists === 1) s.clock.advance(1);
+      if (lists === 1) for (let i = 0; i < 5; i++) inner.push(handleRefill(deps, { pool: 'ci', publishedAt: deps.clock.now() }, NO_WATCH));
+      return list(labels);
+    };
+    const out = await handleRefill(deps, { pool: 'ci', publishedAt: deps.clock.now() }, NO_WATCH);
+    expect(await Promise.all(inner)).toEqual([null, null, null, null, null]);
+    expect(out).toMatchObject([{ outcome: 'done', created: 3, reruns: 1 }]);
+    expect(lists).toBe(2); // one pass, then one re-run for all five requests
+    const doc = await deps.runtime.getRuntimeDoc('ci');
+    expect(doc.lease).toBeNull();
+    expect(doc.dirtySeq).toBe(5);
+    // the re-run probed the first run's machines: they are ready
+    expect(await states(deps)).toEqual(['ready', 'ready', 'ready']);
   });
 
-  it('the other pass covers it during the wait: done without a pass of its own', async () => {
-    let deps!: ReconcileDeps;
-    let published = 0;
-    const s = await setup({
-      onSleep: async (n) => {
-        if (n === 2) await deps.runtime.saveRuntime('ci', { ...emptyRuntime(), lastPass: { startedAt: published, durationMs: 1, created: 0, tornDown: 0, orphansDeleted: 0, error: null } });
-      },
-    });
-    deps = s.deps;
-    published = s.clock.now();
-    await deps.runtime.acquireLease('ci', 'other-pass', published, 10 * LEASE_WAIT_MS);
-    expect(await handleRefill(deps, { pool: 'ci', publishedAt: published }, NO_WATCH)).toBeNull();
-    expect(s.clock.slept.length).toBe(2);
-    expect(await deps.compute.listMachines({})).toEqual([]);
+  it('a burst of refill requests costs at most one runtime-document transaction each, and no log line each', async () => {
+    const s = await setup();
+    const { deps } = s;
+    const logger = deps.logger as ReturnType<typeof memoryLogger>;
+    const N = 200;
+    const list = deps.compute.listMachines.bind(deps.compute);
+    const burst: Array<Promise<unknown>> = [];
+    let lists = 0;
+    deps.compute.listMachines = async (labels) => {
+      if (++lists === 1) s.clock.advance(1);
+      if (lists === 1) for (let i = 0; i < N; i++) burst.push(handleRefill(deps, { pool: 'ci', publishedAt: deps.clock.now() }, NO_WATCH));
+      return list(labels);
+    };
+    for (const k of Object.keys(deps.runtime.calls)) delete deps.runtime.calls[k];
+    const linesBefore = logger.entries.length;
+    await handleRefill(deps, { pool: 'ci', publishedAt: deps.clock.now() }, NO_WATCH);
+    await Promise.all(burst);
+    const calls = deps.runtime.calls;
+    const requests = N + 1;
+    // Transactions: one claimPass per request; the passes add their own few (end, save), not per request.
+    const passTx = (calls.endPass ?? 0) + (calls.saveRuntime ?? 0) + (calls.renewLease ?? 0);
+    expect(calls.claimPass).toBe(requests);
+    expect(passTx).toBeLessThanOrEqual(4);
+    const skipLines = logger.entries.slice(linesBefore).filter((l) => String(l.message).startsWith('reconcile skipped') && l.severity !== 'DEBUG');
+    expect(skipLines).toEqual([]);
+    console.log(`refill burst: ${requests} requests → ${calls.claimPass} claimPass + ${passTx} pass transactions, ${(calls.getRuntime ?? 0) + (calls.checkLease ?? 0)} plain reads (per request: ${((calls.claimPass! + passTx) / requests).toFixed(3)} transactions)`);
   });
 });
 
