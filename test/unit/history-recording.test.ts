@@ -3,7 +3,7 @@
  * recording is best effort: a failing history store never fails the operation.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore, linkedMemoryStores } from '../../shared/adapters/memory-store.js';
+import { MemoryInstanceStore, MemoryPoolStore, linkedMemoryStores } from '../../shared/adapters/memory-store.js';
 import { MemoryHistoryStore } from '../../shared/adapters/memory-history.js';
 import { memoryLogger } from '../../shared/logging.js';
 import { claimInstances, releaseInstance } from '../../shared/services/claim.js';

@@ -3,7 +3,7 @@
  * with a fake clock: outcomes (records, machines, messages), not call order.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore, linkedMemoryStores } from '../../shared/adapters/memory-store.js';
+import { MemoryInstanceStore, MemoryPoolStore, linkedMemoryStores } from '../../shared/adapters/memory-store.js';
 import { memoryLogger } from '../../shared/logging.js';
 import { DEFAULT_SETTINGS, reconcilePool, reconcileAll, type ReconcileDeps } from '../../shared/services/reconcile.js';
 import type { PoolSpecInput } from '../../shared/domain/pool-spec.js';
