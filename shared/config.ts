@@ -3,6 +3,7 @@
  * reported at once; booleans accept exactly true/false/1/0 (never coerce "false" to true).
  */
 import { z } from 'zod';
+import { duplicateProblems, parseTokenEntries } from './auth.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0'], { message: 'must be true, false, 1 or 0' })
@@ -12,13 +13,24 @@ const list = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 
+/**
+ * Tokens are principals (shared/auth.ts): `TOKEN`, `sha256:HEX`, `NAME=TOKEN` or
+ * `NAME=sha256:HEX`, comma-separated. Every bad entry is reported (by position, never by
+ * its text: it may be a secret), and a principal or a token listed twice is refused.
+ */
+const tokenList = list.superRefine((entries, ctx) => {
+  const r = parseTokenEntries(entries);
+  if (!r.ok) for (const message of r.problems) ctx.addIssue({ code: 'custom', message });
+  else for (const message of duplicateProblems(r.entries, [])) ctx.addIssue({ code: 'custom', message });
+});
+
 const hostPort = z.string().regex(/^[^:/\s]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8081');
 
 const envSchema = z.object({
   WARMER_PROJECT: z.string().min(1).optional(),
   GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
-  WARMER_CLAIM_TOKENS: list.default([]),
-  WARMER_ADMIN_TOKENS: list.default([]),
+  WARMER_CLAIM_TOKENS: tokenList.default([]),
+  WARMER_ADMIN_TOKENS: tokenList.default([]),
   WARMER_SSH_KEY_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
   WARMER_TEARDOWN_TOPIC: z.string().min(1).default('warmer-teardown'),
   WARMER_REFILL_TOPIC: z.string().min(1).default('warmer-refill'),
@@ -40,6 +52,7 @@ const envSchema = z.object({
 
 export interface Config {
   project: string;
+  /** The configured entries, validated (shared/auth.ts parses them into principals). */
   claimTokens: string[];
   adminTokens: string[];
   sshKeyPassphrase: string | null;
@@ -76,13 +89,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const project = e.WARMER_PROJECT ?? e.GOOGLE_CLOUD_PROJECT;
   const problems: string[] = [];
   if (!project) problems.push('WARMER_PROJECT: required (or GOOGLE_CLOUD_PROJECT)');
-  for (const [name, tokens] of [['WARMER_CLAIM_TOKENS', e.WARMER_CLAIM_TOKENS], ['WARMER_ADMIN_TOKENS', e.WARMER_ADMIN_TOKENS]] as const) {
-    for (const t of tokens) {
-      if (t.startsWith('sha256:') ? !/^sha256:[0-9a-f]{64}$/.test(t) : t.length < 16) {
-        problems.push(`${name}: each token must be at least 16 characters, or sha256:<64 hex digits>`);
-        break;
-      }
-    }
+  // A principal or a token configured in both lists is refused too (each list's own
+  // entries and duplicates are checked by the schema, with the other variables).
+  const claimEntries = parseTokenEntries(e.WARMER_CLAIM_TOKENS);
+  const adminEntries = parseTokenEntries(e.WARMER_ADMIN_TOKENS);
+  if (claimEntries.ok && adminEntries.ok) {
+    problems.push(...duplicateProblems(claimEntries.entries, adminEntries.entries).map((p) => `WARMER_CLAIM_TOKENS/WARMER_ADMIN_TOKENS: ${p}`));
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
