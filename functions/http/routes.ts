@@ -77,6 +77,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>): Route[] {
         if (headerKey !== undefined && !REQUEST_ID.test(headerKey)) throw new WarmerError('bad_request', 'Idempotency-Key is 1-128 characters of letters, digits, . _ : -');
         const res = await claimInstances(await deps(), {
           pool: body.pool,
+          principal: ctx.caller.principal,
           requestId: body.requestId ?? headerKey ?? null,
           assignee: body.assignee ?? null,
           labels: body.labels ?? {},
@@ -90,7 +91,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>): Route[] {
       path: '/instances/:name',
       auth: 'claim',
       async handle(ctx) {
-        return ok(instanceView(await getInstance(await deps(), instanceName(ctx))));
+        return ok(instanceView(await getInstance(await deps(), instanceName(ctx), ctx.caller)));
       },
     },
     {
@@ -98,7 +99,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>): Route[] {
       path: '/instances/:name',
       auth: 'claim',
       async handle(ctx) {
-        const res = await releaseInstance(await deps(), instanceName(ctx), ctx.token);
+        const res = await releaseInstance(await deps(), instanceName(ctx), ctx.caller);
         return ok({ instance: instanceView(res.instance), alreadyReleased: res.alreadyReleased }, 202);
       },
     },
@@ -118,7 +119,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>): Route[] {
           imageName: body.image_name,
           machineType: body.machine_type,
           publicIp: body.public_ip === true || body.public_ip === 'true',
-        });
+        }, ctx.caller);
         if (out.kind === 'no_pool') return { status: 404, body: { error: 'no config found for pool' } };
         if (out.kind === 'empty') return { status: 409, body: { error: 'no instance available in pool' } };
         const i = out.instance;
