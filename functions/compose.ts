@@ -10,6 +10,7 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logging.js';
 import { createFirestore } from '../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../shared/adapters/firestore-instance-store.js';
+import { TcpProber } from '../shared/adapters/tcp-prober.js';
 import { FirestorePoolRuntimeStore } from '../shared/adapters/firestore-runtime-store.js';
 import { CachingPoolStore } from '../shared/adapters/caching-pool-store.js';
 import { FirestorePoolStore } from '../shared/adapters/firestore-pool-store.js';
@@ -47,6 +48,9 @@ export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {
     clock: systemClock,
     logger,
     history: new FirestoreHistoryStore(clients.firestore),
+    // The claim-time check of pools that enable it (claimCheck): a TCP connect and the
+    // SSH banner, nothing heavier, so the claim path stays free of the Compute client.
+    prober: new TcpProber(),
   };
 }
 

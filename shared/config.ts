@@ -3,6 +3,7 @@
  * reported at once; booleans accept exactly true/false/1/0 (never coerce "false" to true).
  */
 import { z } from 'zod';
+import { duplicateProblems, parseTokenEntries } from './auth.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0'], { message: 'must be true, false, 1 or 0' })
@@ -12,11 +13,16 @@ const list = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 
-/** Tokens: each at least 16 characters, or the sha256:<64 hex> of one. */
-const tokenList = list.refine(
-  (tokens) => tokens.every((t) => (t.startsWith('sha256:') ? /^sha256:[0-9a-f]{64}$/.test(t) : t.length >= 16)),
-  'each token must be at least 16 characters, or sha256:<64 hex digits>',
-);
+/**
+ * Tokens are principals (shared/auth.ts): `TOKEN`, `sha256:HEX`, `NAME=TOKEN` or
+ * `NAME=sha256:HEX`, comma-separated. Every bad entry is reported (by position, never by
+ * its text: it may be a secret), and a principal or a token listed twice is refused.
+ */
+const tokenList = list.superRefine((entries, ctx) => {
+  const r = parseTokenEntries(entries);
+  if (!r.ok) for (const message of r.problems) ctx.addIssue({ code: 'custom', message });
+  else for (const message of duplicateProblems(r.entries, [])) ctx.addIssue({ code: 'custom', message });
+});
 
 const hostPort = z.string().regex(/^[^:/\s]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8081');
 
@@ -51,6 +57,7 @@ const envSchema = z.object({
 
 export interface Config {
   project: string;
+  /** The configured entries, validated (shared/auth.ts parses them into principals). */
   claimTokens: string[];
   adminTokens: string[];
   sshKeyPassphrase: string | null;
@@ -94,6 +101,15 @@ export function loadConfig(env: Env = process.env): Config {
   const parsed = envSchema.safeParse(cleaned);
   const problems = parsed.success ? [] : describe(parsed.error.issues);
   if (!cleaned.WARMER_PROJECT && !cleaned.GOOGLE_CLOUD_PROJECT) problems.unshift('WARMER_PROJECT: required (or GOOGLE_CLOUD_PROJECT)');
+  if (parsed.success) {
+    // A principal or a token configured in both lists is refused too (each list's own
+    // entries and duplicates are checked by the schema, with the other variables).
+    const claimEntries = parseTokenEntries(parsed.data.WARMER_CLAIM_TOKENS);
+    const adminEntries = parseTokenEntries(parsed.data.WARMER_ADMIN_TOKENS);
+    if (claimEntries.ok && adminEntries.ok) {
+      problems.push(...duplicateProblems(claimEntries.entries, adminEntries.entries).map((p) => `WARMER_CLAIM_TOKENS/WARMER_ADMIN_TOKENS: ${p}`));
+    }
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   const project = e.WARMER_PROJECT ?? e.GOOGLE_CLOUD_PROJECT;

@@ -58,6 +58,10 @@ export const ERROR_KINDS = {
   unsupported_media_type: row(415),
   pool_empty: row(503, { answered: true, retryAfter: true }),
   pool_disabled: row(409),
+  /** A request id replayed with a different body (pool, count, assignee, labels). */
+  idempotency_key_reused: row(422),
+  /** A replayed claim whose machines were released or deleted since: their state, never a dead machine. */
+  claim_gone: row(410),
   internal: row(500),
   // Compute Engine error kinds (translated by the adapter)
   zone_stockout: row(503, { retryable: true, answered: false, machineMayExist: false, tryAnotherZone: 'zone' }),

@@ -5,7 +5,7 @@
  * whose details go only to the log.
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { credentialFrom, identifyToken, type TokenKind, type TokenSet } from '../../shared/auth.js';
+import { credentialFrom, identifyToken, type Caller, type TokenKind, type TokenSet } from '../../shared/auth.js';
 import { kindOf, WarmerError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logging.js';
 
@@ -14,6 +14,8 @@ export interface RouteContext {
   params: Record<string, string>;
   body: unknown;
   token: TokenKind;
+  /** Who called: the token's role and principal (routes with auth 'none': an anonymous claim role). */
+  caller: Caller;
   logger: Logger;
   /** True once the client has hung up (its connection closed before the answer was sent). */
   clientGone: () => boolean;
@@ -139,15 +141,15 @@ export function createRouter(routes: Route[], opts: RouterOptions) {
     }
     const retryAfter = opts.retryAfterSeconds();
     try {
-      let token: TokenKind = 'claim';
+      let caller: Caller = { role: 'claim', principal: 'anonymous' };
       if (route.auth !== 'none') {
         const credential = credentialFrom(req.get('authorization'), route.basicAuth === true);
-        const kind = credential === null ? null : identifyToken(opts.tokens(), credential);
-        if (kind === null) {
+        const who = credential === null ? null : identifyToken(opts.tokens(), credential);
+        if (who === null) {
           throw new WarmerError('unauthorized', credential === null ? 'missing credentials: send "Authorization: Bearer <token>"' : 'invalid token');
         }
-        if (route.auth === 'admin' && kind !== 'admin') throw new WarmerError('forbidden', 'this route needs an admin token');
-        token = kind;
+        if (route.auth === 'admin' && who.role !== 'admin') throw new WarmerError('forbidden', 'this route needs an admin token');
+        caller = who;
       }
       let body: unknown = undefined;
       if (req.method === 'POST' || req.method === 'PUT') {
@@ -159,7 +161,7 @@ export function createRouter(routes: Route[], opts: RouterOptions) {
           body = req.body;
         }
       }
-      const reply = await route.handle({ req, params, body, token, logger, clientGone });
+      const reply = await route.handle({ req, params, body, token: caller.role, caller, logger, clientGone });
       send(res, reply);
     } catch (err) {
       const custom = err instanceof WarmerError && route.mapError ? route.mapError(err) : null;

@@ -115,6 +115,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: 
           await deps(),
           {
             pool: body.pool,
+            principal: ctx.caller.principal,
             requestId: body.requestId ?? headerKey ?? null,
             assignee: body.assignee ?? null,
             labels: body.labels ?? {},
@@ -130,7 +131,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: 
       path: '/instances/:name',
       auth: 'claim',
       async handle(ctx) {
-        return ok(instanceView(await getInstance(await deps(), instanceName(ctx))));
+        return ok(instanceView(await getInstance(await deps(), instanceName(ctx), ctx.caller)));
       },
     },
     {
@@ -138,7 +139,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: 
       path: '/instances/:name',
       auth: 'claim',
       async handle(ctx) {
-        const res = await releaseInstance(await deps(), instanceName(ctx), ctx.token);
+        const res = await releaseInstance(await deps(), instanceName(ctx), ctx.caller);
         return ok({ instance: instanceView(res.instance), alreadyReleased: res.alreadyReleased }, 202);
       },
     },
@@ -155,7 +156,7 @@ export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: 
       async handle(ctx) {
         const body = parseBody(travisBody, ctx.body);
         const request = { imageName: body.image_name, machineType: body.machine_type, publicIp: body.public_ip === true || body.public_ip === 'true' };
-        const out = await requestInstanceTravis(await deps(), request, travisAnswerBudgetMs(), { clientGone: ctx.clientGone });
+        const out = await requestInstanceTravis(await deps(), request, ctx.caller, travisAnswerBudgetMs(), { clientGone: ctx.clientGone });
         if (out.kind === 'no_pool') {
           ctx.logger.info('travis request matched no pool', {
             status: 404,

@@ -16,6 +16,7 @@ export function instanceView(r: InstanceRecord, options: { withKey?: boolean } =
     readyAt: iso(r.stateChangedAt.ready),
     claimedAt: iso(r.claim?.claimedAt),
     expiresAt: iso(r.claim?.expiresAt),
+    principal: r.claim?.principal ?? null,
     assignee: r.claim?.assignee ?? null,
     labels: r.claim?.labels ?? {},
     requestId: r.claim?.requestId ?? null,

@@ -1,7 +1,7 @@
 /**
  * How an instance record is stored: instances/{name} holds the InstanceRecord plus
  * `readyAt` (top level, so ready machines can be ordered by age) and `expireAt` (the
- * Firestore TTL of deleted records). Claim receipts live at claims/{claimReceiptId}.
+ * Firestore TTL of deleted records). Claim receipts live at claims/{claimReceiptId(principal, requestId)}.
  */
 import { createHash } from 'node:crypto';
 import { Timestamp, type DocumentSnapshot } from '@google-cloud/firestore';
@@ -30,6 +30,7 @@ export function fromSnapshot(snap: DocumentSnapshot): InstanceRecord {
   return rest as unknown as InstanceRecord;
 }
 
-export function claimReceiptId(pool: string, requestId: string): string {
-  return createHash('sha256').update(`${pool}\u0000${requestId}`).digest('hex');
+/** The receipt of a claim: request ids are scoped per principal (hash of principal and id). */
+export function claimReceiptId(principal: string, requestId: string): string {
+  return createHash('sha256').update(`${principal}\u0000${requestId}`).digest('hex');
 }

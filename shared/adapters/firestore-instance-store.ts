@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore, type Transaction } from '@google-cloud/firestore';
 import { WarmerError } from '../errors.js';
 import { CandidateMemory, pickAmongOldest, SPREAD_WINDOW, widenedWindow, type Random } from '../domain/candidates.js';
-import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
+import { fingerprintOf, sameClaim, type ClaimFingerprint, type ClaimOutcome, type ClaimRequest, type ServedClaim } from '../domain/claim.js';
 import { claimedRecord, transitionedRecord, INSTANCE_STATES, type InstanceRecord, type InstanceState } from '../domain/instance.js';
 import type { Clock, Fence, InstanceStore } from '../ports.js';
 import { fenceHolds, runtimeDocRef } from './firestore-runtime-store.js';
@@ -37,6 +37,20 @@ const CANDIDATE_CACHE_MS = 1000;
  * a long queue into false 503s.
  */
 const INFLIGHT_WAIT_MS = 20_000;
+
+/** claims/{claimReceiptId(principal, requestId)}: what was asked, by whom, and what was handed out. */
+interface StoredReceipt {
+  pool: string;
+  /** Absent on receipts written before claims had owners (and fingerprints). */
+  principal?: string;
+  requestId: string;
+  count?: number;
+  assignee?: string | null;
+  labels?: Record<string, string>;
+  instances: string[];
+  createdAt: number;
+  expireAt: Timestamp;
+}
 
 export interface FirestoreInstanceStoreOptions extends FirestoreStoreOptions {
   /** Times the candidate cache and the claim's wait budget. Default: the system clock. */
@@ -156,17 +170,31 @@ export class FirestoreInstanceStore implements InstanceStore {
     });
   }
 
-  async #replay(tx: Transaction | null, receiptSnap: DocumentSnapshot): Promise<InstanceRecord[]> {
-    const names = (receiptSnap.data() as { instances: string[] }).instances;
+  /** The answer to a request id seen before: its machines, or `mismatch` when the request differs. */
+  async #replay(tx: Transaction | null, receiptSnap: DocumentSnapshot, req: ClaimRequest): Promise<ClaimOutcome> {
+    const receipt = receiptSnap.data() as StoredReceipt;
+    const original: ClaimFingerprint = {
+      pool: receipt.pool,
+      count: receipt.count ?? receipt.instances.length,
+      assignee: receipt.assignee ?? null,
+      labels: receipt.labels ?? {},
+    };
+    if (!sameClaim(original, req)) return { kind: 'mismatch', original };
+    return this.#replayNames(tx, receipt.instances);
+  }
+
+  async #replayNames(tx: Transaction | null, names: string[]): Promise<ClaimOutcome> {
     const refs = names.map((n) => this.#ref(n));
     const snaps = refs.length === 0 ? [] : tx ? await tx.getAll(...refs) : await this.#db.getAll(...refs);
-    return snaps.filter((s) => s.exists).map(fromSnapshot);
+    return { kind: 'claimed', instances: snaps.filter((s) => s.exists).map(fromSnapshot), replayed: true };
   }
 
   async claim(req: ClaimRequest): Promise<ClaimOutcome> {
     // The receipt of an earlier claim with this request id is read inside the
     // transaction, together with the candidates: one round trip.
-    const receiptRef = this.#db.collection(this.#claims).doc(claimReceiptId(req.pool, req.requestId));
+    // Keyed by principal and request id: ids are scoped per principal, and a replay
+    // naming another pool is found (and refused as a mismatch), not claimed afresh.
+    const receiptRef = this.#db.collection(this.#claims).doc(claimReceiptId(req.principal, req.requestId));
     // Names seen taken (or contended) by this claim.
     const skip = new Set<string>();
     // Names other claims of this process are trying right now: never picked twice, so
@@ -211,7 +239,7 @@ export class FirestoreInstanceStore implements InstanceStore {
         if (fresh.length < req.count) {
           // Someone may have claimed with this request id meanwhile (a concurrent retry).
           const again = await receiptRef.get();
-          if (again.exists) return { kind: 'claimed', instances: await this.#replay(null, again), replayed: true };
+          if (again.exists && !req.replacing) return this.#replay(null, again, req);
           return { kind: 'empty', available: fresh.length };
         }
       }
@@ -237,7 +265,7 @@ export class FirestoreInstanceStore implements InstanceStore {
         this.#memory.forget(req.pool, picked, this.#clock.now());
         return { kind: 'claimed', instances: result.instances, replayed: false };
       }
-      if (result.kind === 'replay') return { kind: 'claimed', instances: result.instances, replayed: true };
+      if (result.kind === 'replay') return result.outcome;
       for (const n of result.names) skip.add(n);
       this.#memory.forget(req.pool, result.names, this.#clock.now());
     }
@@ -292,7 +320,14 @@ export class FirestoreInstanceStore implements InstanceStore {
     return this.#db.runTransaction(
       async (tx) => {
         const [receipt, ...docs] = await tx.getAll(receiptRef, ...picked.map((n) => this.#ref(n)));
-        if (receipt!.exists) return { kind: 'replay' as const, instances: await this.#replay(tx, receipt!) };
+        const replacing = req.replacing;
+        const receiptNames = receipt!.exists ? (receipt!.data() as StoredReceipt).instances : [];
+        if (replacing) {
+          // A top-up: only of this principal's receipt, and only while it still holds the names.
+          if (!receipt!.exists || !replacing.every((n) => receiptNames.includes(n))) {
+            return { kind: 'replay' as const, outcome: await this.#replayNames(tx, receiptNames) };
+          }
+        } else if (receipt!.exists) return { kind: 'replay' as const, outcome: await this.#replay(tx, receipt!, req) };
         const stale = docs.filter((d) => !d.exists || fromSnapshot(d).state !== 'ready' || fromSnapshot(d).pool !== req.pool);
         if (stale.length > 0) return { kind: 'stale' as const, names: stale.map((d) => d.id) };
         const claimed = docs.map((d) => {
@@ -300,13 +335,21 @@ export class FirestoreInstanceStore implements InstanceStore {
           tx.set(d.ref, toStored(next));
           return next;
         });
-        tx.create(receiptRef, {
-          pool: req.pool,
+        if (replacing) {
+          // Whole document, no update mask (see the header).
+          const previous = receipt!.data() as StoredReceipt;
+          tx.set(receiptRef, { ...previous, instances: [...receiptNames.filter((n) => !replacing.includes(n)), ...claimed.map((c) => c.name)] });
+          return { kind: 'claimed' as const, instances: claimed };
+        }
+        const stored: StoredReceipt = {
+          ...fingerprintOf(req),
+          principal: req.principal,
           requestId: req.requestId,
           instances: claimed.map((c) => c.name),
           createdAt: req.now,
           expireAt: Timestamp.fromMillis(req.now + AUDIT_RETENTION_MS),
-        });
+        };
+        tx.create(receiptRef, stored);
         return { kind: 'claimed' as const, instances: claimed };
       },
       { maxAttempts: 1 },

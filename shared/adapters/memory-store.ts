@@ -20,7 +20,7 @@ import {
   type PoolRuntime,
   type PoolRuntimeDoc,
 } from '../domain/pool-runtime.js';
-import type { ClaimOutcome, ClaimRequest, ServedClaim } from '../domain/claim.js';
+import { fingerprintOf, sameClaim, type ClaimFingerprint, type ClaimOutcome, type ClaimRequest, type ServedClaim } from '../domain/claim.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -56,7 +56,8 @@ export interface MemoryInstanceStoreOptions {
 
 export class MemoryInstanceStore implements InstanceStore {
   readonly records = new Map<string, InstanceRecord>();
-  readonly #receipts = new Map<string, { pool: string; at: number; names: string[] }>();
+  /** Keyed by principal and request id (request ids are scoped per principal). */
+  readonly #receipts = new Map<string, { pool: string; at: number; names: string[]; request: ClaimFingerprint }>();
   readonly #window: number;
   readonly #random: Random;
   readonly #fence: ((fence: Fence) => boolean) | null;
@@ -120,9 +121,11 @@ export class MemoryInstanceStore implements InstanceStore {
   }
 
   async claim(req: ClaimRequest): Promise<ClaimOutcome> {
-    const key = `${req.pool}\u0000${req.requestId}`;
+    const key = `${req.principal}\u0000${req.requestId}`;
     const receipt = this.#receipts.get(key);
+    if (req.replacing) return this.#topUp(req, receipt, key);
     if (receipt) {
+      if (!sameClaim(receipt.request, req)) return { kind: 'mismatch', original: structuredClone(receipt.request) };
       return { kind: 'claimed', replayed: true, instances: receipt.names.flatMap((n) => (this.records.has(n) ? [clone(this.records.get(n)!)] : [])) };
     }
     const ready = [...this.records.values()]
@@ -136,7 +139,28 @@ export class MemoryInstanceStore implements InstanceStore {
       this.records.set(next.name, next);
       return clone(next);
     });
-    this.#receipts.set(key, { pool: req.pool, at: req.now, names: claimed.map((c) => c.name) });
+    this.#receipts.set(key, { pool: req.pool, at: req.now, names: claimed.map((c) => c.name), request: fingerprintOf(req) });
+    return { kind: 'claimed', instances: claimed, replayed: false };
+  }
+
+  /** Replaces `req.replacing` in an existing receipt with `req.count` other ready machines, atomically. */
+  #topUp(req: ClaimRequest, receipt: { names: string[] } | undefined, key: string): ClaimOutcome {
+    const replacing = req.replacing ?? [];
+    if (!receipt || !replacing.every((n) => receipt.names.includes(n))) {
+      return { kind: 'claimed', replayed: true, instances: (receipt?.names ?? []).flatMap((n) => (this.records.has(n) ? [clone(this.records.get(n)!)] : [])) };
+    }
+    const ready = [...this.records.values()]
+      .filter((r) => r.pool === req.pool && r.state === 'ready')
+      .sort((a, b) => (a.stateChangedAt.ready ?? 0) - (b.stateChangedAt.ready ?? 0));
+    if (ready.length < req.count) return { kind: 'empty', available: ready.length };
+    const picked = pickAmongOldest(ready.map((r) => r.name), req.count, this.#window, this.#random);
+    const claimed = picked.map((name) => {
+      const next = claimedRecord(this.records.get(name)!, req);
+      this.records.set(next.name, next);
+      return clone(next);
+    });
+    const stored = this.#receipts.get(key)!;
+    stored.names = [...stored.names.filter((n) => !replacing.includes(n)), ...claimed.map((c) => c.name)];
     return { kind: 'claimed', instances: claimed, replayed: false };
   }
 

@@ -3,7 +3,12 @@ import type { InstanceRecord } from './instance.js';
 
 export interface ClaimRequest {
   pool: string;
-  /** Idempotency key: the same key returns the same machines. */
+  /**
+   * Who claims (the token's principal). Request ids are scoped by it: the same id from
+   * two principals is two claims, and a principal can never replay another's.
+   */
+  principal: string;
+  /** Idempotency key, per principal: the same key returns the same machines. */
   requestId: string;
   assignee: string | null;
   labels: Record<string, string>;
@@ -17,11 +22,43 @@ export interface ClaimRequest {
    * answers empty: the caller's answer budget. Absent: only the store's own cap.
    */
   maxWaitMs?: number;
+  /**
+   * A top-up of this principal's existing claim with `requestId` (the claim-time check
+   * replacing machines that failed it): claims `count` other ready machines and, in the
+   * same transaction, puts them in the receipt in place of these names. No receipt, or
+   * one without these names: answered as a replay, nothing claimed.
+   */
+  replacing?: string[];
+}
+
+/** What a claim asked for: a replay must ask for the same. */
+export interface ClaimFingerprint {
+  pool: string;
+  count: number;
+  assignee: string | null;
+  labels: Record<string, string>;
 }
 
 export type ClaimOutcome =
   | { kind: 'claimed'; instances: InstanceRecord[]; replayed: boolean }
-  | { kind: 'empty'; available: number };
+  | { kind: 'empty'; available: number }
+  /** The request id was used before by this principal for a different request. */
+  | { kind: 'mismatch'; original: ClaimFingerprint };
+
+export function fingerprintOf(req: ClaimFingerprint): ClaimFingerprint {
+  return { pool: req.pool, count: req.count, assignee: req.assignee, labels: { ...req.labels } };
+}
+
+/** Whether a replay asks for what the original did (labels compared as a set of pairs). */
+export function sameClaim(original: ClaimFingerprint, replay: ClaimFingerprint): boolean {
+  const pairs = (l: Record<string, string>) => JSON.stringify(Object.entries(l).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return (
+    original.pool === replay.pool &&
+    original.count === replay.count &&
+    (original.assignee ?? null) === (replay.assignee ?? null) &&
+    pairs(original.labels ?? {}) === pairs(replay.labels ?? {})
+  );
+}
 
 export interface ServedClaim {
   pool: string;

@@ -52,7 +52,13 @@ export function isInstanceState(value: unknown): value is InstanceState {
 }
 
 export interface ClaimInfo {
-  /** The client's idempotency key (or a generated one). */
+  /**
+   * Who claimed it: the principal of the claim token (shared/auth.ts). Only that
+   * principal (and admin tokens) may read or release the machine. null: claimed before
+   * claims had owners — only admin tokens see those.
+   */
+  principal: string | null;
+  /** The client's idempotency key (or a generated one), scoped by the principal. */
   requestId: string;
   /** Who the machine is assigned to, if the claimer said. */
   assignee: string | null;
@@ -129,7 +135,7 @@ export function newInstanceRecord(input: {
 /** A ready record as it becomes when claimed (the stores apply it compare-and-set). */
 export function claimedRecord(
   current: InstanceRecord,
-  claim: { requestId: string; assignee: string | null; labels: Record<string, string>; lifetimeSeconds: number | null; now: number },
+  claim: { principal: string; requestId: string; assignee: string | null; labels: Record<string, string>; lifetimeSeconds: number | null; now: number },
 ): InstanceRecord {
   return {
     ...current,
@@ -137,6 +143,7 @@ export function claimedRecord(
     updatedAt: claim.now,
     stateChangedAt: { ...current.stateChangedAt, claimed: claim.now },
     claim: {
+      principal: claim.principal,
       requestId: claim.requestId,
       assignee: claim.assignee,
       labels: { ...claim.labels },

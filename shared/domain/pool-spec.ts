@@ -62,6 +62,22 @@ export const sizingSchema = z
   })
   .strict()
   .refine((s) => s.maxReady === null || s.minReady <= s.maxReady, { path: ['minReady'], message: 'minReady exceeds maxReady' });
+/**
+ * The claim-time check (off by default): before answering a claim, each machine it got is
+ * probed like the health check (TCP connect to its port + the SSH banner when the health
+ * check expects one) within `timeoutMs`; a machine that does not answer is torn down
+ * (reason `claim_check_failed`) and replaced by another ready one, all within `budgetMs`
+ * of added latency. Needs the claim function to reach the machines (VPC egress).
+ */
+export const claimCheckSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** One probe's timeout. */
+    timeoutMs: z.number().int().min(20).max(5_000).default(300),
+    /** The most the check may add to a claim, over every probe and replacement. */
+    budgetMs: z.number().int().min(20).max(10_000).default(1_000),
+  })
+  .strict();
 
 export const poolSpecSchema = z
   .object({
@@ -103,6 +119,7 @@ export const poolSpecSchema = z
     /** The user the per-machine key is installed for. */
     perMachineSshUser: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/).default('travis'),
     healthCheck: healthCheckSchema.default(healthCheckSchema.parse({})),
+    claimCheck: claimCheckSchema.default(claimCheckSchema.parse({})),
     bootTimeoutSeconds: seconds(10, 24 * 3600).default(600),
     /** Recycle ready machines older than this; null keeps them forever. */
     maxIdleAgeSeconds: seconds(60, 90 * 24 * 3600).nullable().default(null),

@@ -4,14 +4,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WarmerError } from '../errors.js';
+import type { ClaimOutcome } from '../domain/claim.js';
 import type { InstanceRecord, InstanceState } from '../domain/instance.js';
 import { lastSegment, type Pool } from '../domain/pool-spec.js';
-import type { TokenKind } from '../auth.js';
+import type { Caller } from '../auth.js';
+import { probeTarget } from './reconcile-probe.js';
 import { recordHistory } from '../history.js';
 import type { ApiDeps } from './deps.js';
 
 export interface ClaimInput {
   pool: string;
+  /** The claimer's principal: it owns the machines, and its request ids are its own. */
+  principal: string;
   requestId: string | null;
   assignee: string | null;
   labels: Record<string, string>;
@@ -67,8 +71,8 @@ export interface ClaimOptions {
 }
 
 /** Gives back machines claimed for a caller that will never read the answer. */
-async function releaseUnanswered(deps: ApiDeps, pool: string, instances: InstanceRecord[], reason: 'answer_late' | 'client_gone' | 'no_key'): Promise<void> {
-  const released = await Promise.allSettled(instances.map((i) => releaseInstance(deps, i.name, 'claim', reason)));
+async function releaseUnanswered(deps: ApiDeps, pool: string, instances: InstanceRecord[], caller: Caller, reason: 'answer_late' | 'client_gone' | 'no_key'): Promise<void> {
+  const released = await Promise.allSettled(instances.map((i) => releaseInstance(deps, i.name, caller, reason)));
   released.forEach((r, k) => {
     // Still claimed: it goes when its claim lifetime ends, if the pool sets one.
     const message = reason === 'answer_late' ? 'late claim not released' : reason === 'client_gone' ? 'claim of a departed client not released' : 'keyless claim not released';
@@ -87,6 +91,7 @@ export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: 
   const requestId = input.requestId ?? randomUUID();
   const outcome = await deps.instances.claim({
     pool: pool.name,
+    principal: input.principal,
     requestId,
     assignee: input.assignee,
     labels: input.labels,
@@ -95,49 +100,60 @@ export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: 
     now: started,
     ...(options.answerWithinMs === undefined ? {} : { maxWaitMs: Math.max(0, options.answerWithinMs - (deps.clock.now() - started)) }),
   });
+  if (outcome.kind === 'mismatch') {
+    throw new WarmerError('idempotency_key_reused', `request id "${requestId}" was used for a different claim; use a new request id`, {
+      details: { requestId, original: outcome.original },
+    });
+  }
+  if (outcome.kind === 'claimed' && outcome.replayed) assertReplayLive(outcome.instances, input.count, requestId);
+  const result: ClaimOutcome & { kind: 'claimed' | 'empty' } =
+    outcome.kind === 'claimed' && !outcome.replayed && pool.spec.claimCheck.enabled
+      ? await checkClaimed(deps, pool, { ...input, requestId }, outcome.instances)
+      : outcome;
+  const caller: Caller = { role: 'claim', principal: input.principal };
   const elapsed = deps.clock.now() - started;
-  if (outcome.kind === 'claimed' && !outcome.replayed && options.answerWithinMs !== undefined && elapsed > options.answerWithinMs) {
+  if (result.kind === 'claimed' && !result.replayed && options.answerWithinMs !== undefined && elapsed > options.answerWithinMs) {
     // Too late for this caller: give the machines back rather than leak them (the Travis
     // warmer leaked every machine it answered with after the worker's timeout).
     deps.logger.warn('claim answered too late; machines released', {
       pool: pool.name,
-      instances: outcome.instances.map((i) => i.name),
+      instances: result.instances.map((i) => i.name),
       durationMs: elapsed,
       answerWithinMs: options.answerWithinMs,
     });
-    await releaseUnanswered(deps, pool.name, outcome.instances, 'answer_late');
+    await releaseUnanswered(deps, pool.name, result.instances, caller, 'answer_late');
     throw new WarmerError('pool_empty', `pool "${pool.name}" could not answer within ${options.answerWithinMs} ms (took ${elapsed} ms)`, {
       details: { available: 0, requested: input.count, durationMs: elapsed },
     });
   }
-  if (outcome.kind === 'claimed' && !outcome.replayed && options.clientGone?.() === true) {
+  if (result.kind === 'claimed' && !result.replayed && options.clientGone?.() === true) {
     deps.logger.warn('client went away before the answer; machines released', {
       pool: pool.name,
-      instances: outcome.instances.map((i) => i.name),
+      instances: result.instances.map((i) => i.name),
       durationMs: elapsed,
     });
-    await releaseUnanswered(deps, pool.name, outcome.instances, 'client_gone');
+    await releaseUnanswered(deps, pool.name, result.instances, caller, 'client_gone');
     throw new WarmerError('conflict', 'the client closed the connection before the answer; the claimed machines were released');
   }
-  if (outcome.kind === 'empty') {
+  if (result.kind === 'empty') {
     requestRefill(deps, pool.name, 'empty');
     await recordHistory(deps.history, deps.logger, { type: 'claim_miss', pool: pool.name, at: started, count: input.count });
-    deps.logger.warn('claim missed: pool empty', { pool: pool.name, requested: input.count, available: outcome.available, requestId });
-    throw new WarmerError('pool_empty', `pool "${pool.name}" has ${outcome.available} ready machine(s); ${input.count} requested`, {
-      details: { available: outcome.available, requested: input.count },
+    deps.logger.warn('claim missed: pool empty', { pool: pool.name, requested: input.count, available: result.available, requestId });
+    throw new WarmerError('pool_empty', `pool "${pool.name}" has ${result.available} ready machine(s); ${input.count} requested`, {
+      details: { available: result.available, requested: input.count },
     });
   }
   // A served claim needs no history write: its receipt (written in the claim's own
   // transaction) is what the status page counts.
-  if (!outcome.replayed) requestRefill(deps, pool.name, 'claimed');
-  deps.logger.info(outcome.replayed ? 'claim replayed' : 'claim served', {
+  if (!result.replayed) requestRefill(deps, pool.name, 'claimed');
+  deps.logger.info(result.replayed ? 'claim replayed' : 'claim served', {
     pool: pool.name,
-    instances: outcome.instances.map((i) => i.name),
+    instances: result.instances.map((i) => i.name),
     requestId,
     assignee: input.assignee,
     durationMs: deps.clock.now() - started,
   });
-  return { pool, instances: outcome.instances, replayed: outcome.replayed };
+  return { pool, instances: result.instances, replayed: result.replayed };
 }
 
 const RELEASABLE_BY_ADMIN: readonly InstanceState[] = ['creating', 'booting', 'ready', 'claimed', 'unhealthy', 'failed'];
@@ -151,10 +167,11 @@ export interface ReleaseResult {
  * Gives a machine back: it is torn down and its pool refills. A claim token may release
  * only claimed machines; an admin token any live one. Releasing twice is harmless.
  */
-export async function releaseInstance(deps: ApiDeps, name: string, by: TokenKind, reason = 'released'): Promise<ReleaseResult> {
+export async function releaseInstance(deps: ApiDeps, name: string, caller: Caller, reason = 'released'): Promise<ReleaseResult> {
   const now = deps.clock.now();
-  const current = await deps.instances.get(name);
-  if (!current) throw new WarmerError('not_found', `instance "${name}" does not exist`);
+  const current = visibleTo(await deps.instances.get(name), caller);
+  if (!current) throw notFound(name);
+  const by = caller.role;
   if (current.state === 'deleting' || current.state === 'deleted') return { instance: current, alreadyReleased: true };
   const from = by === 'admin' ? RELEASABLE_BY_ADMIN : (['claimed'] as const);
   if (!from.includes(current.state)) {
@@ -173,14 +190,115 @@ export async function releaseInstance(deps: ApiDeps, name: string, by: TokenKind
     // The record is `deleting`: reconcile re-publishes teardowns that sit there too long.
     deps.logger.warn('teardown not published; reconcile will retry', { instance: name, pool: next.pool }, err);
   }
-  deps.logger.info('instance released', { instance: name, pool: next.pool, reason, by });
+  deps.logger.info('instance released', { instance: name, pool: next.pool, reason, by, principal: caller.principal });
   return { instance: next, alreadyReleased: false };
 }
 
-export async function getInstance(deps: ApiDeps, name: string): Promise<InstanceRecord> {
-  const r = await deps.instances.get(name);
-  if (!r) throw new WarmerError('not_found', `instance "${name}" does not exist`);
+/** The same answer for a machine that does not exist and one the caller may not see. */
+const notFound = (name: string) => new WarmerError('not_found', `instance "${name}" does not exist`);
+
+/**
+ * A record as the caller may see it: admin tokens see every machine; a claim token only
+ * the machines its own principal claimed (ready machines and other principals' claims
+ * are, to it, machines that do not exist).
+ */
+function visibleTo(r: InstanceRecord | null, caller: Caller): InstanceRecord | null {
+  if (!r) return null;
+  if (caller.role === 'admin') return r;
+  return r.claim !== null && r.claim.principal === caller.principal ? r : null;
+}
+
+export async function getInstance(deps: ApiDeps, name: string, caller: Caller): Promise<InstanceRecord> {
+  const r = visibleTo(await deps.instances.get(name), caller);
+  if (!r) throw notFound(name);
   return r;
+}
+
+/**
+ * A replay answers only with machines that are still the claimer's: when any was
+ * released or deleted since, 410 with their states (never 200 with a dead machine).
+ */
+function assertReplayLive(instances: InstanceRecord[], count: number, requestId: string): void {
+  if (instances.length === count && instances.every((i) => i.state === 'claimed')) return;
+  throw new WarmerError('claim_gone', `the machines of request id "${requestId}" were released; claim again with a new request id`, {
+    details: {
+      requestId,
+      instances: instances.map((i) => ({ name: i.name, state: i.state, reason: i.reason })),
+      missing: Math.max(0, count - instances.length),
+    },
+  });
+}
+
+// ───────────────────────── the claim-time check ─────────────────────────
+
+/**
+ * Probes the machines a claim got (TCP connect + SSH banner, like the health check) and
+ * replaces those that do not answer, within the pool's budget: a machine that died
+ * between health probes is never handed out. Runs after the claim's transaction, never
+ * inside it. A failed machine is torn down (reason `claim_check_failed`) after its
+ * replacement is in the claim's receipt, so a concurrent replay never sees a hole. When
+ * the budget runs out or the pool has no replacement, the whole claim is given back (all
+ * or nothing) and answered as empty.
+ */
+async function checkClaimed(
+  deps: ApiDeps,
+  pool: Pool,
+  input: ClaimInput & { requestId: string },
+  claimed: InstanceRecord[],
+): Promise<ClaimOutcome & { kind: 'claimed' | 'empty' }> {
+  const check = pool.spec.claimCheck;
+  const caller: Caller = { role: 'claim', principal: input.principal };
+  const prober = deps.prober;
+  if (!prober) {
+    deps.logger.warn('claim check enabled but no prober on this path; machines handed out unchecked', { pool: pool.name });
+    return { kind: 'claimed', instances: claimed, replayed: false };
+  }
+  const checkStart = deps.clock.now();
+  let current = claimed;
+  let unchecked = claimed;
+  const failed: string[] = [];
+  for (;;) {
+    const left = check.budgetMs - (deps.clock.now() - checkStart);
+    if (left <= 0) break;
+    const targets = unchecked.map((r) => ({ ...probeTarget(pool.spec.healthCheck, r.ip ?? ''), timeoutMs: Math.min(check.timeoutMs, left) }));
+    const results = await prober.probeMany(targets, targets.length);
+    const bad = unchecked.filter((_, k) => !results[k]!.ok || !unchecked[k]!.ip);
+    if (bad.length === 0) {
+      if (failed.length > 0) deps.logger.info('claim check replaced machines', { pool: pool.name, failed, durationMs: deps.clock.now() - checkStart });
+      return { kind: 'claimed', instances: current, replayed: false };
+    }
+    bad.forEach((r) => {
+      const res = results[unchecked.indexOf(r)]!;
+      deps.logger.warn('claim check failed; machine torn down', { pool: pool.name, instance: r.name, reason: res.ok ? 'no address' : res.reason, detail: res.ok ? null : res.detail });
+    });
+    failed.push(...bad.map((r) => r.name));
+    // Replace the failed machines in the claim's receipt, then tear them down.
+    const topUp = await deps.instances.claim({
+      pool: pool.name,
+      principal: input.principal,
+      requestId: input.requestId,
+      assignee: input.assignee,
+      labels: input.labels,
+      count: bad.length,
+      lifetimeSeconds: pool.spec.claimLifetimeSeconds,
+      now: deps.clock.now(),
+      replacing: bad.map((r) => r.name),
+    });
+    await Promise.allSettled(bad.map((r) => releaseInstance(deps, r.name, caller, 'claim_check_failed')));
+    const keep = current.filter((r) => !bad.includes(r));
+    if (topUp.kind !== 'claimed' || topUp.replayed) {
+      current = keep;
+      break;
+    }
+    current = [...keep, ...topUp.instances];
+    unchecked = topUp.instances;
+  }
+  // Out of budget or of ready machines: give the whole claim back rather than hand out
+  // an unchecked or dead machine, or fewer than asked.
+  const giveBack = current.filter((r) => !failed.includes(r.name));
+  await Promise.allSettled(giveBack.map((r) => releaseInstance(deps, r.name, caller, 'claim_check_incomplete')));
+  deps.logger.warn('claim check could not complete the claim; machines given back', { pool: pool.name, failed, givenBack: giveBack.map((r) => r.name), durationMs: deps.clock.now() - checkStart });
+  return { kind: 'empty', available: 0 };
 }
 
 // ───────────────────────── Travis worker compatibility ─────────────────────────
@@ -225,6 +343,7 @@ export const TRAVIS_ANSWER_BUDGET_MS = 4000;
 export async function requestInstanceTravis(
   deps: ApiDeps,
   req: TravisRequest,
+  caller: Caller,
   budgetMs = TRAVIS_ANSWER_BUDGET_MS,
   options: Pick<ClaimOptions, 'clientGone'> = {},
 ): Promise<TravisOutcome> {
@@ -236,13 +355,13 @@ export async function requestInstanceTravis(
     const left = budgetMs - (deps.clock.now() - started);
     if (left <= 0) break;
     try {
-      const res = await claimInstances(deps, { pool: pool.name, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 }, { ...options, answerWithinMs: left });
+      const res = await claimInstances(deps, { pool: pool.name, principal: caller.principal, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 }, { ...options, answerWithinMs: left });
       const instance = res.instances[0]!;
       if (!instance.sshPrivateKeyEncrypted) {
         // A keyed pool's machine without its key (made before the pool was keyed): the
         // worker could not use it. Give it back and try the next pool.
         deps.logger.warn('claimed machine has no per-machine key; released', { pool: pool.name, instance: instance.name });
-        await releaseUnanswered(deps, pool.name, [instance], 'no_key');
+        await releaseUnanswered(deps, pool.name, [instance], caller, 'no_key');
         continue;
       }
       return { kind: 'claimed', instance };

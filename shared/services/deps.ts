@@ -1,5 +1,5 @@
 import type { Logger } from '../logging.js';
-import type { Clock, InstanceStore, PoolStore, Publisher } from '../ports.js';
+import type { Clock, InstanceStore, PoolStore, Prober, Publisher } from '../ports.js';
 import type { HistoryStore } from '../history.js';
 
 /** What the claim and admin services need: no Compute Engine client on this path. */
@@ -14,4 +14,6 @@ export interface ApiDeps {
   logger: Logger;
   /** Claims served and missed, for the status page (best effort; optional). */
   history?: HistoryStore;
+  /** For pools with the claim-time check (claimCheck.enabled): probes claimed machines before answering. */
+  prober?: Prober;
 }

@@ -270,10 +270,16 @@ describe('warmer claim and release', SLOW, () => {
     expect(inst).toMatchObject({ pool: 'alpha', state: 'claimed', assignee: 'ada@example.com', labels: { team: 'infra' }, requestId: 'cli-job-1' });
     expect((await stack.api.instances.get(inst.name))!.state).toBe('claimed');
 
-    const replay = await warmer(['claim', 'alpha', '--request-id', 'cli-job-1']);
+    // A replay must ask for the same claim (assignee and labels included) ...
+    const replay = await warmer(['claim', 'alpha', '--assignee', 'ada@example.com', '--request-id', 'cli-job-1', '--label', 'team=infra']);
     expect(replay.code).toBe(0);
     expect(replay.stdout).toContain(inst.name);
     expect(replay.stdout).toContain('replayed');
+
+    // ... a different one is refused (422 idempotency_key_reused), nothing claimed.
+    const reused = await warmer(['claim', 'alpha', '--request-id', 'cli-job-1']);
+    expect(reused.code).not.toBe(0);
+    expect(reused.stderr).toContain('idempotency_key_reused');
 
     const shown = await warmer(['instance', inst.name, '--json']);
     expect(json(shown)).toMatchObject({ name: inst.name, state: 'claimed' });

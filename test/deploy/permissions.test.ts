@@ -111,9 +111,9 @@ describe('the runtime role covers every API method the adapters call', () => {
     expect(await api.instances.get(a.name)).not.toBeNull();
     expect(await api.instances.listByPool(pool, ['ready'])).toHaveLength(2);
     expect((await api.instances.countByState(pool)).ready).toBe(2);
-    const claimed = await api.instances.claim({ pool, requestId: randomUUID(), assignee: 'perm', labels: {}, count: 1, lifetimeSeconds: 60, now: now + 4 });
+    const claimed = await api.instances.claim({ pool, principal: 'perm', requestId: randomUUID(), assignee: 'perm', labels: {}, count: 1, lifetimeSeconds: 60, now: now + 4 });
     expect(claimed.kind).toBe('claimed');
-    const empty = await api.instances.claim({ pool, requestId: randomUUID(), assignee: 'perm', labels: {}, count: 5, lifetimeSeconds: null, now: now + 5, maxWaitMs: 100 });
+    const empty = await api.instances.claim({ pool, principal: 'perm', requestId: randomUUID(), assignee: 'perm', labels: {}, count: 5, lifetimeSeconds: null, now: now + 5, maxWaitMs: 100 });
     expect(empty.kind).toBe('empty');
     expect((await api.instances.claimsSince(now)).length).toBeGreaterThan(0);
     // Reconcile's own state: leases, runtime.

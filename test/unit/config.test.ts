@@ -103,7 +103,7 @@ describe('loadConfig: good configurations', () => {
     }],
     ['GOOGLE_CLOUD_PROJECT stands in', { GOOGLE_CLOUD_PROJECT: 'gcp' }, (c) => expect(c.project).toBe('gcp')],
     ['WARMER_PROJECT wins', { GOOGLE_CLOUD_PROJECT: 'gcp', WARMER_PROJECT: 'w' }, (c) => expect(c.project).toBe('w')],
-    ['tokens are split and trimmed', { ...good, WARMER_CLAIM_TOKENS: ` ${TOKEN} , ${HASH},` }, (c) => expect(c.claimTokens).toEqual([TOKEN, HASH])],
+    ['tokens are split and trimmed', { ...good, WARMER_CLAIM_TOKENS: ` ${TOKEN} , sha256:${'cd'.repeat(32)},` }, (c) => expect(c.claimTokens).toEqual([TOKEN, `sha256:${'cd'.repeat(32)}`])],
     ['dry run "false" is false', { ...good, WARMER_DRY_RUN: 'false' }, (c) => expect(c.dryRun).toBe(false)],
     ['dry run "0" is false', { ...good, WARMER_DRY_RUN: '0' }, (c) => expect(c.dryRun).toBe(false)],
     ['dry run "true" is true', { ...good, WARMER_DRY_RUN: 'true' }, (c) => expect(c.dryRun).toBe(true)],

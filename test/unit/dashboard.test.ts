@@ -132,8 +132,8 @@ describe('buildDashboard', () => {
   it('served claims come from the claims\' receipts, next to misses from the history', async () => {
     const { deps } = await setup();
     for (let i = 0; i < 3; i++) await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW - 60_000 + i }));
-    await claimInstances(deps, { pool: 'ci', requestId: 'r1', assignee: null, labels: {}, count: 2 });
-    await expect(claimInstances(deps, { pool: 'ci', requestId: 'r2', assignee: null, labels: {}, count: 2 })).rejects.toMatchObject({ code: 'pool_empty' });
+    await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'r1', assignee: null, labels: {}, count: 2 });
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'r2', assignee: null, labels: {}, count: 2 })).rejects.toMatchObject({ code: 'pool_empty' });
     const ci = (await buildDashboard(deps)).pools.find((p) => p.name === 'ci')!;
     expect(ci.claims).toMatchObject({ hits: 1, misses: 1, machinesServed: 2 });
   });
@@ -143,7 +143,7 @@ describe('buildDashboard', () => {
     const { deps, setNow } = await setup({ history });
     // A served claim is counted from its receipt (nothing records a claim_hit).
     await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW - 60_000 }));
-    await claimInstances(deps, { pool: 'ci', requestId: 'w1', assignee: null, labels: {}, count: 1 });
+    await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'w1', assignee: null, labels: {}, count: 1 });
     setNow(NOW + 30 * MIN);
     expect((await buildDashboard(deps)).pools[0]!.claims.buckets[5]).toMatchObject({ hits: 1 });
     setNow(NOW + 61 * MIN);
@@ -177,11 +177,11 @@ describe('buildDashboard', () => {
   it('from the services: a hit, a miss and a released machine show up', async () => {
     const { deps, setNow } = await setup();
     for (let i = 0; i < 2; i++) await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW - 10 * MIN + i }));
-    const hit = await claimInstances(deps, { pool: 'ci', requestId: 'job-1', assignee: null, labels: {}, count: 1 });
-    await claimInstances(deps, { pool: 'ci', requestId: 'job-1', assignee: null, labels: {}, count: 1 }); // replay: not a second hit
-    await expect(claimInstances(deps, { pool: 'ci', requestId: 'job-2', assignee: null, labels: {}, count: 3 })).rejects.toMatchObject({ code: 'pool_empty' });
+    const hit = await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'job-1', assignee: null, labels: {}, count: 1 });
+    await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'job-1', assignee: null, labels: {}, count: 1 }); // replay: not a second hit
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'job-2', assignee: null, labels: {}, count: 3 })).rejects.toMatchObject({ code: 'pool_empty' });
     const name = hit.instances[0]!.name;
-    await releaseInstance(deps, name, 'claim');
+    await releaseInstance(deps, name, { role: 'claim', principal: 'alice' });
     setNow(NOW + 5000);
     const compute = new FakeCompute();
     await handleTeardown({ ...deps, compute }, { instance: name, pool: 'ci', reason: 'released' });

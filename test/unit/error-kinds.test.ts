@@ -19,6 +19,8 @@ const TABLE: Row[] = [
   ['unsupported_media_type',    415, false, true,  false, true,  null,     false],
   ['pool_empty',                503, false, true,  true,  true,  null,     false],
   ['pool_disabled',             409, false, true,  false, true,  null,     false],
+  ['idempotency_key_reused',    422, false, true,  false, true,  null,     false],
+  ['claim_gone',                410, false, true,  false, true,  null,     false],
   ['internal',                  500, false, false, false, true,  null,     false],
   ['zone_stockout',             503, true,  false, false, false, 'zone',   false],
   ['quota_exceeded',            403, false, true,  false, false, 'region', false],

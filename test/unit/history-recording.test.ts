@@ -39,9 +39,9 @@ describe('history recording', () => {
   it('claims: a miss on the empty path; a served claim is counted from its receipt (no history write), once even if replayed', async () => {
     const { deps, history } = await setup();
     for (let i = 0; i < 2; i++) await deps.instances.create(record({ pool: 'ci', state: 'ready', at: T0 - 1000 + i }));
-    await claimInstances(deps, { pool: 'ci', requestId: 'a', assignee: null, labels: {}, count: 2 });
-    await claimInstances(deps, { pool: 'ci', requestId: 'a', assignee: null, labels: {}, count: 2 });
-    await expect(claimInstances(deps, { pool: 'ci', requestId: 'b', assignee: null, labels: {}, count: 1 })).rejects.toMatchObject({ code: 'pool_empty' });
+    await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'a', assignee: null, labels: {}, count: 2 });
+    await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'a', assignee: null, labels: {}, count: 2 });
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'b', assignee: null, labels: {}, count: 1 })).rejects.toMatchObject({ code: 'pool_empty' });
     expect(history.events).toEqual([{ type: 'claim_miss', pool: 'ci', at: T0, count: 1 }]);
     expect(await deps.instances.claimsSince(T0 - 1)).toEqual([{ pool: 'ci', at: T0, count: 2 }]);
   });
@@ -71,7 +71,7 @@ describe('history recording', () => {
     const { deps, history, advance } = await setup();
     const r = record({ pool: 'ci', state: 'claimed', at: T0 });
     await deps.instances.create(r);
-    await releaseInstance(deps, r.name, 'claim');
+    await releaseInstance(deps, r.name, { role: 'admin', principal: 'ops' });
     advance(3000);
     await handleTeardown(deps, { instance: r.name, pool: 'ci', reason: 'something else' });
     await handleTeardown(deps, { instance: r.name, pool: 'ci', reason: 'something else' });
@@ -84,9 +84,9 @@ describe('history recording', () => {
     await reconcilePool(deps, 'ci');
     advance(10_000);
     expect(await reconcilePool(deps, 'ci')).toMatchObject({ outcome: 'done', madeReady: 2 });
-    const res = await claimInstances(deps, { pool: 'ci', requestId: 'x', assignee: null, labels: {}, count: 1 });
-    await expect(claimInstances(deps, { pool: 'ci', requestId: 'y', assignee: null, labels: {}, count: 4 })).rejects.toMatchObject({ code: 'pool_empty' });
-    await releaseInstance(deps, res.instances[0]!.name, 'claim');
+    const res = await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'x', assignee: null, labels: {}, count: 1 });
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'y', assignee: null, labels: {}, count: 4 })).rejects.toMatchObject({ code: 'pool_empty' });
+    await releaseInstance(deps, res.instances[0]!.name, { role: 'claim', principal: 'alice' });
     expect(await handleTeardown(deps, { instance: res.instances[0]!.name, pool: 'ci', reason: 'released' })).toBe('deleted');
     const warnings = logger.entries.filter((e) => e.message === 'history event not recorded');
     expect(warnings.map((w) => w.type).sort()).toEqual(['claim_miss', 'ready', 'ready', 'teardown']);

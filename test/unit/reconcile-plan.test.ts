@@ -51,7 +51,7 @@ function rec(name: string, state: InstanceState, o: RecOpts = {}): InstanceRecor
   const base = newInstanceRecord({ name, pool: POOL, zone: o.zone ?? A, requestId: `req-${name}-${seq++}`, now: createdAt });
   const health: HealthInfo = { consecutiveFailures: o.failures ?? 0, lastProbeAt: null, lastError: null };
   const claim: ClaimInfo | null =
-    state === 'claimed' || o.claim ? { requestId: 'claim-1', assignee: 'ada', labels: {}, claimedAt: NOW - inStateFor, expiresAt: null, ...o.claim } : null;
+    state === 'claimed' || o.claim ? { principal: 'ada', requestId: 'claim-1', assignee: 'ada', labels: {}, claimedAt: NOW - inStateFor, expiresAt: null, ...o.claim } : null;
   return {
     ...base,
     state,

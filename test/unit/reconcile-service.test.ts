@@ -110,7 +110,7 @@ describe('reconcilePool', () => {
     advance(1000);
     await reconcilePool(deps, 'ci');
     const [a, b] = await deps.instances.listByPool('ci', ['ready']);
-    await deps.instances.transition(b!.name, ['ready'], 'claimed', 1, { claim: { requestId: 'r', assignee: null, labels: {}, claimedAt: 1, expiresAt: null } });
+    await deps.instances.transition(b!.name, ['ready'], 'claimed', 1, { claim: { principal: 'p', requestId: 'r', assignee: null, labels: {}, claimedAt: 1, expiresAt: null } });
     for (const r of [a!, b!]) deps.prober.answers.set(r.ip!, { ok: false, durationMs: 2000, reason: 'timed_out', detail: 'no banner' });
     for (let i = 0; i < 4; i++) {
       advance(10_000);
@@ -173,7 +173,7 @@ describe('reconcilePool', () => {
     advance(1000);
     await reconcilePool(deps, 'ci');
     const [r] = await deps.instances.listByPool('ci', ['ready']);
-    await deps.instances.transition(r!.name, ['ready'], 'claimed', 1, { claim: { requestId: 'r', assignee: 'Ada@Example.com', labels: {}, claimedAt: 1, expiresAt: null } });
+    await deps.instances.transition(r!.name, ['ready'], 'claimed', 1, { claim: { principal: 'p', requestId: 'r', assignee: 'Ada@Example.com', labels: {}, claimedAt: 1, expiresAt: null } });
     await reconcilePool(deps, 'ci');
     expect(deps.compute.machines.get(r!.name)!.labels).toMatchObject({ warmth: 'claimed', 'warmer-assignee': 'ada_example_com' });
   });

@@ -93,12 +93,12 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const pool = freshPool();
       const recs = Array.from({ length: 40 }, (_, i) => record({ pool, state: 'ready', at: T0 + i * 1000 }));
       for (const r of recs) await instances.create(r);
-      const out = await instances.claim({ pool, requestId: 'r1', assignee: 'ada', labels: { team: 'x' }, count: 1, lifetimeSeconds: 60, now: T0 + 99_000 });
+      const out = await instances.claim({ pool, principal: 'alice', requestId: 'r1', assignee: 'ada', labels: { team: 'x' }, count: 1, lifetimeSeconds: 60, now: T0 + 99_000 });
       expect(out.kind).toBe('claimed');
       if (out.kind !== 'claimed') return;
       const got = out.instances[0]!;
       expect(recs.slice(0, 17).map((r) => r.name)).toContain(got.name); // approximately oldest: among the 17 oldest of 40
-      expect(got).toMatchObject({ state: 'claimed', claim: { requestId: 'r1', assignee: 'ada', labels: { team: 'x' }, claimedAt: T0 + 99_000, expiresAt: T0 + 159_000 } });
+      expect(got).toMatchObject({ state: 'claimed', claim: { principal: 'alice', requestId: 'r1', assignee: 'ada', labels: { team: 'x' }, claimedAt: T0 + 99_000, expiresAt: T0 + 159_000 } });
       expect(await instances.get(got.name)).toEqual(got);
     });
 
@@ -106,10 +106,10 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const { instances } = make();
       const pool = freshPool();
       for (let i = 0; i < 3; i++) await instances.create(record({ pool, state: 'ready' }));
-      const out = await instances.claim({ pool, requestId: 'big', assignee: null, labels: {}, count: 4, lifetimeSeconds: null, now: T0 });
+      const out = await instances.claim({ pool, principal: 'alice', requestId: 'big', assignee: null, labels: {}, count: 4, lifetimeSeconds: null, now: T0 });
       expect(out).toEqual({ kind: 'empty', available: 3 });
       expect((await instances.countByState(pool)).ready).toBe(3);
-      const ok = await instances.claim({ pool, requestId: 'three', assignee: null, labels: {}, count: 3, lifetimeSeconds: null, now: T0 });
+      const ok = await instances.claim({ pool, principal: 'alice', requestId: 'three', assignee: null, labels: {}, count: 3, lifetimeSeconds: null, now: T0 });
       expect(ok.kind === 'claimed' && new Set(ok.instances.map((i) => i.name)).size).toBe(3);
       expect((await instances.countByState(pool)).claimed).toBe(3);
     });
@@ -118,7 +118,7 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const { instances } = make();
       const pool = freshPool();
       for (let i = 0; i < 5; i++) await instances.create(record({ pool, state: 'ready' }));
-      const req = { pool, requestId: 'same', assignee: null, labels: {}, count: 2, lifetimeSeconds: null, now: T0 };
+      const req = { pool, principal: 'alice', requestId: 'same', assignee: null, labels: {}, count: 2, lifetimeSeconds: null, now: T0 };
       const a = await instances.claim(req);
       const b = await instances.claim(req);
       expect(a.kind === 'claimed' && a.replayed).toBe(false);
@@ -128,13 +128,70 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       expect((await instances.countByState(pool)).claimed).toBe(2);
     });
 
+    it('request ids are scoped per principal: the same id from two principals is two claims', async () => {
+      const { instances } = make();
+      const pool = freshPool();
+      for (let i = 0; i < 3; i++) await instances.create(record({ pool, state: 'ready' }));
+      const req = { pool, requestId: 'job-42', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 };
+      const a = await instances.claim({ ...req, principal: 'alice' });
+      const b = await instances.claim({ ...req, principal: 'bob' });
+      const again = await instances.claim({ ...req, principal: 'alice' });
+      if (a.kind !== 'claimed' || b.kind !== 'claimed' || again.kind !== 'claimed') throw new Error('expected three claims');
+      expect([a.replayed, b.replayed, again.replayed]).toEqual([false, false, true]);
+      expect(b.instances[0]!.name).not.toBe(a.instances[0]!.name);
+      expect(again.instances[0]!.name).toBe(a.instances[0]!.name);
+      expect(a.instances[0]!.claim!.principal).toBe('alice');
+      expect((await instances.get(b.instances[0]!.name))!.claim!.principal).toBe('bob');
+      expect((await instances.countByState(pool)).claimed).toBe(2);
+    });
+
+    it.each([
+      ['another pool', { pool: 'other-pool' }],
+      ['another count', { count: 2 }],
+      ['another assignee', { assignee: 'grace' }],
+      ['other labels', { labels: { team: 'y' } }],
+    ])('a replay asking for %s is a mismatch carrying the original; nothing is claimed', async (_n, change) => {
+      const { instances } = make();
+      const pool = freshPool();
+      for (let i = 0; i < 4; i++) await instances.create(record({ pool, state: 'ready' }));
+      const req = { pool, principal: 'alice', requestId: 'fp', assignee: 'ada', labels: { team: 'x', env: 'ci' }, count: 1, lifetimeSeconds: null, now: T0 };
+      expect((await instances.claim(req)).kind).toBe('claimed');
+      const same = await instances.claim({ ...req, labels: { env: 'ci', team: 'x' } });
+      expect(same.kind === 'claimed' && same.replayed).toBe(true);
+      const out = await instances.claim({ ...req, ...change, pool: 'pool' in change ? `${pool}-x` : pool });
+      expect(out).toEqual({ kind: 'mismatch', original: { pool, count: 1, assignee: 'ada', labels: { team: 'x', env: 'ci' } } });
+      expect((await instances.countByState(pool)).claimed).toBe(1);
+    });
+
+    it('a top-up replaces named machines in the receipt: a later replay returns the replacement', async () => {
+      const { instances } = make();
+      const pool = freshPool();
+      for (let i = 0; i < 4; i++) await instances.create(record({ pool, state: 'ready', at: T0 + i }));
+      const req = { pool, principal: 'alice', requestId: 'topped', assignee: null, labels: {}, count: 2, lifetimeSeconds: null, now: T0 };
+      const first = await instances.claim(req);
+      if (first.kind !== 'claimed') throw new Error('expected a claim');
+      const [keep, bad] = first.instances.map((i) => i.name);
+      const top = await instances.claim({ ...req, count: 1, replacing: [bad!] });
+      if (top.kind !== 'claimed') throw new Error('expected a top-up');
+      expect(top.replayed).toBe(false);
+      const replacement = top.instances[0]!.name;
+      expect([keep, bad]).not.toContain(replacement);
+      expect(top.instances[0]!.claim).toMatchObject({ principal: 'alice', requestId: 'topped' });
+      const replay = await instances.claim(req);
+      expect(replay.kind === 'claimed' && replay.instances.map((i) => i.name).sort()).toEqual([keep, replacement].sort());
+      // A top-up of names the receipt does not hold (or of another principal's id) claims nothing.
+      const stray = await instances.claim({ ...req, principal: 'bob', count: 1, replacing: [keep!] });
+      expect(stray.kind === 'claimed' && stray.replayed).toBe(true);
+      expect((await instances.countByState(pool)).claimed).toBe(3);
+    });
+
     it('claimsSince lists served claims from their receipts: pool, time, machine count; a replay adds none', async () => {
       const { instances } = make();
       const pool = freshPool();
       for (let i = 0; i < 3; i++) await instances.create(record({ pool, state: 'ready' }));
-      await instances.claim({ pool, requestId: 'one', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 + 10 });
-      await instances.claim({ pool, requestId: 'two', assignee: null, labels: {}, count: 2, lifetimeSeconds: null, now: T0 + 20 });
-      await instances.claim({ pool, requestId: 'two', assignee: null, labels: {}, count: 2, lifetimeSeconds: null, now: T0 + 30 });
+      await instances.claim({ pool, principal: 'alice', requestId: 'one', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 + 10 });
+      await instances.claim({ pool, principal: 'alice', requestId: 'two', assignee: null, labels: {}, count: 2, lifetimeSeconds: null, now: T0 + 20 });
+      await instances.claim({ pool, principal: 'alice', requestId: 'two', assignee: null, labels: {}, count: 2, lifetimeSeconds: null, now: T0 + 30 });
       const mine = (await instances.claimsSince(T0 + 15)).filter((c) => c.pool === pool);
       expect(mine).toEqual([{ pool, at: T0 + 20, count: 2 }]);
       expect((await instances.claimsSince(T0)).filter((c) => c.pool === pool)).toHaveLength(2);
@@ -145,7 +202,7 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const pool = freshPool();
       for (let i = 0; i < 10; i++) await instances.create(record({ pool, state: 'ready', at: T0 + i }));
       const outs = await Promise.all(
-        Array.from({ length: 25 }, (_, i) => instances.claim({ pool, requestId: `c${i}`, assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 + 100 })),
+        Array.from({ length: 25 }, (_, i) => instances.claim({ pool, principal: 'alice', requestId: `c${i}`, assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 + 100 })),
       );
       const names = outs.flatMap((o) => (o.kind === 'claimed' ? o.instances.map((i) => i.name) : []));
       expect(names).toHaveLength(10);
@@ -159,7 +216,7 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const pool = freshPool();
       for (let i = 0; i < 6; i++) await instances.create(record({ pool, state: 'ready' }));
       const outs = await Promise.all(
-        Array.from({ length: 8 }, () => instances.claim({ pool, requestId: 'retry-me', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 })),
+        Array.from({ length: 8 }, () => instances.claim({ pool, principal: 'alice', requestId: 'retry-me', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 })),
       );
       const names = new Set(outs.flatMap((o) => (o.kind === 'claimed' ? o.instances.map((i) => i.name) : ['EMPTY'])));
       expect(names.size).toBe(1);

@@ -42,6 +42,7 @@ async function storeWithReady(count: number) {
 
 const request = (pool: string, requestId: string): ClaimRequest => ({
   pool,
+  principal: 'alice',
   requestId,
   count: 1,
   now: Date.now(),
