@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
+import { breakerForSpec, readiedSince } from '../domain/breaker.js';
 import { LIVE_STATES, type InstanceRecord } from '../domain/instance.js';
 import type { Machine } from '../domain/machine.js';
 import type { Pool } from '../domain/pool-spec.js';
@@ -149,7 +150,10 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
     log.error('inventory failed; pass stopped for this pool', {}, err);
     return { ...summary, outcome: 'inventory_failed', error: (err as Error).message };
   }
-  const runtime = await deps.runtime.getRuntime(pool.name);
+  const stored = await deps.runtime.getRuntime(pool.name);
+  // A new image or machine type gets a closed breaker (a PUT that fixes the image).
+  const runtime = { ...stored, breaker: breakerForSpec(stored.breaker, spec) };
+  if (stored.breaker.openUntil !== null && runtime.breaker.openUntil === null) log.notice('pool breaker reset: image or machine type changed');
 
   // 2. Probe booting and ready machines that have an address.
   const { probes, probedAt } = await probeRecords(deps, spec, records, runtime.probedAt ?? {}, now);
@@ -195,7 +199,9 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
   // and never boots).
   const bootFailures = plan.teardowns.filter((t) => t.reason === 'boot_timeout').length +
     plan.transitions.filter((t) => t.to === 'failed').length;
-  const nextRuntime = await applyCreates(deps, pool, plan, runtime, now, summary, log, { ready: summary.madeReady, bootFailures });
+  // Ready since the last pass counts too (a refill's boot watch makes machines ready between passes).
+  const ready = summary.madeReady + readiedSince(records, stored.lastPass?.startedAt ?? Infinity);
+  const nextRuntime = await applyCreates(deps, pool, plan, runtime, now, summary, log, { ready, bootFailures });
   await syncClaimLabels(deps, records, machines, log);
 
   nextRuntime.probedAt = probedAt;
