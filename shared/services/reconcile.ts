@@ -16,7 +16,7 @@ import { breakerForSpec, readiedSince } from '../domain/breaker.js';
 import { LIVE_STATES, type InstanceRecord } from '../domain/instance.js';
 import type { Machine } from '../domain/machine.js';
 import type { Pool } from '../domain/pool-spec.js';
-import { planReconcile, DEFAULT_RECONCILE_SETTINGS } from '../domain/reconcile-plan.js';
+import { DEFAULT_RECONCILE_SETTINGS } from '../domain/reconcile-plan.js';
 import type { Random } from '../domain/candidates.js';
 import type { Logger } from '../logging.js';
 import type { HistoryStore } from '../history.js';
@@ -24,7 +24,7 @@ import type { Clock, Compute, InstanceStore, PoolRuntimeStore, PoolStore, Prober
 import { applyCloses, applyTeardowns, applyTransitions, deleteOrphans, summarizePlan } from './reconcile-apply.js';
 import { applyCreates } from './reconcile-create.js';
 import { probeRecords } from './reconcile-probe.js';
-import { readQuota } from './reconcile-quota.js';
+import { planWithQuota } from './reconcile-quota.js';
 import { syncClaimLabels } from './claim-labels.js';
 
 export interface ReconcileSettings {
@@ -36,8 +36,10 @@ export interface ReconcileSettings {
   coldZoneMs: number;
   probeConcurrency: number;
   createConcurrency: number;
-  /** Pools reconciled at once by reconcileAll. */
+  /** Pools reconciled at once by reconcileAll (WARMER_POOL_CONCURRENCY). */
   poolConcurrency: number;
+  /** Probe rounds after a scheduled pass run until this long after the tick (probe-rounds.ts); 0: none. */
+  probeRoundBudgetMs: number;
   /** Passphrase for per-machine keys; pools that issue them cannot create without it. */
   sshKeyPassphrase: string | null;
   dryRun: boolean;
@@ -49,7 +51,8 @@ export const DEFAULT_SETTINGS: ReconcileSettings = {
   coldZoneMs: 5 * 60_000,
   probeConcurrency: 64,
   createConcurrency: 10,
-  poolConcurrency: 4,
+  poolConcurrency: 16,
+  probeRoundBudgetMs: 0,
   sshKeyPassphrase: null,
   dryRun: false,
 };
@@ -158,18 +161,15 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
   // 2. Probe booting and ready machines that have an address.
   const { probes, probedAt } = await probeRecords(deps, spec, records, runtime.probedAt ?? {}, now);
 
-  // Quota: every region the pool's zones are in; unknown (read failed) → null.
-  const quota = await readQuota(deps, spec, log);
-
-  // 3. Decide.
-  const plan = planReconcile({
+  // 3. Decide. Quota (every region of the pool's zones; unknown → null) is read only
+  // when the plan wants to insert.
+  const plan = await planWithQuota(deps, spec, log, {
     pool: pool.name,
     spec,
     now,
     records,
     machines,
     probes,
-    quota,
     coldZones: runtime.coldZones,
     breaker: runtime.breaker,
     settings: {

@@ -157,6 +157,26 @@ describe('reconcilePool', () => {
     expect((await deps.runtime.getRuntime('ci')).breaker.openUntil).toBeNull();
   });
 
+  it('reads the quota (for the pool\'s machine type) only when the pass creates something', async () => {
+    const { deps, advance } = await setup({ machineType: 'n2-standard-2' });
+    await reconcilePool(deps, 'ci');
+    expect(deps.compute.quotaReads).toEqual([{ region: 'us-central1', machineType: 'n2-standard-2' }]);
+    for (let i = 0; i < 3; i++) {
+      advance(5_000);
+      await reconcilePool(deps, 'ci'); // booting, then full: nothing to create
+    }
+    expect(deps.compute.quotaReads).toHaveLength(1);
+  });
+
+  it('logs "machine ready" with pool, instance and durationMs (the time-to-ready metric)', async () => {
+    const { deps, advance, logger } = await setup({ targetReady: 1 });
+    await reconcilePool(deps, 'ci');
+    advance(7_000);
+    await reconcilePool(deps, 'ci');
+    const ready = logger.entries.filter((e) => e.message === 'machine ready');
+    expect(ready).toEqual([expect.objectContaining({ severity: 'INFO', pool: 'ci', instance: [...deps.compute.machines.keys()][0], durationMs: 7_000 })]);
+  });
+
   it('replaces a ready machine that stops answering; never touches a claimed one that does', async () => {
     const { deps, advance, counts } = await setup({ targetReady: 2, healthCheck: { failuresBeforeUnhealthy: 2 } });
     await reconcilePool(deps, 'ci');
