@@ -82,6 +82,8 @@ export async function buildWorkerDeps(c: Config, clients: Clients, logger: Logge
       leaseMs: c.leaseSeconds * 1000,
       probeConcurrency: c.probeConcurrency,
       createConcurrency: c.createConcurrency,
+      poolConcurrency: c.poolConcurrency,
+      probeRoundBudgetMs: c.probeRoundBudgetSeconds * 1000,
       sshKeyPassphrase: c.sshKeyPassphrase,
       dryRun: c.dryRun,
       ...overrides,

@@ -12,6 +12,7 @@ import { POOL_NAME } from '../shared/domain/pool-spec.js';
 import { handleTeardown, type TeardownDeps } from '../shared/services/teardown.js';
 import type { PassSummary, ReconcileDeps } from '../shared/services/reconcile.js';
 import { DEFAULT_BOOT_WATCH, handleRefill, type BootWatch } from '../shared/services/refill.js';
+import { runScheduledProbeRounds } from '../shared/services/probe-rounds.js';
 
 const teardownMessage = z.object({ instance: z.string().min(1).max(63), pool: z.string().max(63), reason: z.string().max(256) });
 /** `pool: "*"` reconciles every pool (the scheduler's tick). */
@@ -45,6 +46,10 @@ export function reconcileHandler(deps: () => Promise<ReconcileDeps>, logger: () 
     const msg = decode(event, refillMessage, logger());
     if (!msg) return;
     // A `contention` error (the pool stayed busy) propagates: Pub/Sub redelivers.
-    return (await handleRefill(await deps(), { pool: msg.data.pool, publishedAt: msg.publishedAt }, bootWatch)) ?? undefined;
+    const d = await deps();
+    const out = await handleRefill(d, { pool: msg.data.pool, publishedAt: msg.publishedAt }, bootWatch);
+    // The scheduled tick then probes every pool at its own interval until shortly before the next tick.
+    if (msg.data.pool === '*') await runScheduledProbeRounds(d, msg.publishedAt);
+    return out ?? undefined;
   };
 }

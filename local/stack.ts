@@ -198,6 +198,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       createConcurrency: 10,
       orphanGraceSeconds: Math.ceil((opts.orphanGraceMs ?? 60_000) / 1000),
       leaseSeconds: 60,
+      poolConcurrency: 16,
+      // Probe rounds fill most of the gap between local ticks, as the cloud's 50 s of 60.
+      probeRoundBudgetSeconds: Math.floor(((opts.scheduleMs ?? 0) * 0.8) / 1000),
     };
     const clients = createClients(config, logger);
     started.push(async () => {
@@ -212,6 +215,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       creatingStuckMs: opts.creatingStuckMs ?? 30_000,
       leaseMs: 60_000,
       coldZoneMs: 60_000,
+      probeRoundBudgetMs: Math.floor((opts.scheduleMs ?? 0) * 0.8),
     });
 
     // The functions, each behind its own functions-framework server, as in the cloud.

@@ -53,6 +53,14 @@ const envSchema = z.object({
   WARMER_CREATE_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(10),
   WARMER_ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
   WARMER_LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(120),
+  /** Pools the scheduled pass reconciles at once. */
+  WARMER_POOL_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * After the scheduled pass, probe rounds run until this long after the tick was
+   * published (pools probed at their own healthCheck.intervalSeconds); keep it below the
+   * schedule's period (50 s for the 60 s tick) and the function's timeout. 0: no rounds.
+   */
+  WARMER_PROBE_ROUND_BUDGET_SECONDS: z.coerce.number().int().min(0).max(3600).default(50),
 });
 
 export interface Config {
@@ -74,6 +82,8 @@ export interface Config {
   createConcurrency: number;
   orphanGraceSeconds: number;
   leaseSeconds: number;
+  poolConcurrency: number;
+  probeRoundBudgetSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -131,6 +141,8 @@ export function loadConfig(env: Env = process.env): Config {
     createConcurrency: e.WARMER_CREATE_CONCURRENCY,
     orphanGraceSeconds: e.WARMER_ORPHAN_GRACE_SECONDS,
     leaseSeconds: e.WARMER_LEASE_SECONDS,
+    poolConcurrency: e.WARMER_POOL_CONCURRENCY,
+    probeRoundBudgetSeconds: e.WARMER_PROBE_ROUND_BUDGET_SECONDS,
   };
 }
 

@@ -51,7 +51,9 @@ export const ERROR_KINDS = {
   bad_request: row(400, { machineMayExist: false }),
   unauthorized: row(401),
   forbidden: row(403),
-  not_found: row(404),
+  // On an insert, "not found" is a missing image, network or subnetwork: the request was
+  // refused (no machine made) and retrying it until the boot timeout cannot help.
+  not_found: row(404, { machineMayExist: false, countsAgainstBreaker: true }),
   method_not_allowed: row(405),
   conflict: row(409),
   payload_too_large: row(413),

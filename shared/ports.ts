@@ -46,7 +46,8 @@ export interface Compute {
   listMachines(labels: Record<string, string>): Promise<Machine[]>;
   /** Merges the given labels into the machine's (retries when the fingerprint moved). */
   setLabels(zone: string, name: string, labels: Record<string, string>): Promise<void>;
-  quotaHeadroom(region: string): Promise<QuotaHeadroom>;
+  /** CPUs: the quota metric `machineType` counts against (its family's, else CPUS); CPUS when omitted. */
+  quotaHeadroom(region: string, machineType?: string): Promise<QuotaHeadroom>;
 }
 
 // ───────────────────────────── prober ─────────────────────────────

@@ -8,6 +8,10 @@ import { isValidPoolName, POOL_NAME, RESOURCE_NAME, type PoolSpec } from '../../
 import type { ApiDeps } from '../../shared/services/deps.js';
 import { claimInstances, getInstance, releaseInstance, requestInstanceTravis, TRAVIS_ANSWER_BUDGET_MS } from '../../shared/services/claim.js';
 import { disablePool, listPoolStatuses, poolStatus, putPool, systemStatus } from '../../shared/services/pools.js';
+import { cachedStatus } from '../../shared/services/dashboard.js';
+
+/** `GET /status` from a cache of STATUS_CACHE_MS: concurrent requests share one set of count() queries. */
+const cachedSystemStatus = cachedStatus(systemStatus);
 import type { Reply, Route, RouteContext } from './router.js';
 import { instanceView, poolView } from './views.js';
 
@@ -235,7 +239,7 @@ export function adminRoutes(deps: () => Promise<ApiDeps>): Route[] {
       path: '/status',
       auth: 'admin',
       async handle() {
-        return ok(await systemStatus(await deps()));
+        return ok(await cachedSystemStatus(await deps()));
       },
     },
   ];

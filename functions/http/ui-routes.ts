@@ -4,7 +4,7 @@
  * admin token like every other admin route (401 without one, 403 with a claim token).
  */
 import type { ApiDeps } from '../../shared/services/deps.js';
-import { buildDashboard } from '../../shared/services/dashboard.js';
+import { cachedDashboard } from '../../shared/services/dashboard.js';
 import type { Reply, Route } from './router.js';
 import { loadStatusPage } from './ui-page.js';
 
@@ -33,7 +33,7 @@ export function uiRoutes(deps: () => Promise<ApiDeps>): Route[] {
       path: '/ui/data',
       auth: 'admin',
       async handle() {
-        return { status: 200, body: await buildDashboard(await deps()), headers: { 'cache-control': 'no-store' } };
+        return { status: 200, body: await cachedDashboard(await deps()), headers: { 'cache-control': 'no-store' } };
       },
     },
   ];

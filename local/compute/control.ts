@@ -5,7 +5,12 @@
  * `{"args":[...]}` and answer `{"result": …}`, so another process can use
  * `remoteComputeControl(baseUrl)` and get the very same interface.
  */
-export type QuotaMetric = 'CPUS' | 'INSTANCES' | 'IN_USE_ADDRESSES';
+/**
+ * Regional quota metrics: the general ones and the per-family CPU metrics (N2_CPUS,
+ * C3_CPUS, …), which a region lists only when a test sets them; a machine whose family
+ * metric is listed counts against it instead of CPUS (shared/domain/quota-metric.ts).
+ */
+export type QuotaMetric = 'CPUS' | 'INSTANCES' | 'IN_USE_ADDRESSES' | `${Uppercase<string>}_CPUS`;
 
 /** A limit per metric; null removes the metric from the region's quotas. */
 export type QuotaLimits = Partial<Record<QuotaMetric, number | null>>;

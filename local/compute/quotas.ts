@@ -3,12 +3,17 @@ import { apiNotFound } from './api-error.js';
 import type { QuotaLimits, QuotaMetric } from './control.js';
 import { API_BASE, REGION, cpusOfMachineType, regionOf, type Json, type ParsedInsert } from './instance-resource.js';
 import type { OpError } from './operations.js';
+import { cpuQuotaMetricIn } from '../../shared/domain/quota-metric.js';
 
 export interface QuotaUser {
   zone: string;
   cpus: number;
   hasExternalIp: boolean;
+  /** The machine type's name (e2-small, n2-standard-4): which CPU metric it counts against. */
+  machineType: string;
 }
+
+const GENERAL = ['CPUS', 'INSTANCES', 'IN_USE_ADDRESSES'] as const;
 
 export class Quotas {
   private quotas = new Map<string, Record<QuotaMetric, number | null>>();
@@ -40,12 +45,24 @@ export class Quotas {
     return { ...(this.quotas.get(region) ?? this.defaults) };
   }
 
+  /** The metrics the region lists: the general ones, and every family metric with a limit. */
+  private listed(region: string): QuotaMetric[] {
+    const limits = this.limits(region);
+    return [...GENERAL, ...(Object.keys(limits) as QuotaMetric[]).filter((m) => !(GENERAL as readonly string[]).includes(m) && limits[m] !== null)];
+  }
+
+  /** The CPU metric a machine type counts against in the region. */
+  cpuMetric(region: string, machineType: string): QuotaMetric {
+    return cpuQuotaMetricIn(machineType, this.listed(region)) as QuotaMetric;
+  }
+
   usage(region: string): Record<QuotaMetric, number> {
-    const usage = { CPUS: 0, INSTANCES: 0, IN_USE_ADDRESSES: 0 };
+    const usage: Record<QuotaMetric, number> = Object.fromEntries(this.listed(region).map((m) => [m, 0])) as Record<QuotaMetric, number>;
     for (const inst of this.users()) {
       if (regionOf(inst.zone) !== region) continue;
       usage.INSTANCES++;
-      usage.CPUS += inst.cpus;
+      const cpu = this.cpuMetric(region, inst.machineType);
+      usage[cpu] = (usage[cpu] ?? 0) + inst.cpus;
       if (inst.hasExternalIp) usage.IN_USE_ADDRESSES++;
     }
     return usage;
@@ -56,10 +73,12 @@ export class Quotas {
     const region = regionOf(zone);
     const usage = this.usage(region);
     const limits = this.limits(region);
-    const wanted: Record<QuotaMetric, number> = { CPUS: cpusOfMachineType(parsed.machineType), INSTANCES: 1, IN_USE_ADDRESSES: parsed.wantsExternalIp ? 1 : 0 };
-    for (const metric of ['CPUS', 'INSTANCES', 'IN_USE_ADDRESSES'] as const) {
-      const limit = limits[metric];
-      if (limit !== null && wanted[metric] > 0 && usage[metric] + wanted[metric] > limit) {
+    const cpu = this.cpuMetric(region, parsed.machineType);
+    const wanted: Partial<Record<QuotaMetric, number>> = { INSTANCES: 1, IN_USE_ADDRESSES: parsed.wantsExternalIp ? 1 : 0, [cpu]: cpusOfMachineType(parsed.machineType) };
+    for (const metric of [cpu, 'INSTANCES', 'IN_USE_ADDRESSES'] as const) {
+      const limit = limits[metric] ?? null;
+      const want = wanted[metric] ?? 0;
+      if (limit !== null && want > 0 && (usage[metric] ?? 0) + want > limit) {
         return {
           code: 'QUOTA_EXCEEDED',
           message: `Quota '${metric}' exceeded.  Limit: ${limit.toFixed(1)} in region ${region}.`,

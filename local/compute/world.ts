@@ -77,6 +77,8 @@ interface StoredInstance {
   zone: string;
   resource: InstanceResource;
   cpus: number;
+  /** The machine type's name, for the CPU quota metric it counts against. */
+  machineType: string;
   hasExternalIp: boolean;
   reservation: AddressReservation | null;
   machine: LocalMachine | null;
@@ -469,6 +471,7 @@ export class ComputeWorld implements ComputeEmulatorControl {
       zone,
       resource,
       cpus: cpusOfMachineType(parsed.machineType),
+      machineType: parsed.machineType,
       hasExternalIp: parsed.wantsExternalIp,
       reservation: null,
       machine: null,

@@ -33,8 +33,11 @@ const STOP_GRACE_MS = 2_000;
 export interface FirestoreEmulatorOptions {
   host?: string;
   port?: number;
-  /** Called with the gRPC method name and request of every call (e.g. `Commit`), to record what a client calls. */
-  onCall?: (method: string, request: unknown) => void;
+  /**
+   * Called with the gRPC method name and request of every call (e.g. `Commit`), to record
+   * what a client calls; `call` is the gRPC call (a streaming call's `write` carries each response).
+   */
+  onCall?: (method: string, request: unknown, call: unknown) => void;
 }
 
 export async function startFirestoreEmulator(opts: FirestoreEmulatorOptions = {}): Promise<FirestoreEmulator> {
@@ -45,7 +48,7 @@ export async function startFirestoreEmulator(opts: FirestoreEmulatorOptions = {}
   const service = new FaithfulFirestoreService(store, knobs);
   const onCall = opts.onCall;
   const impl = !onCall ? service : Object.fromEntries(Object.keys(FirestoreServiceV1Impl.definition).map((name) => [name, (call: { request?: unknown }, ...rest: unknown[]) => {
-    onCall(name, call.request);
+    onCall(name, call.request, call);
     return (service as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(service, call, ...rest);
   }]));
   server.addService(FirestoreServiceV1Impl.definition as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation);

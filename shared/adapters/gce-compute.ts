@@ -14,6 +14,7 @@ import { WarmerError } from '../errors.js';
 import { lastSegment } from '../domain/pool-spec.js';
 import type { Compute } from '../ports.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../domain/machine.js';
+import { cpuQuotaMetricIn, GENERAL_CPU_METRIC } from '../domain/quota-metric.js';
 import { isFingerprintConflict, operationToWarmerError, toWarmerError } from './gce-errors.js';
 import { instanceResource, labelFilter, toMachine } from './gce-resources.js';
 
@@ -176,7 +177,13 @@ export class GceCompute implements Compute {
     }
   }
 
-  async quotaHeadroom(region: string): Promise<QuotaHeadroom> {
+  /**
+   * Headroom of the region's quotas. CPUs: the metric the machine type counts against
+   * (N2_CPUS for n2-…, CPUS for n1/f1/g1 or when the region does not list the family's):
+   * https://cloud.google.com/compute/resource-usage#cpu_quota and the `Quota.metric` enum
+   * of https://cloud.google.com/compute/docs/reference/rest/v1/regions#Quota
+   */
+  async quotaHeadroom(region: string, machineType?: string): Promise<QuotaHeadroom> {
     let quotas: protos.google.cloud.compute.v1.IQuota[];
     try {
       const [r] = await this.regions.get({ project: this.project, region }, this.callOptions);
@@ -189,7 +196,8 @@ export class GceCompute implements Compute {
       if (!q || q.limit === null || q.limit === undefined) return Infinity;
       return Number(q.limit) - Number(q.usage ?? 0);
     };
-    return { region, cpus: headroom('CPUS'), instances: headroom('INSTANCES'), inUseAddresses: headroom('IN_USE_ADDRESSES') };
+    const cpuMetric = machineType === undefined ? GENERAL_CPU_METRIC : cpuQuotaMetricIn(machineType, quotas.map((q) => String(q.metric)));
+    return { region, cpus: headroom(cpuMetric), instances: headroom('INSTANCES'), inUseAddresses: headroom('IN_USE_ADDRESSES') };
   }
 
   /** Closes the clients' connections. */

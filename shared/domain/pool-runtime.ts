@@ -1,8 +1,10 @@
+import type { BreakerState } from './breaker.js';
+
 /** What reconcile remembers about a pool between passes. Written by reconcile only, never on a claim. */
 export interface PoolRuntime {
   /** zone → epoch ms until which it is considered stocked out. */
   coldZones: Record<string, number>;
-  breaker: { consecutiveFailures: number; openUntil: number | null };
+  breaker: BreakerState;
   /**
    * instance → epoch ms of its last probe, so ready and claimed machines are probed at
    * most once per `healthCheck.intervalSeconds` (kept here, not on the instance records,

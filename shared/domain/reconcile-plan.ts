@@ -18,7 +18,7 @@ import { LIVE_STATES, type HealthInfo, type InstanceRecord, type InstanceState }
 import { cpusOf, type PoolSpec } from './pool-spec.js';
 import type { Machine, MachineStatus, QuotaHeadroom } from './machine.js';
 import type { ProbeResult } from './probe.js';
-import { breakerCreateLimit, breakerPhase, type BreakerState } from './breaker.js';
+import { breakerCreateLimit, breakerPhase, probeInFlight, type BreakerState } from './breaker.js';
 import { assessProbe } from './health.js';
 
 export const TEARDOWN_REASONS = [
@@ -322,6 +322,8 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     if (spec.paused) plan.events.push({ severity: 'INFO', message: 'pool paused: creating nothing', fields: { ...fields, want } });
     if (phase === 'open') {
       plan.events.push({ severity: 'WARNING', message: 'pool breaker open', fields: { ...fields, want, openUntil: input.breaker.openUntil, consecutiveFailures: input.breaker.consecutiveFailures } });
+    } else if (phase === 'half_open' && probeInFlight(input.breaker, now)) {
+      plan.events.push({ severity: 'INFO', message: 'pool breaker half-open: probe in flight', fields: { ...fields, probeUntil: input.breaker.probeUntil } });
     } else if (phase === 'half_open') {
       plan.events.push({ severity: 'INFO', message: 'pool breaker half-open: one creation', fields: { ...fields, consecutiveFailures: input.breaker.consecutiveFailures } });
     }

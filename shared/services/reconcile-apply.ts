@@ -41,6 +41,8 @@ export async function applyTransitions(deps: ReconcileDeps, plan: ReconcilePlan,
 /** A machine that just became ready: its boot time (ready − created) goes to the history. */
 export async function recordReady(deps: ReconcileDeps, r: InstanceRecord, now: number): Promise<void> {
   const readyAt = r.stateChangedAt.ready ?? now;
+  // The time-to-ready log-based metric (deploy/monitoring.ts) extracts durationMs from this line.
+  deps.logger.info('machine ready', { pool: r.pool, instance: r.name, durationMs: Math.max(0, readyAt - r.createdAt) });
   await recordHistory(deps.history, deps.logger, { type: 'ready', pool: r.pool, at: readyAt, instance: r.name, durationMs: Math.max(0, readyAt - r.createdAt) });
 }
 

@@ -5,7 +5,7 @@
  */
 import pLimit from 'p-limit';
 import { kindOf, isWarmerError } from '../errors.js';
-import { recordCreateResults } from '../domain/breaker.js';
+import { breakerPolicyFor, recordCreateResults } from '../domain/breaker.js';
 import { newInstanceRecord, type InstanceRecord } from '../domain/instance.js';
 import { instanceName } from '../domain/naming.js';
 import type { PoolRuntime } from '../domain/pool-runtime.js';
@@ -42,7 +42,7 @@ export async function applyCreates(
 
   if (spec.perMachineSshKeys && !deps.settings.sshKeyPassphrase && plan.creates.length > 0) {
     log.error('pool issues per-machine keys but no passphrase is configured (WARMER_SSH_KEY_PASSPHRASE); creating nothing');
-    return { ...runtime, coldZones, breaker: recordCreateResults(runtime.breaker, { succeeded: boots.ready, failed: boots.bootFailures }, deps.clock.now()) };
+    return { ...runtime, coldZones, breaker: recordCreateResults(runtime.breaker, { succeeded: boots.ready, failed: boots.bootFailures }, deps.clock.now(), breakerPolicyFor(spec)) };
   }
 
   const createOne = async (zone: string, existing?: InstanceRecord): Promise<CreateResult> => {
@@ -142,9 +142,11 @@ export async function applyCreates(
   ]);
 
   // Inserts that succeeded are not yet proof the image works; reaching ready is.
-  const breaker = recordCreateResults(runtime.breaker, { succeeded: boots.ready, failed: failed + boots.bootFailures }, deps.clock.now());
+  // `started`: in half-open, the insert that succeeded is the one probe.
+  const breaker = recordCreateResults(runtime.breaker, { succeeded: boots.ready, failed: failed + boots.bootFailures, started: summary.created }, deps.clock.now(), breakerPolicyFor(spec));
   if (breaker.openUntil !== null && (runtime.breaker.openUntil === null || breaker.openUntil > runtime.breaker.openUntil)) {
-    log.error('creates keep failing; pool backs off', { consecutiveFailures: breaker.consecutiveFailures, until: new Date(breaker.openUntil).toISOString() });
-  }
+    log.error('creates keep failing; pool backs off', { consecutiveFailures: breaker.consecutiveFailures, opens: breaker.opens ?? 1, until: new Date(breaker.openUntil).toISOString() });
+  }  if (runtime.breaker.openUntil !== null && breaker.openUntil === null) log.notice('pool breaker closed: a machine reached ready');
+
   return { ...runtime, coldZones, breaker };
 }

@@ -12,10 +12,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
+import { breakerForSpec, readiedSince } from '../domain/breaker.js';
 import { LIVE_STATES, type InstanceRecord } from '../domain/instance.js';
 import type { Machine } from '../domain/machine.js';
 import type { Pool } from '../domain/pool-spec.js';
-import { planReconcile, DEFAULT_RECONCILE_SETTINGS } from '../domain/reconcile-plan.js';
+import { DEFAULT_RECONCILE_SETTINGS } from '../domain/reconcile-plan.js';
 import type { Random } from '../domain/candidates.js';
 import type { Logger } from '../logging.js';
 import type { HistoryStore } from '../history.js';
@@ -25,7 +26,7 @@ import { PassFence, realAfter, settlesWithin } from './pass-fence.js';
 import { applyCloses, applyTeardowns, applyTransitions, deleteOrphans, summarizePlan } from './reconcile-apply.js';
 import { applyCreates } from './reconcile-create.js';
 import { probeRecords } from './reconcile-probe.js';
-import { readQuota } from './reconcile-quota.js';
+import { planWithQuota } from './reconcile-quota.js';
 import { syncClaimLabels } from './claim-labels.js';
 
 export interface ReconcileSettings {
@@ -37,7 +38,7 @@ export interface ReconcileSettings {
   coldZoneMs: number;
   probeConcurrency: number;
   createConcurrency: number;
-  /** Pools reconciled at once by reconcileAll. */
+  /** Pools reconciled at once by reconcileAll (WARMER_POOL_CONCURRENCY). */
   poolConcurrency: number;
   /**
    * How long a pass waits for its deletes and creations before it ends anyway (they go on
@@ -49,6 +50,8 @@ export interface ReconcileSettings {
   replanAfterMs: number;
   /** Passes run again under the same lease while refill requests marked the pool dirty, at most this often. */
   maxReruns: number;
+  /** Probe rounds after a scheduled pass run until this long after the tick (probe-rounds.ts); 0: none. */
+  probeRoundBudgetMs: number;
   /** Passphrase for per-machine keys; pools that issue them cannot create without it. */
   sshKeyPassphrase: string | null;
   dryRun: boolean;
@@ -60,10 +63,11 @@ export const DEFAULT_SETTINGS: ReconcileSettings = {
   coldZoneMs: 5 * 60_000,
   probeConcurrency: 64,
   createConcurrency: 10,
-  poolConcurrency: 4,
+  poolConcurrency: 16,
   actionWaitMs: 60_000,
   replanAfterMs: 30_000,
   maxReruns: 5,
+  probeRoundBudgetMs: 0,
   sshKeyPassphrase: null,
   dryRun: false,
 };
@@ -213,7 +217,7 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
     observed = await observeAndPlan(deps, pool, now, log);
   }
   if (!('plan' in observed)) return { ...summary, ...observed };
-  const { plan, records, machines, runtime, probedAt } = observed;
+  const { plan, records, machines, runtime, probedAt, lastPassAt } = observed;
   if (deps.settings.dryRun) {
     log.notice('dry run: plan not applied', { plan: summarizePlan(plan) });
     return summary;
@@ -227,6 +231,8 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
   // and never boots).
   const bootFailures = plan.teardowns.filter((t) => t.reason === 'boot_timeout').length +
     plan.transitions.filter((t) => t.to === 'failed').length;
+  // Ready since the last pass counts too (a refill's boot watch makes machines ready between passes).
+  const ready = summary.madeReady + readiedSince(records, lastPassAt ?? Infinity);
   // Removals and creations run side by side: a hung delete never holds up a creation
   // (maxSize still holds: a machine being deleted counts until it is gone). Every new
   // record is written under the fence; every delete checks it first.
@@ -236,7 +242,7 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
     await applyCloses(deps, plan, now, summary);
     await deleteOrphans(deps, plan, summary, log, () => fence.check());
   })();
-  const creations = applyCreates(deps, pool, plan, runtime, now, summary, log, { ready: summary.madeReady, bootFailures }, fence);
+  const creations = applyCreates(deps, pool, plan, runtime, now, summary, log, { ready, bootFailures }, fence);
   let nextRuntime = runtime;
   const waited = Promise.all([removals, creations.then((r) => (nextRuntime = r))]);
   waited.catch((err) => log.error('reconcile action failed', {}, err));
@@ -263,7 +269,7 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
 }
 
 type Observed =
-  | { plan: ReturnType<typeof planReconcile>; records: InstanceRecord[]; machines: Machine[]; runtime: PoolRuntime; probedAt: Record<string, number> }
+  | { plan: ReturnType<typeof planReconcile>; records: InstanceRecord[]; machines: Machine[]; runtime: PoolRuntime; probedAt: Record<string, number>; lastPassAt: number | null }
   | { outcome: 'inventory_failed'; error: string };
 
 async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log: Logger): Promise<Observed> {
@@ -281,23 +287,23 @@ async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log:
     log.error('inventory failed; pass stopped for this pool', {}, err);
     return { outcome: 'inventory_failed', error: (err as Error).message };
   }
-  const runtime = await deps.runtime.getRuntime(pool.name);
+  const stored = await deps.runtime.getRuntime(pool.name);
+  // A new image or machine type gets a closed breaker (a PUT that fixes the image).
+  const runtime = { ...stored, breaker: breakerForSpec(stored.breaker, spec) };
+  if (stored.breaker.openUntil !== null && runtime.breaker.openUntil === null) log.notice('pool breaker reset: image or machine type changed');
 
   // 2. Probe booting and ready machines that have an address.
   const { probes, probedAt } = await probeRecords(deps, spec, records, runtime.probedAt ?? {}, now);
 
-  // Quota: every region the pool's zones are in; unknown (read failed) → null.
-  const quota = await readQuota(deps, spec, log);
-
-  // 3. Decide.
-  const plan = planReconcile({
+  // 3. Decide. Quota (every region of the pool's zones; unknown → null) is read only
+  // when the plan wants to insert.
+  const plan = await planWithQuota(deps, spec, log, {
     pool: pool.name,
     spec,
     now,
     records,
     machines,
     probes,
-    quota,
     coldZones: runtime.coldZones,
     breaker: runtime.breaker,
     settings: {
@@ -312,5 +318,5 @@ async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log:
     else if (e.severity === 'WARNING') log.warn(e.message, fields);
     else log.info(e.message, fields);
   }
-  return { plan, records, machines, runtime, probedAt };
+  return { plan, records, machines, runtime, probedAt, lastPassAt: stored.lastPass?.startedAt ?? null };
 }

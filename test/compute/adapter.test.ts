@@ -103,6 +103,23 @@ describe('createMachine', () => {
     expect(err).toMatchObject({ code: 'zone_stockout', retryable: true, details: { operationCodes: ['ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS'] } });
   });
 
+  it('reads the CPU quota of the machine family (N2_CPUS for n2, CPUS for n1), and inserts are held to it', async () => {
+    const zone = 'asia-south1-a';
+    await h.emulator.control.setQuota('asia-south1', { CPUS: 100, N2_CPUS: 6, INSTANCES: 100 });
+    const n2 = spec({ machineType: 'n2-standard-4' });
+    expect((await h.compute.quotaHeadroom('asia-south1', 'n2-standard-4')).cpus).toBe(6);
+    expect((await h.compute.quotaHeadroom('asia-south1', 'n1-standard-2')).cpus).toBe(100);
+    // a family the region does not list falls back to CPUS
+    expect((await h.compute.quotaHeadroom('asia-south1', 'c3-standard-4')).cpus).toBe(100);
+    await h.compute.createMachine(req({ zone, spec: n2 }));
+    expect((await h.compute.quotaHeadroom('asia-south1', 'n2-standard-4')).cpus).toBe(2);
+    expect((await h.compute.quotaHeadroom('asia-south1', 'n1-standard-2')).cpus).toBe(100); // n2 does not use CPUS
+    expect(await failure(h.compute.createMachine(req({ zone, spec: n2 })))).toBe('quota_exceeded');
+    await h.compute.createMachine(req({ zone, spec: spec({ machineType: 'n1-standard-4' }) }));
+    expect((await h.compute.quotaHeadroom('asia-south1', 'n1-standard-2')).cpus).toBe(96);
+    expect((await h.compute.quotaHeadroom('asia-south1')).cpus).toBe(96); // no machine type: CPUS
+  });
+
   it('reports quota exhaustion as quota_exceeded, and headroom follows live machines', async () => {
     const zone = 'asia-east1-a';
     await h.emulator.control.setQuota('asia-east1', { INSTANCES: 2, CPUS: 24, IN_USE_ADDRESSES: null });

@@ -73,6 +73,8 @@ beforeAll(async () => {
     createConcurrency: 2,
     orphanGraceSeconds: 60,
     leaseSeconds: 60,
+    poolConcurrency: 16,
+    probeRoundBudgetSeconds: 0,
   } as Config;
   clients = createClients(config, silentLogger);
   // The topics exist in a deployment (the deploy creates them); set up outside the recording.

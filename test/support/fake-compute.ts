@@ -68,7 +68,11 @@ export class FakeCompute implements Compute {
     m.labels = { ...m.labels, ...labels };
   }
 
-  async quotaHeadroom(region: string): Promise<QuotaHeadroom> {
+  /** quotaHeadroom calls, and the machine types they asked about. */
+  readonly quotaReads: Array<{ region: string; machineType: string | undefined }> = [];
+
+  async quotaHeadroom(region: string, machineType?: string): Promise<QuotaHeadroom> {
+    this.quotaReads.push({ region, machineType });
     const q = this.quota[region];
     const used = [...this.machines.values()].filter((m) => regionOfZone(m.zone) === region).length;
     return { region, cpus: Infinity, instances: q ? q.instances - used : Infinity, inUseAddresses: Infinity };

@@ -7,7 +7,7 @@ import { MemoryInstanceStore, MemoryPoolStore } from '../../shared/adapters/memo
 import { MemoryHistoryStore } from '../../shared/adapters/memory-history.js';
 import { memoryLogger } from '../../shared/logging.js';
 import type { HistoryEvent, HistoryStore } from '../../shared/history.js';
-import { BUCKET_MS, buildDashboard, type ActivityEvent, dashboardWindow, percentile, RECENT_TEARDOWNS, WINDOW_BUCKETS } from '../../shared/services/dashboard.js';
+import { BUCKET_MS, buildDashboard, cachedDashboard, cachedStatus, type ActivityEvent, dashboardWindow, percentile, RECENT_TEARDOWNS, STATUS_CACHE_MS, WINDOW_BUCKETS } from '../../shared/services/dashboard.js';
 import { claimInstances, releaseInstance } from '../../shared/services/claim.js';
 import { handleTeardown } from '../../shared/services/teardown.js';
 import { FakeCompute } from '../support/fake-compute.js';
@@ -189,5 +189,43 @@ describe('buildDashboard', () => {
     expect(ci.claims).toMatchObject({ hits: 1, misses: 1, machinesServed: 1 });
     expect(ci.teardowns).toEqual([{ at: NOW + 5000, instance: name, reason: 'released' }]);
     expect(ci.counts).toMatchObject({ ready: 1, claimed: 0, deleted: 1 });
+  });
+});
+
+describe('the status cache', () => {
+  it('150 concurrent requests share one computation; a request after STATUS_CACHE_MS recomputes', async () => {
+    const { deps, setNow } = await setup();
+    let counted = 0;
+    const countByState = deps.instances.countByState.bind(deps.instances);
+    deps.instances.countByState = async (pool: string) => {
+      counted++;
+      return countByState(pool);
+    };
+    await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW }));
+    const answers = await Promise.all(Array.from({ length: 150 }, () => cachedDashboard(deps)));
+    expect(counted).toBe(2); // one per pool, not per request
+    expect(answers.every((a) => a.pools.find((p) => p.name === 'ci')!.counts.ready === 1)).toBe(true);
+    setNow(NOW + STATUS_CACHE_MS - 1);
+    await cachedDashboard(deps);
+    expect(counted).toBe(2);
+    await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW }));
+    setNow(NOW + STATUS_CACHE_MS);
+    const fresh = await cachedDashboard(deps);
+    expect(counted).toBe(4);
+    expect(fresh.pools.find((p) => p.name === 'ci')!.counts.ready).toBe(2);
+  });
+
+  it('a failed computation is not cached', async () => {
+    const { deps } = await setup();
+    const listPools = deps.pools.listPools.bind(deps.pools);
+    let fail = true;
+    deps.pools.listPools = async () => {
+      if (fail) throw new Error('store down');
+      return listPools();
+    };
+    const status = cachedStatus(async (d: typeof deps) => (await d.pools.listPools()).length);
+    await expect(status(deps)).rejects.toThrow('store down');
+    fail = false;
+    expect(await status(deps)).toBe(2);
   });
 });

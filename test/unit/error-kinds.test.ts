@@ -12,7 +12,7 @@ const TABLE: Row[] = [
   ['bad_request',               400, false, true,  false, false, null,     false],
   ['unauthorized',              401, false, true,  false, true,  null,     false],
   ['forbidden',                 403, false, true,  false, true,  null,     false],
-  ['not_found',                 404, false, true,  false, true,  null,     false],
+  ['not_found',                 404, false, true,  false, false, null,     true],
   ['method_not_allowed',        405, false, true,  false, true,  null,     false],
   ['conflict',                  409, false, true,  false, true,  null,     false],
   ['payload_too_large',         413, false, true,  false, true,  null,     false],

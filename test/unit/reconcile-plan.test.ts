@@ -248,6 +248,7 @@ describe('planReconcile: circuit breaker', () => {
     ['closed with failures below the threshold: full pass', { consecutiveFailures: 2, openUntil: null }, 3, null],
     ['open: nothing', { consecutiveFailures: 3, openUntil: NOW + 30 * S }, 0, 'WARNING pool breaker open'],
     ['half-open: one', { consecutiveFailures: 3, openUntil: NOW - S }, 1, 'INFO pool breaker half-open: one creation'],
+    ['half-open with the probe out: none', { consecutiveFailures: 3, openUntil: NOW - S, probeUntil: NOW + MIN }, 0, 'INFO pool breaker half-open: probe in flight'],
   ])('%s', (_name, breaker, expected, event) => {
     const p = plan(input({ breaker }));
     expect(p.creates).toHaveLength(expected);

@@ -104,6 +104,78 @@ describe('reconcilePool', () => {
     expect(deps.compute.machines.size).toBe(0);
   });
 
+  it('an insert refused as "not found" (missing image or network) closes the record and counts against the breaker', async () => {
+    const { deps, counts } = await setup();
+    deps.compute.failCreates = Array(3).fill('not_found');
+    await reconcilePool(deps, 'ci');
+    expect(await counts()).toMatchObject({ creating: 0, booting: 0 });
+    expect([...deps.instances.records.values()].map((r) => [r.state, r.reason])).toEqual(Array(3).fill(['deleted', 'create_failed:not_found']));
+    expect((await deps.runtime.getRuntime('ci')).breaker.openUntil).not.toBeNull();
+  });
+
+  it('half-open makes exactly one probe create, and the breaker closes only when that machine is ready', async () => {
+    const { deps, advance, counts, logger } = await setup();
+    deps.compute.failCreates = Array(3).fill('operation_failed');
+    deps.prober.healthyByDefault = false; // the probe machine boots slowly
+    await reconcilePool(deps, 'ci');
+    advance(31_000);
+    await reconcilePool(deps, 'ci'); // half-open: the one probe
+    expect(deps.compute.machines.size).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      advance(10_000);
+      await reconcilePool(deps, 'ci'); // the probe is booting: nothing more
+    }
+    expect(deps.compute.machines.size).toBe(1);
+    expect((await deps.runtime.getRuntime('ci')).breaker.openUntil).not.toBeNull();
+    deps.prober.healthyByDefault = true;
+    advance(10_000);
+    await reconcilePool(deps, 'ci'); // the probe is ready: closed
+    expect((await deps.runtime.getRuntime('ci')).breaker.openUntil).toBeNull();
+    expect(logger.entries.some((e) => e.message === 'pool breaker closed: a machine reached ready')).toBe(true);
+    advance(5_000);
+    await reconcilePool(deps, 'ci'); // and the pool fills
+    expect(deps.compute.machines.size).toBe(3);
+    advance(5_000);
+    await reconcilePool(deps, 'ci');
+    expect(await counts()).toMatchObject({ ready: 3 });
+  });
+
+  it('a PUT that changes the image resets an open breaker: the next pass fills the pool', async () => {
+    const { deps, advance, now, logger } = await setup({ image: 'projects/p/global/images/broken' });
+    deps.compute.failCreates = Array(3).fill('not_found');
+    await reconcilePool(deps, 'ci');
+    expect((await deps.runtime.getRuntime('ci')).breaker.openUntil).toBeGreaterThan(now());
+    advance(5_000);
+    await reconcilePool(deps, 'ci');
+    expect(deps.compute.machines.size).toBe(0); // open
+    await deps.pools.putPool('ci', spec({ targetReady: 3, maxSize: 6, zones: ['us-central1-a', 'us-central1-b'], image: 'projects/p/global/images/fixed' }), now());
+    advance(1_000);
+    await reconcilePool(deps, 'ci');
+    expect(deps.compute.machines.size).toBe(3);
+    expect(logger.entries.some((e) => e.message === 'pool breaker reset: image or machine type changed')).toBe(true);
+    expect((await deps.runtime.getRuntime('ci')).breaker.openUntil).toBeNull();
+  });
+
+  it('reads the quota (for the pool\'s machine type) only when the pass creates something', async () => {
+    const { deps, advance } = await setup({ machineType: 'n2-standard-2' });
+    await reconcilePool(deps, 'ci');
+    expect(deps.compute.quotaReads).toEqual([{ region: 'us-central1', machineType: 'n2-standard-2' }]);
+    for (let i = 0; i < 3; i++) {
+      advance(5_000);
+      await reconcilePool(deps, 'ci'); // booting, then full: nothing to create
+    }
+    expect(deps.compute.quotaReads).toHaveLength(1);
+  });
+
+  it('logs "machine ready" with pool, instance and durationMs (the time-to-ready metric)', async () => {
+    const { deps, advance, logger } = await setup({ targetReady: 1 });
+    await reconcilePool(deps, 'ci');
+    advance(7_000);
+    await reconcilePool(deps, 'ci');
+    const ready = logger.entries.filter((e) => e.message === 'machine ready');
+    expect(ready).toEqual([expect.objectContaining({ severity: 'INFO', pool: 'ci', instance: [...deps.compute.machines.keys()][0], durationMs: 7_000 })]);
+  });
+
   it('replaces a ready machine that stops answering; never touches a claimed one that does', async () => {
     const { deps, advance, counts } = await setup({ targetReady: 2, healthCheck: { failuresBeforeUnhealthy: 2 } });
     await reconcilePool(deps, 'ci');
