@@ -409,6 +409,7 @@ export class ComputeWorld implements ComputeEmulatorControl {
       const nic = (resource.networkInterfaces as Json[])[0]!;
       const inst: StoredInstance = {
         key, name: resource.name, zone: record.zone, resource, cpus: cpusOfMachineType(String(resource.machineType)),
+        machineType: String(resource.machineType).split('/').pop()!,
         hasExternalIp: Array.isArray(nic.accessConfigs) && nic.accessConfigs.length > 0,
         reservation: null, machine: null, health: 'provisioning', createdAt: record.createdAt, bootedAt: null, deleteOp: null, fault: 'none',
       };

@@ -16,7 +16,7 @@ import { breakerForSpec, readiedSince } from '../domain/breaker.js';
 import { LIVE_STATES, type InstanceRecord } from '../domain/instance.js';
 import type { Machine } from '../domain/machine.js';
 import type { Pool } from '../domain/pool-spec.js';
-import { DEFAULT_RECONCILE_SETTINGS } from '../domain/reconcile-plan.js';
+import { DEFAULT_RECONCILE_SETTINGS, type ReconcilePlan } from '../domain/reconcile-plan.js';
 import type { Random } from '../domain/candidates.js';
 import type { Logger } from '../logging.js';
 import type { HistoryStore } from '../history.js';
@@ -269,7 +269,7 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
 }
 
 type Observed =
-  | { plan: ReturnType<typeof planReconcile>; records: InstanceRecord[]; machines: Machine[]; runtime: PoolRuntime; probedAt: Record<string, number>; lastPassAt: number | null }
+  | { plan: ReconcilePlan; records: InstanceRecord[]; machines: Machine[]; runtime: PoolRuntime; probedAt: Record<string, number>; lastPassAt: number | null }
   | { outcome: 'inventory_failed'; error: string };
 
 async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log: Logger): Promise<Observed> {

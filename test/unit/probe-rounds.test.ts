@@ -4,7 +4,7 @@
  * scheduler fires only once a minute.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryInstanceStore, MemoryPoolRuntimeStore, MemoryPoolStore } from '../../shared/adapters/memory-store.js';
+import { MemoryInstanceStore, MemoryPoolStore, linkedMemoryStores } from '../../shared/adapters/memory-store.js';
 import { memoryLogger } from '../../shared/logging.js';
 import type { ProbeResult, ProbeTarget } from '../../shared/domain/probe.js';
 import { DEFAULT_SETTINGS, type ReconcileDeps } from '../../shared/services/reconcile.js';
@@ -39,8 +39,8 @@ async function setup(budgetMs: number) {
   const prober = new ClockedProber(clock);
   const deps: ReconcileDeps & { instances: MemoryInstanceStore; publisher: FakePublisher } = {
     pools: new MemoryPoolStore(),
-    instances: new MemoryInstanceStore(),
-    runtime: new MemoryPoolRuntimeStore(),
+    // Linked: the instance store checks a pass's fence against the runtime store's lease.
+    ...linkedMemoryStores(),
     compute: new FakeCompute(),
     prober,
     publisher: new FakePublisher(),
