@@ -141,16 +141,7 @@ export class FirestoreInstanceStore implements InstanceStore {
     now: number,
     patch: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>> = {},
   ): Promise<InstanceRecord | null> {
-    const ref = this.#ref(name);
-    return this.#db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      if (!snap.exists) return null;
-      const current = fromSnapshot(snap);
-      if (!from.includes(current.state)) return null;
-      const next = transitionedRecord(current, to, now, patch);
-      tx.set(ref, toStored(next));
-      return next;
-    });
+    return this.#compareAndSet(name, from, (current) => transitionedRecord(current, to, now, patch));
   }
 
   async update(
@@ -158,15 +149,20 @@ export class FirestoreInstanceStore implements InstanceStore {
     states: readonly InstanceState[],
     patch: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>,
   ): Promise<InstanceRecord | null> {
+    return this.#compareAndSet(name, states, (current) => ({ ...current, ...patch }));
+  }
+
+  /** In one transaction: the record, if it is in one of `states`, replaced by `next(record)`. */
+  #compareAndSet(name: string, states: readonly InstanceState[], next: (current: InstanceRecord) => InstanceRecord): Promise<InstanceRecord | null> {
     const ref = this.#ref(name);
     return this.#db.runTransaction(async (tx) => {
       const snap = await tx.get(ref);
       if (!snap.exists) return null;
       const current = fromSnapshot(snap);
       if (!states.includes(current.state)) return null;
-      const next: InstanceRecord = { ...current, ...patch };
-      tx.set(ref, toStored(next));
-      return next;
+      const updated = next(current);
+      tx.set(ref, toStored(updated));
+      return updated;
     });
   }
 
