@@ -91,7 +91,12 @@ async function main() {
   const history = new FirestoreHistoryStore(db, { prefix });
   const deps: ApiDeps = { pools, instances, publisher, history, clock: { now: () => Date.now() }, logger: silentLogger };
   const claimServer = await serveFunction(
-    createApiHandler('claim', () => ({ claimTokens: [TOKEN], adminTokens: [], project: 'bench', maxBodyBytes: 65536, retryAfterSeconds: 5 }), async () => deps, () => silentLogger),
+    createApiHandler(
+      'claim',
+      () => ({ claimTokens: [TOKEN], adminTokens: [], project: 'bench', maxBodyBytes: 65536, retryAfterSeconds: 5 }),
+      async () => deps,
+      () => silentLogger,
+    ),
   );
   // The floor: the same stack, one transaction that reads one document and updates it.
   // The documents are instance records like the claim's (the same size to read and
@@ -117,7 +122,9 @@ async function main() {
     await pools.putPool(pool, spec({ targetReady: 0, maxSize: 5000 }), Date.now());
     const base = Date.now() - 1e6;
     await Promise.all(Array.from({ length: opts.requests }, (_, i) => instances.create(record({ pool, state: 'ready', at: base + i, name: `${pool}-m${i}` }))));
-    await Promise.all(Array.from({ length: opts.requests }, (_, i) => floorStore.create(record({ pool: `floor-c${c}`, state: 'ready', at: base + i, name: `c${c}-${i}` }))));
+    await Promise.all(
+      Array.from({ length: opts.requests }, (_, i) => floorStore.create(record({ pool: `floor-c${c}`, state: 'ready', at: base + i, name: `c${c}-${i}` }))),
+    );
 
     // Warm both paths (connections, JIT) before measuring.
     for (let i = 0; i < 5; i++) {
@@ -147,7 +154,14 @@ async function main() {
     });
     const duplicates = claimed.length - new Set(claimed).size;
     allDuplicates += duplicates;
-    results.push({ concurrency: c, claim, floor, ratioP50: round(claim.p50 / floor.p50), ratioThroughput: round(claim.throughput / floor.throughput), duplicates });
+    results.push({
+      concurrency: c,
+      claim,
+      floor,
+      ratioP50: round(claim.p50 / floor.p50),
+      ratioThroughput: round(claim.throughput / floor.throughput),
+      duplicates,
+    });
   }
 
   const at32 = results.find((r) => r.concurrency === 32);
@@ -162,13 +176,29 @@ async function main() {
   if (opts.json) {
     console.log(JSON.stringify(report));
   } else {
-    const t = new Table({ head: ['conc.', 'claim p50 ms', 'p99 ms', 'req/s', 'floor p50 ms', 'p99 ms', 'req/s', 'p50 ×floor', 'req/s ×floor', 'dups', 'errors'] });
+    const t = new Table({
+      head: ['conc.', 'claim p50 ms', 'p99 ms', 'req/s', 'floor p50 ms', 'p99 ms', 'req/s', 'p50 ×floor', 'req/s ×floor', 'dups', 'errors'],
+    });
     for (const r of results) {
-      t.push([r.concurrency, r.claim.p50, r.claim.p99, r.claim.throughput, r.floor.p50, r.floor.p99, r.floor.throughput, r.ratioP50, r.ratioThroughput, r.duplicates, r.claim.errors + r.floor.errors]);
+      t.push([
+        r.concurrency,
+        r.claim.p50,
+        r.claim.p99,
+        r.claim.throughput,
+        r.floor.p50,
+        r.floor.p99,
+        r.floor.throughput,
+        r.ratioP50,
+        r.ratioThroughput,
+        r.duplicates,
+        r.claim.errors + r.floor.errors,
+      ]);
     }
     console.log('bench:claim — through functions-framework HTTP and the embedded Firestore emulator');
     console.log(t.toString());
-    console.log(`targets: p50 ≤ 2× floor: ${targets.p50WithinTwiceFloor ? 'met' : 'MISSED'}; throughput at 32 ≥ ½ floor: ${targets.throughputAt32AtLeastHalfFloor ? 'met' : 'MISSED'}; duplicates: ${allDuplicates}`);
+    console.log(
+      `targets: p50 ≤ 2× floor: ${targets.p50WithinTwiceFloor ? 'met' : 'MISSED'}; throughput at 32 ≥ ½ floor: ${targets.throughputAt32AtLeastHalfFloor ? 'met' : 'MISSED'}; duplicates: ${allDuplicates}`,
+    );
   }
   await claimServer.close();
   await floorServer.close();

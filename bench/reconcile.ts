@@ -123,7 +123,13 @@ async function runSize(pools: number, machines: number) {
     const now = Date.now();
     for (let p = 0; p < pools; p++) {
       const pool = `bench-${p}`;
-      const parsed = parsePoolSpec({ image: 'projects/debian-cloud/global/images/family/debian-12', machineType: 'e2-small', zones, targetReady: machines, maxSize: machines * 2 });
+      const parsed = parsePoolSpec({
+        image: 'projects/debian-cloud/global/images/family/debian-12',
+        machineType: 'e2-small',
+        zones,
+        targetReady: machines,
+        maxSize: machines * 2,
+      });
       if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
       await poolStore.putPool(pool, parsed.spec, now);
       await Promise.all(
@@ -143,7 +149,14 @@ async function runSize(pools: number, machines: number) {
       );
     }
     await reconcileAll(deps); // warm-up: probe times, runtime documents, clients connected
-    const passes: Array<{ ms: number; reads: number; writes: number; computeCalls: number; firestore: Record<string, number>; compute: Record<string, number> }> = [];
+    const passes: Array<{
+      ms: number;
+      reads: number;
+      writes: number;
+      computeCalls: number;
+      firestore: Record<string, number>;
+      compute: Record<string, number>;
+    }> = [];
     for (let i = 0; i < opts.passes; i++) {
       counters.reset();
       const t0 = performance.now();
@@ -151,7 +164,14 @@ async function runSize(pools: number, machines: number) {
       const ms = performance.now() - t0;
       const bad = out.filter((s) => s.outcome !== 'done' || s.created > 0 || s.tornDown > 0);
       if (bad.length > 0) throw new Error(`not a steady state: ${JSON.stringify(bad[0])}`);
-      passes.push({ ms, reads: counters.reads, writes: counters.writes, computeCalls: counters.computeCalls, firestore: { ...counters.firestore }, compute: { ...counters.compute } });
+      passes.push({
+        ms,
+        reads: counters.reads,
+        writes: counters.writes,
+        computeCalls: counters.computeCalls,
+        firestore: { ...counters.firestore },
+        compute: { ...counters.compute },
+      });
     }
     const vms = pools * machines;
     const mid = [...passes].sort((a, b) => a.ms - b.ms)[Math.floor(passes.length / 2)]!;
@@ -193,7 +213,16 @@ async function main() {
     return;
   }
   const table = new Table({ head: ['pools×machines', 'VMs', 'pass ms', 'FS reads/VM', 'FS writes/VM', 'GCE calls/VM', 'GCE calls'] });
-  for (const r of results) table.push([`${r.pools}×${r.machinesPerPool}`, r.vms, r.passMs, r.firestoreReadsPerVm, r.firestoreWritesPerVm, r.computeCallsPerVm, JSON.stringify(r.computeByKind)]);
+  for (const r of results)
+    table.push([
+      `${r.pools}×${r.machinesPerPool}`,
+      r.vms,
+      r.passMs,
+      r.firestoreReadsPerVm,
+      r.firestoreWritesPerVm,
+      r.computeCallsPerVm,
+      JSON.stringify(r.computeByKind),
+    ]);
   console.log(table.toString());
 }
 

@@ -100,7 +100,15 @@ async function main() {
       ratioToBoot: round2(median(rounds.map((x) => x.refillMs / x.bootMeanMs))),
       allRoundsMet: rounds.every((x) => x.met),
     };
-    const report = { bench: 'refill', size: opts.size, configuredBootDelayMs: opts.bootDelay, bootJitterMs: opts.bootJitter, rounds, summary, target: 'refillMs ≤ 1.5 × bootMeanMs + 2000' };
+    const report = {
+      bench: 'refill',
+      size: opts.size,
+      configuredBootDelayMs: opts.bootDelay,
+      bootJitterMs: opts.bootJitter,
+      rounds,
+      summary,
+      target: 'refillMs ≤ 1.5 × bootMeanMs + 2000',
+    };
     if (opts.json) {
       console.log(JSON.stringify(report));
     } else {
@@ -108,7 +116,9 @@ async function main() {
       rounds.forEach((x, i) => t.push([i + 1, x.refillMs, x.bootMeanMs, x.bootMaxMs, x.targetMs, x.met ? 'yes' : 'NO']));
       console.log(`bench:refill — drain ${opts.size}, time back to ${opts.size} ready (local stack, scheduler at 60 s)`);
       console.log(t.toString());
-      console.log(`median refill ${summary.refillMedianMs} ms = ${summary.ratioToBoot} × the mean boot delay; target 1.5 × boot + 2 s: ${summary.allRoundsMet ? 'met in every round' : 'MISSED'}`);
+      console.log(
+        `median refill ${summary.refillMedianMs} ms = ${summary.ratioToBoot} × the mean boot delay; target 1.5 × boot + 2 s: ${summary.allRoundsMet ? 'met in every round' : 'MISSED'}`,
+      );
     }
   } finally {
     await stack.stop();

@@ -48,7 +48,9 @@ if (opts.synthetic) {
   file = 'synthetic (shared/sim/synthetic.ts, 28 days, seed 7)';
 } else {
   if (!existsSync(opts.trace)) {
-    process.stderr.write(`bench:sizing: no trace at ${opts.trace}\n  (the shared traces live in ../shared/traces/ next to the repository; pass --trace FILE, or --synthetic)\n`);
+    process.stderr.write(
+      `bench:sizing: no trace at ${opts.trace}\n  (the shared traces live in ../shared/traces/ next to the repository; pass --trace FILE, or --synthetic)\n`,
+    );
     process.exit(2);
   }
   trace = parseTrace(readFileSync(opts.trace, 'utf8'));
@@ -56,7 +58,10 @@ if (opts.synthetic) {
 }
 if (opts.fromDay !== undefined || opts.toDay !== undefined) {
   const first = trace.jobs[0]?.startMs ?? 0;
-  trace = { ...trace, jobs: sliceTrace(trace.jobs, first + (opts.fromDay ?? 0) * 86_400_000, opts.toDay === undefined ? Infinity : first + opts.toDay * 86_400_000) };
+  trace = {
+    ...trace,
+    jobs: sliceTrace(trace.jobs, first + (opts.fromDay ?? 0) * 86_400_000, opts.toDay === undefined ? Infinity : first + opts.toDay * 86_400_000),
+  };
 }
 
 const report = runSizing(trace, { file, warmupDays: opts.warmupDays, seed: opts.seed });
@@ -84,5 +89,7 @@ if (opts.json) {
       `target ${c.warmHitTarget}: demand reached it ${c.reached ? 'yes' : 'NO'}; ≤ 0.7× fixed ${c.ratioOk ? 'yes' : 'NO'}; beats GitLab (${c.gitlab}) ${c.beatsGitlab ? 'yes' : 'NO'}\n`,
     );
   }
-  process.stdout.write(`${report.policies.length} policies over ${days.toFixed(1)} counted days (${report.trace.days} replayed) in ${report.trace.elapsedMs} ms; demand runs: ${demandRuns.length}\n`);
+  process.stdout.write(
+    `${report.policies.length} policies over ${days.toFixed(1)} counted days (${report.trace.days} replayed) in ${report.trace.elapsedMs} ms; demand runs: ${demandRuns.length}\n`,
+  );
 }

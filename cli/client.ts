@@ -49,7 +49,13 @@ export class WarmerClient {
     return this.request('GET', '/status');
   }
 
-  claim(body: { pool: string; count?: number; assignee?: string; requestId?: string; labels?: Record<string, string> }): Promise<{ instances: InstanceView[]; replayed: boolean }> {
+  claim(body: {
+    pool: string;
+    count?: number;
+    assignee?: string;
+    requestId?: string;
+    labels?: Record<string, string>;
+  }): Promise<{ instances: InstanceView[]; replayed: boolean }> {
     return this.request('POST', '/claim', body);
   }
 
@@ -87,7 +93,8 @@ export class WarmerClient {
       parsed = undefined;
     }
     if (res.ok) {
-      if (parsed === undefined) throw new ApiError(res.status, 'bad_response', `${method} ${path} answered ${res.status} with no JSON body: ${snippet(text)}`, undefined, method, path);
+      if (parsed === undefined)
+        throw new ApiError(res.status, 'bad_response', `${method} ${path} answered ${res.status} with no JSON body: ${snippet(text)}`, undefined, method, path);
       return { status: res.status, body: parsed };
     }
     const error = (parsed as { error?: unknown } | undefined)?.error;
@@ -96,7 +103,14 @@ export class WarmerClient {
       throw new ApiError(res.status, e.code, String(e.message ?? ''), e.details, method, path);
     }
     if (typeof error === 'string') throw new ApiError(res.status, `http_${res.status}`, error, undefined, method, path);
-    throw new ApiError(res.status, `http_${res.status}`, `${method} ${path} answered ${res.status} ${res.statusText}${text ? `: ${snippet(text)}` : ''}`, undefined, method, path);
+    throw new ApiError(
+      res.status,
+      `http_${res.status}`,
+      `${method} ${path} answered ${res.status} ${res.statusText}${text ? `: ${snippet(text)}` : ''}`,
+      undefined,
+      method,
+      path,
+    );
   }
 }
 

@@ -43,7 +43,8 @@ export class ApiError extends Error {
   problems(): ApiProblem[] {
     if (!Array.isArray(this.details)) return [];
     return this.details.filter(
-      (d): d is ApiProblem => typeof d === 'object' && d !== null && typeof (d as ApiProblem).path === 'string' && typeof (d as ApiProblem).message === 'string',
+      (d): d is ApiProblem =>
+        typeof d === 'object' && d !== null && typeof (d as ApiProblem).path === 'string' && typeof (d as ApiProblem).message === 'string',
     );
   }
 

@@ -25,7 +25,17 @@ export function poolsTable(pools: PoolView[]): string {
   if (pools.length === 0) return 'No pools. Create some with: warmer pools apply -f pools.yaml';
   const t = table(['pool', 'enabled', 'machine type', 'zones', 'target', 'max', 'ready', 'claimed', 'total']);
   for (const p of pools) {
-    t.push([p.name, p.spec.enabled ? (p.spec.paused ? 'paused' : 'yes') : 'no', lastSegment(p.spec.machineType), p.spec.zones.join(', '), p.spec.targetReady, p.spec.maxSize, p.counts.ready, p.counts.claimed, p.total]);
+    t.push([
+      p.name,
+      p.spec.enabled ? (p.spec.paused ? 'paused' : 'yes') : 'no',
+      lastSegment(p.spec.machineType),
+      p.spec.zones.join(', '),
+      p.spec.targetReady,
+      p.spec.maxSize,
+      p.counts.ready,
+      p.counts.claimed,
+      p.total,
+    ]);
   }
   return t.toString();
 }
@@ -46,10 +56,30 @@ export function poolDetail(p: PoolView): string {
 export function statusTable(st: StatusView): string {
   const t = table(['pool', 'enabled', 'target', 'max', 'booting', 'ready', 'claimed', 'unhealthy', 'deleting']);
   for (const p of st.perPool) {
-    t.push([p.name, p.enabled ? 'yes' : 'no', p.targetReady, p.maxSize, booting(p.counts), p.counts.ready, p.counts.claimed, unhealthy(p.counts), p.counts.deleting]);
+    t.push([
+      p.name,
+      p.enabled ? 'yes' : 'no',
+      p.targetReady,
+      p.maxSize,
+      booting(p.counts),
+      p.counts.ready,
+      p.counts.claimed,
+      unhealthy(p.counts),
+      p.counts.deleting,
+    ]);
   }
   const c = st.counts;
-  t.push(['(all)', `${st.enabledPools}/${st.pools}`, st.perPool.reduce((s, p) => s + p.targetReady, 0), st.perPool.reduce((s, p) => s + p.maxSize, 0), booting(c), c.ready, c.claimed, unhealthy(c), c.deleting]);
+  t.push([
+    '(all)',
+    `${st.enabledPools}/${st.pools}`,
+    st.perPool.reduce((s, p) => s + p.targetReady, 0),
+    st.perPool.reduce((s, p) => s + p.maxSize, 0),
+    booting(c),
+    c.ready,
+    c.claimed,
+    unhealthy(c),
+    c.deleting,
+  ]);
   return `${t.toString()}\nbooting counts creating + booting; unhealthy counts unhealthy + failed.`;
 }
 

@@ -77,7 +77,10 @@ export function parsePoolsFile(text: string, file: string): PoolsFile {
       const pos = e.linePos?.[0];
       const [head, ...context] = e.message.split('\n');
       const what = (head ?? '').replace(/ at line \d+, column \d+:?$/, '');
-      return [`${file}:${pos ? `${pos.line}:${pos.col}` : '1:1'}: YAML syntax error: ${what}`, ...context.filter((l) => l.trim() !== '').map((l) => `    ${l}`)].join('\n');
+      return [
+        `${file}:${pos ? `${pos.line}:${pos.col}` : '1:1'}: YAML syntax error: ${what}`,
+        ...context.filter((l) => l.trim() !== '').map((l) => `    ${l}`),
+      ].join('\n');
     });
     throw new UsageError(`${file}: not valid YAML; nothing was sent`, problems);
   }
@@ -103,7 +106,10 @@ export function parsePoolsFile(text: string, file: string): PoolsFile {
   for (const [name, input] of Object.entries(pools)) {
     const where = locate(doc, lines, ['pools', name]);
     if (!isValidPoolName(name)) {
-      problem(locateKey(doc, lines, ['pools'], name) ?? where, `pool "${name}": not a valid pool name (lowercase letters, digits and -, starting with a letter, at most 40 characters)`);
+      problem(
+        locateKey(doc, lines, ['pools'], name) ?? where,
+        `pool "${name}": not a valid pool name (lowercase letters, digits and -, starting with a letter, at most 40 characters)`,
+      );
       continue;
     }
     if (!isPlainObject(input)) {
@@ -121,7 +127,10 @@ export function parsePoolsFile(text: string, file: string): PoolsFile {
       if (unknown) {
         for (const field of unknown[1]!.split(', ')) {
           const full = [...keys, field].join('.');
-          problem(locateKey(doc, lines, ['pools', name, ...keys], field) ?? locate(doc, lines, ['pools', name, ...keys]), `pool "${name}", field "${full}": unknown field`);
+          problem(
+            locateKey(doc, lines, ['pools', name, ...keys], field) ?? locate(doc, lines, ['pools', name, ...keys]),
+            `pool "${name}", field "${full}": unknown field`,
+          );
         }
         continue;
       }

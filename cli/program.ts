@@ -104,7 +104,12 @@ export function buildProgram(io: CliIo): { program: Command; wantsJson: () => bo
   const common = (cmd: Command, kind: TokenKind): Command =>
     cmd
       .addOption(new Option('--url <url>', `warmer API base URL (env WARMER_URL; default ${DEFAULT_URL})`))
-      .addOption(new Option('--token <token>', kind === 'admin' ? 'admin token (env WARMER_ADMIN_TOKEN)' : 'claim or admin token (env WARMER_CLAIM_TOKEN, then WARMER_ADMIN_TOKEN)'))
+      .addOption(
+        new Option(
+          '--token <token>',
+          kind === 'admin' ? 'admin token (env WARMER_ADMIN_TOKEN)' : 'claim or admin token (env WARMER_CLAIM_TOKEN, then WARMER_ADMIN_TOKEN)',
+        ),
+      )
       .option('--json', 'print the machine-readable result (JSON) on stdout');
 
   // ── pools ──────────────────────────────────────────────────────────────────────────
@@ -168,7 +173,9 @@ Examples:
     }
     const failed = results.filter((r) => !r.ok).length;
     if (json) {
-      io.stdout(`${JSON.stringify({ file: file.file, dryRun: opts.dryRun === true, prune: opts.prune === true, changes, summary: counts, results }, null, 2)}\n`);
+      io.stdout(
+        `${JSON.stringify({ file: file.file, dryRun: opts.dryRun === true, prune: opts.prune === true, changes, summary: counts, results }, null, 2)}\n`,
+      );
     } else if (opts.dryRun) {
       io.stdout(todo.length === 0 ? 'Nothing to change.\n' : 'Dry run: nothing was changed.\n');
     } else if (todo.length === 0) {
@@ -211,7 +218,10 @@ Examples:
     .addHelpText('after', '\nExamples:\n  warmer drain onboarding\nTo bring it back, apply a file where the pool has enabled: true (the default).')
     .action(async (name: string, opts: CommonOptions) => {
       const pool = await client(opts, 'admin').disablePool(name);
-      out(pool, `pool ${pool.name} disabled: it serves no claims and its idle machines are being torn down; ${pool.counts.claimed} claimed machine(s) stay until released.`);
+      out(
+        pool,
+        `pool ${pool.name} disabled: it serves no claims and its idle machines are being torn down; ${pool.counts.claimed} claimed machine(s) stay until released.`,
+      );
     });
 
   // ── claim, release, instance ─────────────────────────────────────────────────────
@@ -226,7 +236,10 @@ Examples:
       .option('--label <key=value>', 'a label for the claim (repeatable)', label),
     'claim',
   )
-    .addHelpText('after', '\nExamples:\n  warmer claim ci-linux\n  warmer claim onboarding --assignee ada@example.com --label team=infra\n  warmer claim ci-linux --count 3 --request-id job-42 --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  warmer claim ci-linux\n  warmer claim onboarding --assignee ada@example.com --label team=infra\n  warmer claim ci-linux --count 3 --request-id job-42 --json',
+    )
     .action(async (pool: string, opts: CommonOptions & { count?: number; assignee?: string; requestId?: string; label?: Record<string, string> }) => {
       const res = await client(opts, 'claim').claim({
         pool,
@@ -243,11 +256,19 @@ Examples:
       out(res, `${instancesTable(res.instances)}\n${notes.join('\n')}`);
     });
 
-  common(program.command('release').description('give a claimed machine back: it is torn down and its pool refills').argument('<name>', 'instance name'), 'claim')
+  common(
+    program.command('release').description('give a claimed machine back: it is torn down and its pool refills').argument('<name>', 'instance name'),
+    'claim',
+  )
     .addHelpText('after', '\nExamples:\n  warmer release ci-linux-7f3a9c\nA claim token releases claimed machines; an admin token any live one.')
     .action(async (name: string, opts: CommonOptions) => {
       const res = await client(opts, 'claim').release(name);
-      out(res, res.alreadyReleased ? `${name} was already released (${res.instance.state})` : `released ${name}: ${res.instance.state}; its pool ${res.instance.pool} refills`);
+      out(
+        res,
+        res.alreadyReleased
+          ? `${name} was already released (${res.instance.state})`
+          : `released ${name}: ${res.instance.state}; its pool ${res.instance.pool} refills`,
+      );
     });
 
   common(program.command('instance').description("show one machine's record").argument('<name>', 'instance name'), 'claim')
@@ -258,16 +279,18 @@ Examples:
     });
 
   // ── simulate ───────────────────────────────────────────────────────────────────────
-  const number = (min: number, max: number) => (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-    return n;
-  };
+  const number =
+    (min: number, max: number) =>
+    (value: string): number => {
+      const n = Number(value);
+      if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+      return n;
+    };
   program
     .command('simulate')
-    .description('replay a job trace through warmer\'s sizing (fixed targets, demand sizing, peers) and compare cost and waits; local, sends nothing')
+    .description("replay a job trace through warmer's sizing (fixed targets, demand sizing, peers) and compare cost and waits; local, sends nothing")
     .requiredOption('--trace <file>', 'CSV with started_epoch and duration_s columns (e.g. ../shared/traces/bitcoin-ci-2025-09.csv)')
-    .option('-f, --file <path>', 'a pools file: simulate with a pool\'s own spec (its maxSize, throttle, sizing)')
+    .option('-f, --file <path>', "a pools file: simulate with a pool's own spec (its maxSize, throttle, sizing)")
     .option('--pool <name>', 'the pool of the pools file (default: the first)')
     .addOption(new Option('--price <usd>', 'machine-hour price').argParser(number(0, 1000)))
     .addOption(new Option('--seed <n>', 'random seed of the boot model').argParser(positiveInt(2 ** 31)))
@@ -277,11 +300,25 @@ Examples:
     .addOption(new Option('--max-fixed <n>', 'largest fixed target searched').argParser(positiveInt(1000)))
     .option('--no-peers', 'skip the Travis warmer, vmpooler and GitLab policies')
     .option('--json', 'print one JSON object: {trace, policies, comparison}')
-    .action(async (opts: { trace: string; file?: string; pool?: string; price?: number; seed?: number; warmupDays?: number; bootMedian?: number; bootFailureRate?: number; maxFixed?: number; peers: boolean; json?: boolean }) => {
-      json = opts.json === true;
-      const report = await simulateCommand({ ...opts });
-      io.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : simulateText(report));
-    });
+    .action(
+      async (opts: {
+        trace: string;
+        file?: string;
+        pool?: string;
+        price?: number;
+        seed?: number;
+        warmupDays?: number;
+        bootMedian?: number;
+        bootFailureRate?: number;
+        maxFixed?: number;
+        peers: boolean;
+        json?: boolean;
+      }) => {
+        json = opts.json === true;
+        const report = await simulateCommand({ ...opts });
+        io.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : simulateText(report));
+      },
+    );
 
   return { program, wantsJson: () => json, exitCode: () => exitCode };
 }

@@ -42,7 +42,11 @@ export async function simulateCommand(o: SimulateOptions): Promise<SizingReport>
   }
   const run: RunOptions = {
     file: o.trace,
-    boot: { ...DEFAULT_BOOT_MODEL, ...(o.bootMedian === undefined ? {} : { medianS: o.bootMedian }), ...(o.bootFailureRate === undefined ? {} : { failureRate: o.bootFailureRate }) },
+    boot: {
+      ...DEFAULT_BOOT_MODEL,
+      ...(o.bootMedian === undefined ? {} : { medianS: o.bootMedian }),
+      ...(o.bootFailureRate === undefined ? {} : { failureRate: o.bootFailureRate }),
+    },
     ...(o.price === undefined ? {} : { pricePerHour: o.price }),
     ...(o.seed === undefined ? {} : { seed: o.seed }),
     ...(o.warmupDays === undefined ? {} : { warmupDays: o.warmupDays }),
@@ -53,7 +57,10 @@ export async function simulateCommand(o: SimulateOptions): Promise<SizingReport>
     if (o.file === undefined) throw new UsageError('--pool needs -f, --file <pools.yaml> to read the pool from');
     const pools = await loadPoolsFile(o.file);
     const chosen = o.pool === undefined ? pools.pools[0] : pools.pools.find((p) => p.name === o.pool);
-    if (!chosen) throw new UsageError(o.pool === undefined ? `${o.file}: no pools in the file` : `${o.file}: no pool "${o.pool}" (pools: ${pools.pools.map((p) => p.name).join(', ')})`);
+    if (!chosen)
+      throw new UsageError(
+        o.pool === undefined ? `${o.file}: no pools in the file` : `${o.file}: no pool "${o.pool}" (pools: ${pools.pools.map((p) => p.name).join(', ')})`,
+      );
     run.spec = chosen.spec;
     run.poolName = chosen.name;
   }

@@ -128,10 +128,13 @@ export function hasPlaceholder(text: string): boolean {
 /** Every placeholder a command refers to directly (for checking a plan's order). */
 export function placeholders(cmd: Command): string[] {
   const argvs: Argv[] =
-    cmd.kind === 'run' || cmd.kind === 'capture' ? [cmd.argv]
-    : cmd.kind === 'converge' ? [cmd.describe, ...cmd.create.flatMap((c) => (c.kind === 'run' ? [c.argv] : []))]
-    : cmd.kind === 'secret-version' ? [cmd.access, cmd.add, cmd.list]
-    : [];
+    cmd.kind === 'run' || cmd.kind === 'capture'
+      ? [cmd.argv]
+      : cmd.kind === 'converge'
+        ? [cmd.describe, ...cmd.create.flatMap((c) => (c.kind === 'run' ? [c.argv] : []))]
+        : cmd.kind === 'secret-version'
+          ? [cmd.access, cmd.add, cmd.list]
+          : [];
   const names = new Set<string>();
   for (const argv of argvs) for (const a of argv) for (const m of a.matchAll(PLACEHOLDER)) names.add(m[1]!);
   return [...names];

@@ -105,10 +105,22 @@ function buildCli(io: Io): Cli {
     .option('--pool <name>', 'pool of the smoke test')
     .option('--url <url>', 'smoke test: the API base URL (default: the claim function URL from gcloud)')
     .option('--id-token-file <path>', 'smoke test with --invoker iam: a Google ID token (e.g. from gcloud auth print-identity-token)')
-    .addOption(new Option('--egress <mode>', 'how reconcile reaches machines: direct (Direct VPC egress on --network/--subnet) or connector').choices(['direct', 'connector']).default('connector'))
+    .addOption(
+      new Option('--egress <mode>', 'how reconcile reaches machines: direct (Direct VPC egress on --network/--subnet) or connector')
+        .choices(['direct', 'connector'])
+        .default('connector'),
+    )
     .option('--subnet <name>', 'Direct VPC egress: the subnet of the function addresses', 'default')
-    .addOption(new Option('--invoker <mode>', 'tokens: invoker IAM check disabled, warmer tokens decide; iam: Google ID token of --invoker-member needed too').choices(['tokens', 'iam']).default('tokens'))
-    .option('--invoker-member <member>', 'with --invoker iam: who may call the HTTP functions (repeatable), e.g. serviceAccount:ci@p.iam.gserviceaccount.com', collect)
+    .addOption(
+      new Option('--invoker <mode>', 'tokens: invoker IAM check disabled, warmer tokens decide; iam: Google ID token of --invoker-member needed too')
+        .choices(['tokens', 'iam'])
+        .default('tokens'),
+    )
+    .option(
+      '--invoker-member <member>',
+      'with --invoker iam: who may call the HTTP functions (repeatable), e.g. serviceAccount:ci@p.iam.gserviceaccount.com',
+      collect,
+    )
     .option('--build-service-account <email>', 'the service account Cloud Build builds the functions as')
     .option('--create-build-service-account', 'create <prefix>-build with the least roles a build needs, and use it')
     .option('--per-machine-keys', 'some pool issues per-machine SSH keys: create the passphrase secret and give it to reconcile')
@@ -116,7 +128,11 @@ function buildCli(io: Io): Cli {
     .option('--notification-channel <name>', 'projects/P/notificationChannels/ID the alerts page (repeatable)', collect)
     .option('--prefix <name>', 'prefix of the resource names (functions, service accounts, secrets, job)', 'warmer')
     .option('--firestore-location <location>', 'location of a new Firestore database (default: the region)')
-    .addOption(new Option('--firestore-tool <tool>', 'deploy rules/indexes with the firebase CLI or with gcloud (gcloud: indexes and TTL only)').choices(['firebase', 'gcloud']).default('firebase'))
+    .addOption(
+      new Option('--firestore-tool <tool>', 'deploy rules/indexes with the firebase CLI or with gcloud (gcloud: indexes and TTL only)')
+        .choices(['firebase', 'gcloud'])
+        .default('firebase'),
+    )
     .option('--teardown-topic <id>', 'teardown topic', 'warmer-teardown')
     .option('--refill-topic <id>', 'refill topic (the scheduler publishes here)', 'warmer-refill')
     .option('--dead-letter-topic <id>', 'dead-letter topic', 'warmer-dead-letter')
@@ -251,7 +267,11 @@ export async function main(argv: readonly string[], env: Record<string, string |
         return 0;
       }
       const changes = await executePlan(plan, { runner, secrets: {}, log, dryRun: o.dryRun, print: (l) => io.out(l + '\n') });
-      io.err(o.dryRun ? `\n${changes.length} change(s) would be made.\n` : `\ndestroyed (${changes.length} deletion(s)). The Firestore database and the enabled APIs stay.\n`);
+      io.err(
+        o.dryRun
+          ? `\n${changes.length} change(s) would be made.\n`
+          : `\ndestroyed (${changes.length} deletion(s)). The Firestore database and the enabled APIs stay.\n`,
+      );
       return 0;
     }
     const secrets = readSecrets(o, env, settings.project);
@@ -262,7 +282,13 @@ export async function main(argv: readonly string[], env: Record<string, string |
     const plan = planDeployment(settings, { firestoreIndexes });
     if (o.dryRun && o.offline) {
       // Nothing is read: every resource counts as missing (a new project).
-      const changes = await executePlan(plan, { runner: async () => ({ code: 1, stdout: '', stderr: 'NOT_FOUND (offline plan)' }), secrets, log: () => {}, dryRun: true, print: (l) => io.out(l + '\n') });
+      const changes = await executePlan(plan, {
+        runner: async () => ({ code: 1, stdout: '', stderr: 'NOT_FOUND (offline plan)' }),
+        secrets,
+        log: () => {},
+        dryRun: true,
+        print: (l) => io.out(l + '\n'),
+      });
       io.err(`\n${changes.length} change(s) for a new project.\n`);
       return 0;
     }
@@ -274,9 +300,11 @@ export async function main(argv: readonly string[], env: Record<string, string |
       return 0;
     }
     const n = resourceNames(settings);
-    io.err(`\ndeployed (${changes.length} change(s)). Functions: ${Object.values(n.functions).join(', ')} in ${settings.region}.\n` +
-      `Claim URL: gcloud functions describe ${n.functions.claim} --gen2 --region=${settings.region} --project=${settings.project} --format='value(serviceConfig.uri)'\n` +
-      `Verify: npm run deploy -- --project ${settings.project} --region ${settings.region} --smoke-test --pool <pool>\n`);
+    io.err(
+      `\ndeployed (${changes.length} change(s)). Functions: ${Object.values(n.functions).join(', ')} in ${settings.region}.\n` +
+        `Claim URL: gcloud functions describe ${n.functions.claim} --gen2 --region=${settings.region} --project=${settings.project} --format='value(serviceConfig.uri)'\n` +
+        `Verify: npm run deploy -- --project ${settings.project} --region ${settings.region} --smoke-test --pool <pool>\n`,
+    );
     return 0;
   } catch (err) {
     if (err instanceof SettingsError || err instanceof ConfigError) {
@@ -304,7 +332,19 @@ async function runSmokeTest(o: CliOptions, env: Record<string, string | undefine
   let url = o.url;
   if (!url) {
     const n = resourceNames(settings);
-    const r = await runner(['gcloud', 'functions', 'describe', n.functions.claim, '--gen2', `--region=${settings.region}`, `--project=${settings.project}`, '--format=value(serviceConfig.uri)'], {});
+    const r = await runner(
+      [
+        'gcloud',
+        'functions',
+        'describe',
+        n.functions.claim,
+        '--gen2',
+        `--region=${settings.region}`,
+        `--project=${settings.project}`,
+        '--format=value(serviceConfig.uri)',
+      ],
+      {},
+    );
     if (r.code !== 0 || !/^https:\/\//.test(r.stdout.trim())) throw new DeployError(`could not read the claim URL: ${r.stderr.trim() || r.stdout.trim()}`);
     url = r.stdout.trim();
   }

@@ -5,7 +5,18 @@
  * travel only on a child's stdin and are compared in memory; they are never printed.
  */
 import { spawn } from 'node:child_process';
-import { hasPlaceholder, REDACTED, renderArgv, renderCommand, resolveText, substitute, type Argv, type Command, type RunCommand, type SecretSource } from './commands.js';
+import {
+  hasPlaceholder,
+  REDACTED,
+  renderArgv,
+  renderCommand,
+  resolveText,
+  substitute,
+  type Argv,
+  type Command,
+  type RunCommand,
+  type SecretSource,
+} from './commands.js';
 
 export interface ProcessResult {
   code: number;

@@ -43,7 +43,9 @@ export const hashOf = (value: unknown) => createHash('sha256').update(JSON.strin
 
 export function logMetrics(s: DeploySettings): LogMetric[] {
   const n = resourceNames(s);
-  const services = Object.values(n.functions).map((f) => `"${f}"`).join(' OR ');
+  const services = Object.values(n.functions)
+    .map((f) => `"${f}"`)
+    .join(' OR ');
   const base = `resource.type="cloud_run_revision" AND resource.labels.service_name=(${services})`;
   const perPool = { labels: [{ key: 'pool', valueType: 'STRING' as const }] };
   const poolExtractor = { pool: 'EXTRACT(jsonPayload.pool)' };
@@ -99,34 +101,58 @@ export function alertPolicies(s: DeploySettings): AlertPolicy[] {
     thresholdValue: above,
     duration: '0s',
     trigger: { count: 1 },
-    aggregations: [{
-      alignmentPeriod: `${windowSeconds}s`,
-      perSeriesAligner: 'ALIGN_SUM',
-      crossSeriesReducer: 'REDUCE_SUM',
-      groupByFields: groupByPool ? ['metric.label.pool'] : [],
-    }],
+    aggregations: [
+      {
+        alignmentPeriod: `${windowSeconds}s`,
+        perSeriesAligner: 'ALIGN_SUM',
+        crossSeriesReducer: 'REDUCE_SUM',
+        groupByFields: groupByPool ? ['metric.label.pool'] : [],
+      },
+    ],
   });
   return [
-    policy('pool-empty', 'claims missed (pool empty)', 'more than 3 misses of a pool in 10 min',
+    policy(
+      'pool-empty',
+      'claims missed (pool empty)',
+      'more than 3 misses of a pool in 10 min',
       sumOver(m('claims-missed'), 600, 3),
-      'Claims found no ready machine: clients boot their own. Check the pool target, the breaker, quota and stock-outs.'),
-    policy('breaker', 'a pool backs off (creates keep failing)', 'breaker opened in the last 10 min',
+      'Claims found no ready machine: clients boot their own. Check the pool target, the breaker, quota and stock-outs.',
+    ),
+    policy(
+      'breaker',
+      'a pool backs off (creates keep failing)',
+      'breaker opened in the last 10 min',
       sumOver(m('breaker-opened'), 600, 0),
-      'A pool stopped creating after repeated failures: bad image, network, service account or permissions. Fix the pool spec.'),
-    policy('create-failed', 'creations failing', 'more than 5 failed creations in 15 min',
+      'A pool stopped creating after repeated failures: bad image, network, service account or permissions. Fix the pool spec.',
+    ),
+    policy(
+      'create-failed',
+      'creations failing',
+      'more than 5 failed creations in 15 min',
       sumOver(m('create-failed'), 900, 5),
-      'Instance inserts fail (see the `create failed` entries and their `code`).'),
-    policy('quota', 'regional quota reached', 'quota capped creations in the last 15 min',
+      'Instance inserts fail (see the `create failed` entries and their `code`).',
+    ),
+    policy(
+      'quota',
+      'regional quota reached',
+      'quota capped creations in the last 15 min',
       sumOver(m('quota-capped'), 900, 0),
-      'Regional quota (CPUS or the family CPUs, INSTANCES, IN_USE_ADDRESSES) stops creations: raise it or lower targets.'),
-    policy('dead-letter', 'messages dead-lettered', 'dead-letter backlog above 0 for 5 min', {
-      filter: `resource.type="pubsub_subscription" AND resource.labels.subscription_id="${n.deadLetterSubscription}" AND metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"`,
-      comparison: 'COMPARISON_GT',
-      thresholdValue: 0,
-      duration: '300s',
-      trigger: { count: 1 },
-      aggregations: [{ alignmentPeriod: '60s', perSeriesAligner: 'ALIGN_MAX' }],
-    }, 'Teardowns or refills failed every delivery attempt: a machine may be leaking money. Inspect the dead-letter subscription.'),
+      'Regional quota (CPUS or the family CPUs, INSTANCES, IN_USE_ADDRESSES) stops creations: raise it or lower targets.',
+    ),
+    policy(
+      'dead-letter',
+      'messages dead-lettered',
+      'dead-letter backlog above 0 for 5 min',
+      {
+        filter: `resource.type="pubsub_subscription" AND resource.labels.subscription_id="${n.deadLetterSubscription}" AND metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"`,
+        comparison: 'COMPARISON_GT',
+        thresholdValue: 0,
+        duration: '300s',
+        trigger: { count: 1 },
+        aggregations: [{ alignmentPeriod: '60s', perSeriesAligner: 'ALIGN_MAX' }],
+      },
+      'Teardowns or refills failed every delivery attempt: a machine may be leaking money. Inspect the dead-letter subscription.',
+    ),
   ];
 }
 
@@ -135,15 +161,17 @@ export function dashboard(s: DeploySettings): Record<string, unknown> {
   const chart = (title: string, metric: string, aligner: string, reducer = 'REDUCE_SUM') => ({
     title,
     xyChart: {
-      dataSets: [{
-        plotType: 'LINE',
-        timeSeriesQuery: {
-          timeSeriesFilter: {
-            filter: userMetric(metric),
-            aggregation: { alignmentPeriod: '60s', perSeriesAligner: aligner, crossSeriesReducer: reducer, groupByFields: ['metric.label.pool'] },
+      dataSets: [
+        {
+          plotType: 'LINE',
+          timeSeriesQuery: {
+            timeSeriesFilter: {
+              filter: userMetric(metric),
+              aggregation: { alignmentPeriod: '60s', perSeriesAligner: aligner, crossSeriesReducer: reducer, groupByFields: ['metric.label.pool'] },
+            },
           },
         },
-      }],
+      ],
     },
   });
   const body = {
@@ -176,7 +204,11 @@ export interface MonitoringFiles {
 export function monitoringFiles(s: DeploySettings): MonitoringFiles {
   return {
     metrics: logMetrics(s).map((config) => ({ name: config.name, path: `${MONITORING_DIR}/metric-${config.name}.json`, config })),
-    policies: alertPolicies(s).map((policy) => ({ key: policy.userLabels['warmer-alert']!, path: `${MONITORING_DIR}/alert-${policy.userLabels['warmer-alert']}.json`, policy })),
+    policies: alertPolicies(s).map((policy) => ({
+      key: policy.userLabels['warmer-alert']!,
+      path: `${MONITORING_DIR}/alert-${policy.userLabels['warmer-alert']}.json`,
+      policy,
+    })),
     dashboard: { path: `${MONITORING_DIR}/dashboard.json`, config: dashboard(s) },
   };
 }

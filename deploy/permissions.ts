@@ -52,15 +52,40 @@ export const API_METHODS: readonly ApiMethod[] = [
   { api: FS, method: 'RunQuery', permissions: ['datastore.entities.list'], why: 'queries on instances, claims, pools, history' },
   { api: FS, method: 'RunAggregationQuery', permissions: ['datastore.entities.list'], why: 'count() per state' },
   // A read with new_transaction begins the transaction itself (the client's default): it needs what BeginTransaction needs.
-  { api: FS, method: 'BatchGetDocuments:newTransaction', permissions: ['datastore.entities.get', 'datastore.databases.get'], why: 'the first read of a transaction' },
-  { api: FS, method: 'RunQuery:newTransaction', permissions: ['datastore.entities.list', 'datastore.databases.get'], why: 'a transaction that starts with a query (claim)' },
-  { api: FS, method: 'RunAggregationQuery:newTransaction', permissions: ['datastore.entities.list', 'datastore.databases.get'], why: 'a transaction that starts with a count' },
+  {
+    api: FS,
+    method: 'BatchGetDocuments:newTransaction',
+    permissions: ['datastore.entities.get', 'datastore.databases.get'],
+    why: 'the first read of a transaction',
+  },
+  {
+    api: FS,
+    method: 'RunQuery:newTransaction',
+    permissions: ['datastore.entities.list', 'datastore.databases.get'],
+    why: 'a transaction that starts with a query (claim)',
+  },
+  {
+    api: FS,
+    method: 'RunAggregationQuery:newTransaction',
+    permissions: ['datastore.entities.list', 'datastore.databases.get'],
+    why: 'a transaction that starts with a count',
+  },
   { api: FS, method: 'BeginTransaction', permissions: ['datastore.databases.get'], why: 'every claim, transition, lease, pool PUT' },
   { api: FS, method: 'Rollback', permissions: ['datastore.databases.get'], why: 'a transaction that gives up (state changed, conflict)' },
   { api: FS, method: 'Commit:empty', permissions: ['datastore.databases.get'], why: 'a read-only transaction ends with an empty commit' },
   { api: FS, method: 'Commit:create', permissions: ['datastore.entities.create'], why: 'create() with exists=false: records before machines, claim receipts' },
-  { api: FS, method: 'Commit:update', permissions: ['datastore.entities.update'], why: 'update() with exists/updateTime precondition: compare-and-set transitions' },
-  { api: FS, method: 'Commit:set', permissions: ['datastore.entities.create', 'datastore.entities.update'], why: 'set() without precondition is an upsert: pool specs, runtime, leases, history' },
+  {
+    api: FS,
+    method: 'Commit:update',
+    permissions: ['datastore.entities.update'],
+    why: 'update() with exists/updateTime precondition: compare-and-set transitions',
+  },
+  {
+    api: FS,
+    method: 'Commit:set',
+    permissions: ['datastore.entities.create', 'datastore.entities.update'],
+    why: 'set() without precondition is an upsert: pool specs, runtime, leases, history',
+  },
   { api: FS, method: 'Commit:delete', permissions: ['datastore.entities.delete'], why: 'deleting a document (lease released, records purged)' },
   // ── Compute Engine: the machines ──
   {
@@ -119,7 +144,9 @@ export const ACT_AS_PERMISSIONS: readonly Permission[] = [
 ];
 
 export function runtimePermissions(publicIps: boolean): string[] {
-  return fromTable(publicIps).map((p) => p.permission).sort();
+  return fromTable(publicIps)
+    .map((p) => p.permission)
+    .sort();
 }
 
 /** The table row of a recorded method, or undefined (then the test fails). */

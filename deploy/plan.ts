@@ -92,26 +92,57 @@ export function functionShapes(s: DeploySettings): FunctionShape[] {
   const n = resourceNames(s);
   return [
     {
-      name: n.functions.claim, entryPoint: 'claim', trigger: { http: true, ingress: s.claimIngress },
-      memory: '512Mi', cpu: '1', concurrency: 80, timeoutSeconds: 60,
-      minInstances: s.claimMinInstances, maxInstances: s.claimMaxInstances,
-      secrets: ['claimTokens', 'adminTokens'], vpc: false,
+      name: n.functions.claim,
+      entryPoint: 'claim',
+      trigger: { http: true, ingress: s.claimIngress },
+      memory: '512Mi',
+      cpu: '1',
+      concurrency: 80,
+      timeoutSeconds: 60,
+      minInstances: s.claimMinInstances,
+      maxInstances: s.claimMaxInstances,
+      secrets: ['claimTokens', 'adminTokens'],
+      vpc: false,
     },
     {
-      name: n.functions.admin, entryPoint: 'admin', trigger: { http: true, ingress: s.adminIngress },
-      memory: '512Mi', cpu: '1', concurrency: 20, timeoutSeconds: 60, minInstances: 0, maxInstances: 5,
-      secrets: ['claimTokens', 'adminTokens'], vpc: false,
+      name: n.functions.admin,
+      entryPoint: 'admin',
+      trigger: { http: true, ingress: s.adminIngress },
+      memory: '512Mi',
+      cpu: '1',
+      concurrency: 20,
+      timeoutSeconds: 60,
+      minInstances: 0,
+      maxInstances: 5,
+      secrets: ['claimTokens', 'adminTokens'],
+      vpc: false,
     },
     {
       // Probes machines' internal addresses: needs VPC egress (Direct VPC or the connector).
-      name: n.functions.reconcile, entryPoint: 'reconcile', trigger: { topic: s.topics.refill },
-      memory: '1Gi', cpu: '1', concurrency: 10, timeoutSeconds: 540, minInstances: 0, maxInstances: 20,
-      secrets: s.perMachineKeys ? ['sshKeyPassphrase'] : [], vpc: true,
+      name: n.functions.reconcile,
+      entryPoint: 'reconcile',
+      trigger: { topic: s.topics.refill },
+      memory: '1Gi',
+      cpu: '1',
+      concurrency: 10,
+      timeoutSeconds: 540,
+      minInstances: 0,
+      maxInstances: 20,
+      secrets: s.perMachineKeys ? ['sshKeyPassphrase'] : [],
+      vpc: true,
     },
     {
-      name: n.functions.teardown, entryPoint: 'teardown', trigger: { topic: s.topics.teardown },
-      memory: '512Mi', cpu: '1', concurrency: 20, timeoutSeconds: 540, minInstances: 0, maxInstances: 20,
-      secrets: [], vpc: false,
+      name: n.functions.teardown,
+      entryPoint: 'teardown',
+      trigger: { topic: s.topics.teardown },
+      memory: '512Mi',
+      cpu: '1',
+      concurrency: 20,
+      timeoutSeconds: 540,
+      minInstances: 0,
+      maxInstances: 20,
+      secrets: [],
+      vpc: false,
     },
   ];
 }
@@ -124,7 +155,9 @@ const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.l
 
 /** Whether an IAM policy (get-iam-policy JSON) binds `member` to `role` without a condition. */
 export function hasBinding(policy: any, role: string, member: string): boolean {
-  return ((policy?.bindings ?? []) as Array<{ role?: string; members?: string[]; condition?: unknown }>).some((b) => b.role === role && !b.condition && (b.members ?? []).includes(member));
+  return ((policy?.bindings ?? []) as Array<{ role?: string; members?: string[]; condition?: unknown }>).some(
+    (b) => b.role === role && !b.condition && (b.members ?? []).includes(member),
+  );
 }
 
 /** Grants `role` to `member` on a resource unless its policy already does. */
@@ -140,7 +173,19 @@ function binding(what: string, getPolicy: Argv, add: Argv, role: string, member:
 }
 
 /** The settings of a function that differ from the desired ones (empty: up to date). */
-export function functionDrift(current: any, want: { f: FunctionShape; env: Record<string, string>; secrets: Record<string, string>; serviceAccount: string; vpc: { connector?: string; network?: string; subnet?: string } | null; buildServiceAccount?: string; sourceHash?: string; triggerServiceAccount: string }): string[] {
+export function functionDrift(
+  current: any,
+  want: {
+    f: FunctionShape;
+    env: Record<string, string>;
+    secrets: Record<string, string>;
+    serviceAccount: string;
+    vpc: { connector?: string; network?: string; subnet?: string } | null;
+    buildServiceAccount?: string;
+    sourceHash?: string;
+    triggerServiceAccount: string;
+  },
+): string[] {
   const sc = current?.serviceConfig ?? {};
   const bc = current?.buildConfig ?? {};
   const drift: string[] = [];
@@ -160,7 +205,12 @@ export function functionDrift(current: any, want: { f: FunctionShape; env: Recor
   const env = { ...(sc.environmentVariables ?? {}) } as Record<string, string>;
   delete env.LOG_EXECUTION_ID; // added by the platform
   check('env', JSON.stringify(Object.entries(env).sort()) === JSON.stringify(Object.entries(want.env).sort()));
-  const secrets = Object.fromEntries(((sc.secretEnvironmentVariables ?? []) as Array<{ key: string; secret: string; version?: string }>).map((x) => [x.key, `${x.secret}:${x.version ?? 'latest'}`]));
+  const secrets = Object.fromEntries(
+    ((sc.secretEnvironmentVariables ?? []) as Array<{ key: string; secret: string; version?: string }>).map((x) => [
+      x.key,
+      `${x.secret}:${x.version ?? 'latest'}`,
+    ]),
+  );
   check('secrets', JSON.stringify(Object.entries(secrets).sort()) === JSON.stringify(Object.entries(want.secrets).sort()));
   const http = 'http' in f.trigger;
   check('ingress', sc.ingressSettings === (http ? INGRESS[(f.trigger as { ingress: keyof typeof INGRESS }).ingress] : 'ALLOW_INTERNAL_ONLY'));
@@ -171,13 +221,21 @@ export function functionDrift(current: any, want: { f: FunctionShape; env: Recor
   }
   if (want.vpc?.network) {
     const nic = ((sc.directVpcNetworkInterface ?? []) as Array<{ network?: string; subnetwork?: string }>)[0];
-    check('directVpc', tail(nic?.network) === want.vpc.network && tail(nic?.subnetwork) === want.vpc.subnet && /PRIVATE_RANGES_ONLY/.test(String(sc.directVpcEgress ?? '')));
+    check(
+      'directVpc',
+      tail(nic?.network) === want.vpc.network && tail(nic?.subnetwork) === want.vpc.subnet && /PRIVATE_RANGES_ONLY/.test(String(sc.directVpcEgress ?? '')),
+    );
   }
   if (want.buildServiceAccount) check('buildServiceAccount', tail(bc.serviceAccount) === want.buildServiceAccount);
   if (want.sourceHash) check('source', current?.labels?.['warmer-source'] === want.sourceHash);
   if (!http) {
     const et = current?.eventTrigger ?? {};
-    check('trigger', tail(et.pubsubTopic) === (f.trigger as { topic: string }).topic && et.retryPolicy === 'RETRY_POLICY_RETRY' && et.serviceAccountEmail === want.triggerServiceAccount);
+    check(
+      'trigger',
+      tail(et.pubsubTopic) === (f.trigger as { topic: string }).topic &&
+        et.retryPolicy === 'RETRY_POLICY_RETRY' &&
+        et.serviceAccountEmail === want.triggerServiceAccount,
+    );
   }
   return drift;
 }
@@ -198,7 +256,9 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
   const cmds: Command[] = [];
 
   // 1. APIs (only those not enabled yet) and the project number.
-  const apis = [...REQUIRED_APIS, ...(s.firestoreTool === 'firebase' ? ['firebaserules.googleapis.com'] : [])].filter((a) => a !== 'vpcaccess.googleapis.com' || s.egress === 'connector');
+  const apis = [...REQUIRED_APIS, ...(s.firestoreTool === 'firebase' ? ['firebaserules.googleapis.com'] : [])].filter(
+    (a) => a !== 'vpcaccess.googleapis.com' || s.egress === 'connector',
+  );
   cmds.push({
     kind: 'converge',
     what: 'APIs',
@@ -218,16 +278,20 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
     kind: 'converge',
     what: `Firestore database ${DEFAULT_DATABASE}`,
     describe: gcloud('firestore', 'databases', 'describe', `--database=${DEFAULT_DATABASE}`),
-    create: [run(gcloud('firestore', 'databases', 'create', `--database=${DEFAULT_DATABASE}`, `--location=${s.firestoreLocation ?? R}`, '--type=firestore-native'))],
+    create: [
+      run(gcloud('firestore', 'databases', 'create', `--database=${DEFAULT_DATABASE}`, `--location=${s.firestoreLocation ?? R}`, '--type=firestore-native')),
+    ],
     update: (db) =>
       db?.type === 'DATASTORE_MODE'
-        ? [{
-            kind: 'fail',
-            message:
-              `project ${P} already has a (default) database in Datastore mode; warmer needs Firestore in Native mode. ` +
-              'An empty Datastore-mode database can be switched to Native mode in the console (Firestore > Switch to Native mode); ' +
-              'a database holding data cannot: deploy warmer to another project. See docs/operations.md, "Before the first deployment".',
-          }]
+        ? [
+            {
+              kind: 'fail',
+              message:
+                `project ${P} already has a (default) database in Datastore mode; warmer needs Firestore in Native mode. ` +
+                'An empty Datastore-mode database can be switched to Native mode in the console (Firestore > Switch to Native mode); ' +
+                'a database holding data cannot: deploy warmer to another project. See docs/operations.md, "Before the first deployment".',
+            },
+          ]
         : [],
   });
   cmds.push(...firestoreIndexes(s, inputs.firestoreIndexes, gcloud));
@@ -235,7 +299,15 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
   // 3. IAM.
   cmds.push(role(gcloud, n.runtimeRole, 'warmer runtime', 'Only what the warmer functions use (deploy/permissions.ts)', runtimePermissions(s.publicIps)));
   if (s.vmServiceAccounts.length > 0) {
-    cmds.push(role(gcloud, n.actAsRole, 'warmer acts as VM service accounts', 'Attach pool service accounts to warmer machines', ACT_AS_PERMISSIONS.map((p) => p.permission)));
+    cmds.push(
+      role(
+        gcloud,
+        n.actAsRole,
+        'warmer acts as VM service accounts',
+        'Attach pool service accounts to warmer machines',
+        ACT_AS_PERMISSIONS.map((p) => p.permission),
+      ),
+    );
   }
   cmds.push(serviceAccount(gcloud, n.runtimeAccount, n.runtimeAccountEmail, 'warmer functions'));
   cmds.push(serviceAccount(gcloud, n.invokerAccount, n.invokerAccountEmail, 'warmer Pub/Sub push (Eventarc) invoker'));
@@ -248,20 +320,44 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
     for (const r of BUILD_ROLES) cmds.push(projectBinding(`serviceAccount:${n.buildAccountEmail}`, r));
   }
   for (const vmAccount of s.vmServiceAccounts) {
-    cmds.push(binding(`service account ${vmAccount}`, gcloud('iam', 'service-accounts', 'get-iam-policy', vmAccount),
-      gcloud('iam', 'service-accounts', 'add-iam-policy-binding', vmAccount, `--member=${runtimeMember}`, `--role=projects/${P}/roles/${n.actAsRole}`),
-      `projects/${P}/roles/${n.actAsRole}`, runtimeMember));
+    cmds.push(
+      binding(
+        `service account ${vmAccount}`,
+        gcloud('iam', 'service-accounts', 'get-iam-policy', vmAccount),
+        gcloud('iam', 'service-accounts', 'add-iam-policy-binding', vmAccount, `--member=${runtimeMember}`, `--role=projects/${P}/roles/${n.actAsRole}`),
+        `projects/${P}/roles/${n.actAsRole}`,
+        runtimeMember,
+      ),
+    );
   }
   // The Pub/Sub service agent mints the OIDC tokens of authenticated pushes.
-  cmds.push(binding(`service account ${n.invokerAccountEmail}`, gcloud('iam', 'service-accounts', 'get-iam-policy', n.invokerAccountEmail),
-    gcloud('iam', 'service-accounts', 'add-iam-policy-binding', n.invokerAccountEmail, `--member=${pubsubAgent}`, '--role=roles/iam.serviceAccountTokenCreator'),
-    'roles/iam.serviceAccountTokenCreator', pubsubAgent, [agentExists]));
+  cmds.push(
+    binding(
+      `service account ${n.invokerAccountEmail}`,
+      gcloud('iam', 'service-accounts', 'get-iam-policy', n.invokerAccountEmail),
+      gcloud(
+        'iam',
+        'service-accounts',
+        'add-iam-policy-binding',
+        n.invokerAccountEmail,
+        `--member=${pubsubAgent}`,
+        '--role=roles/iam.serviceAccountTokenCreator',
+      ),
+      'roles/iam.serviceAccountTokenCreator',
+      pubsubAgent,
+      [agentExists],
+    ),
+  );
 
   // 4. Secrets: created if missing, a new version only when the given value differs.
-  const secretSources = (['claimTokens', 'adminTokens', ...(s.perMachineKeys ? ['sshKeyPassphrase' as const] : [])] as const);
+  const secretSources = ['claimTokens', 'adminTokens', ...(s.perMachineKeys ? ['sshKeyPassphrase' as const] : [])] as const;
   for (const source of secretSources) {
     const secret = n.secrets[source];
-    cmds.push(exists(`secret ${secret}`, gcloud('secrets', 'describe', secret), [run(gcloud('secrets', 'create', secret, '--replication-policy=automatic', '--labels=app=warmer'))]));
+    cmds.push(
+      exists(`secret ${secret}`, gcloud('secrets', 'describe', secret), [
+        run(gcloud('secrets', 'create', secret, '--replication-policy=automatic', '--labels=app=warmer')),
+      ]),
+    );
     cmds.push({
       kind: 'secret-version',
       secret,
@@ -271,40 +367,63 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
       add: gcloud('secrets', 'versions', 'add', secret, '--data-file=-'),
       list: gcloud('secrets', 'versions', 'list', secret, '--filter=state:ENABLED', '--limit=1', '--format=value(name)'),
     });
-    cmds.push(binding(`secret ${secret}`, gcloud('secrets', 'get-iam-policy', secret),
-      gcloud('secrets', 'add-iam-policy-binding', secret, `--member=${runtimeMember}`, '--role=roles/secretmanager.secretAccessor'),
-      'roles/secretmanager.secretAccessor', runtimeMember));
+    cmds.push(
+      binding(
+        `secret ${secret}`,
+        gcloud('secrets', 'get-iam-policy', secret),
+        gcloud('secrets', 'add-iam-policy-binding', secret, `--member=${runtimeMember}`, '--role=roles/secretmanager.secretAccessor'),
+        'roles/secretmanager.secretAccessor',
+        runtimeMember,
+      ),
+    );
   }
 
   // 5. Pub/Sub topics and the dead letter (a pull subscription keeps dead-lettered messages for inspection).
   for (const topic of [s.topics.teardown, s.topics.refill, s.topics.deadLetter]) {
-    cmds.push(exists(`topic ${topic}`, gcloud('pubsub', 'topics', 'describe', topic), [run(gcloud('pubsub', 'topics', 'create', topic, '--labels=app=warmer'))]));
+    cmds.push(
+      exists(`topic ${topic}`, gcloud('pubsub', 'topics', 'describe', topic), [run(gcloud('pubsub', 'topics', 'create', topic, '--labels=app=warmer'))]),
+    );
   }
   const dlSettings = ['--message-retention-duration=7d', '--expiration-period=never', '--ack-deadline=60'];
   cmds.push({
     kind: 'converge',
     what: `subscription ${n.deadLetterSubscription}`,
     describe: gcloud('pubsub', 'subscriptions', 'describe', n.deadLetterSubscription),
-    create: [run(gcloud('pubsub', 'subscriptions', 'create', n.deadLetterSubscription, `--topic=${s.topics.deadLetter}`, ...dlSettings, '--labels=app=warmer'))],
+    create: [
+      run(gcloud('pubsub', 'subscriptions', 'create', n.deadLetterSubscription, `--topic=${s.topics.deadLetter}`, ...dlSettings, '--labels=app=warmer')),
+    ],
     update: (sub) => {
       const drift = [
         Number(sub?.ackDeadlineSeconds) !== 60 && 'ackDeadline',
         sub?.messageRetentionDuration !== '604800s' && 'retention',
         sub?.expirationPolicy?.ttl !== undefined && 'expiration',
       ].filter(Boolean);
-      return drift.length ? [run(gcloud('pubsub', 'subscriptions', 'update', n.deadLetterSubscription, ...dlSettings), { note: `differs: ${drift.join(', ')}` })] : [];
+      return drift.length
+        ? [run(gcloud('pubsub', 'subscriptions', 'update', n.deadLetterSubscription, ...dlSettings), { note: `differs: ${drift.join(', ')}` })]
+        : [];
     },
   });
-  cmds.push(binding(`topic ${s.topics.deadLetter}`, gcloud('pubsub', 'topics', 'get-iam-policy', s.topics.deadLetter),
-    gcloud('pubsub', 'topics', 'add-iam-policy-binding', s.topics.deadLetter, `--member=${pubsubAgent}`, '--role=roles/pubsub.publisher'),
-    'roles/pubsub.publisher', pubsubAgent, [agentExists]));
+  cmds.push(
+    binding(
+      `topic ${s.topics.deadLetter}`,
+      gcloud('pubsub', 'topics', 'get-iam-policy', s.topics.deadLetter),
+      gcloud('pubsub', 'topics', 'add-iam-policy-binding', s.topics.deadLetter, `--member=${pubsubAgent}`, '--role=roles/pubsub.publisher'),
+      'roles/pubsub.publisher',
+      pubsubAgent,
+      [agentExists],
+    ),
+  );
 
   // 6. VPC egress: health checks reach machines' internal addresses. Direct VPC egress
   // (https://cloud.google.com/functions/docs/running/direct-vpc) or a Serverless VPC Access
   // connector; the two cannot be combined.
   let sourceRange = s.connectorRange;
   if (s.egress === 'direct') {
-    cmds.push({ kind: 'capture', variable: 'SUBNET_RANGE', argv: gcloud('compute', 'networks', 'subnets', 'describe', s.subnet, `--region=${R}`, '--format=value(ipCidrRange)') });
+    cmds.push({
+      kind: 'capture',
+      variable: 'SUBNET_RANGE',
+      argv: gcloud('compute', 'networks', 'subnets', 'describe', s.subnet, `--region=${R}`, '--format=value(ipCidrRange)'),
+    });
     sourceRange = '${SUBNET_RANGE}';
   } else if (s.createConnector) {
     const sizing = ['--min-instances=2', '--max-instances=3', '--machine-type=e2-micro'];
@@ -312,13 +431,35 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
       kind: 'converge',
       what: `VPC connector ${n.connector}`,
       describe: gcloud('compute', 'networks', 'vpc-access', 'connectors', 'describe', n.connector, `--region=${R}`),
-      create: [run(gcloud('compute', 'networks', 'vpc-access', 'connectors', 'create', n.connector, `--region=${R}`, `--network=${s.network}`, `--range=${s.connectorRange}`, ...sizing))],
+      create: [
+        run(
+          gcloud(
+            'compute',
+            'networks',
+            'vpc-access',
+            'connectors',
+            'create',
+            n.connector,
+            `--region=${R}`,
+            `--network=${s.network}`,
+            `--range=${s.connectorRange}`,
+            ...sizing,
+          ),
+        ),
+      ],
       update: (c) => {
         if (tail(c?.network) !== s.network || (c?.ipCidrRange ?? s.connectorRange) !== s.connectorRange) {
-          return [{ kind: 'fail', message: `connector ${n.connector} is on ${tail(c?.network)} ${c?.ipCidrRange ?? ''}, not ${s.network} ${s.connectorRange}: a connector's network and range cannot change. Delete it (gcloud compute networks vpc-access connectors delete ${n.connector} --region=${R}) after the reconcile function stops using it, or pass --vpc-connector with another name.` }];
+          return [
+            {
+              kind: 'fail',
+              message: `connector ${n.connector} is on ${tail(c?.network)} ${c?.ipCidrRange ?? ''}, not ${s.network} ${s.connectorRange}: a connector's network and range cannot change. Delete it (gcloud compute networks vpc-access connectors delete ${n.connector} --region=${R}) after the reconcile function stops using it, or pass --vpc-connector with another name.`,
+            },
+          ];
         }
         const ok = Number(c?.minInstances) === 2 && Number(c?.maxInstances) === 3 && tail(c?.machineType) === 'e2-micro';
-        return ok ? [] : [run(gcloud('compute', 'networks', 'vpc-access', 'connectors', 'update', n.connector, `--region=${R}`, ...sizing), { note: 'differs: sizing' })];
+        return ok
+          ? []
+          : [run(gcloud('compute', 'networks', 'vpc-access', 'connectors', 'update', n.connector, `--region=${R}`, ...sizing), { note: 'differs: sizing' })];
       },
     });
   } else {
@@ -336,18 +477,46 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
       kind: 'converge',
       what: `firewall rule ${n.firewallRule}`,
       describe: gcloud('compute', 'firewall-rules', 'describe', n.firewallRule),
-      create: [run(gcloud('compute', 'firewall-rules', 'create', n.firewallRule, `--network=${s.network}`, '--direction=INGRESS', '--action=ALLOW', `--rules=${rules}`, `--source-ranges=${sourceRange}`, `--description=warmer health checks from the functions' VPC egress`))],
+      create: [
+        run(
+          gcloud(
+            'compute',
+            'firewall-rules',
+            'create',
+            n.firewallRule,
+            `--network=${s.network}`,
+            '--direction=INGRESS',
+            '--action=ALLOW',
+            `--rules=${rules}`,
+            `--source-ranges=${sourceRange}`,
+            `--description=warmer health checks from the functions' VPC egress`,
+          ),
+        ),
+      ],
       update: (fw, resolve: Resolve) => {
         if (tail(fw?.network) !== s.network) {
-          return [{ kind: 'fail', message: `firewall rule ${n.firewallRule} is on network ${tail(fw?.network)}, not ${s.network}: delete it (gcloud compute firewall-rules delete ${n.firewallRule}) and deploy again` }];
+          return [
+            {
+              kind: 'fail',
+              message: `firewall rule ${n.firewallRule} is on network ${tail(fw?.network)}, not ${s.network}: delete it (gcloud compute firewall-rules delete ${n.firewallRule}) and deploy again`,
+            },
+          ];
         }
-        const ports = ((fw?.allowed ?? []) as Array<{ IPProtocol?: string; ports?: string[] }>).flatMap((a) => (a.ports ?? []).map((p) => `${a.IPProtocol}:${p}`));
+        const ports = ((fw?.allowed ?? []) as Array<{ IPProtocol?: string; ports?: string[] }>).flatMap((a) =>
+          (a.ports ?? []).map((p) => `${a.IPProtocol}:${p}`),
+        );
         const drift = [
           !sameSet(ports, rules.split(',')) && 'ports',
           !sameSet(fw?.sourceRanges ?? [], [resolve(sourceRange)]) && 'source ranges',
           fw?.disabled === true && 'disabled',
         ].filter(Boolean);
-        return drift.length ? [run(gcloud('compute', 'firewall-rules', 'update', n.firewallRule, `--rules=${rules}`, `--source-ranges=${sourceRange}`, '--no-disabled'), { note: `differs: ${drift.join(', ')}` })] : [];
+        return drift.length
+          ? [
+              run(gcloud('compute', 'firewall-rules', 'update', n.firewallRule, `--rules=${rules}`, `--source-ranges=${sourceRange}`, '--no-disabled'), {
+                note: `differs: ${drift.join(', ')}`,
+              }),
+            ]
+          : [];
       },
     });
   }
@@ -362,7 +531,9 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
     WARMER_DEAD_LETTER_TOPIC: s.topics.deadLetter,
     WARMER_LOG_LEVEL: s.logLevel,
   };
-  const envFlag = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(',');
+  const envFlag = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   const connectorPath = `projects/${P}/locations/${R}/connectors/${n.connector}`;
   const labels = ['app=warmer', ...(s.sourceHash ? [`warmer-source=${s.sourceHash}`] : [])].join(',');
   const shapes = functionShapes(s);
@@ -371,21 +542,44 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
     const vpc = f.vpc ? (s.egress === 'direct' ? { network: s.network, subnet: s.subnet } : { connector: connectorPath }) : null;
     const secrets = Object.fromEntries(f.secrets.map((k) => [SECRET_ENV[k], `${n.secrets[k]}:latest`]));
     const argv = gcloud(
-      'functions', 'deploy', f.name, '--gen2', `--region=${R}`, `--runtime=${RUNTIME}`,
-      `--source=${s.sourceDir}`, `--entry-point=${f.entryPoint}`,
+      'functions',
+      'deploy',
+      f.name,
+      '--gen2',
+      `--region=${R}`,
+      `--runtime=${RUNTIME}`,
+      `--source=${s.sourceDir}`,
+      `--entry-point=${f.entryPoint}`,
       // No allUsers binding: HTTP functions are reachable per the invoker mode (step 8).
       ...(http
         ? ['--trigger-http', '--no-allow-unauthenticated', `--ingress-settings=${(f.trigger as { ingress: string }).ingress}`]
-        : [`--trigger-topic=${(f.trigger as { topic: string }).topic}`, '--retry', `--trigger-service-account=${n.invokerAccountEmail}`, '--ingress-settings=internal-only']),
-      `--memory=${f.memory}`, `--cpu=${f.cpu}`, `--concurrency=${f.concurrency}`, `--timeout=${f.timeoutSeconds}s`,
-      `--min-instances=${f.minInstances}`, `--max-instances=${f.maxInstances}`,
+        : [
+            `--trigger-topic=${(f.trigger as { topic: string }).topic}`,
+            '--retry',
+            `--trigger-service-account=${n.invokerAccountEmail}`,
+            '--ingress-settings=internal-only',
+          ]),
+      `--memory=${f.memory}`,
+      `--cpu=${f.cpu}`,
+      `--concurrency=${f.concurrency}`,
+      `--timeout=${f.timeoutSeconds}s`,
+      `--min-instances=${f.minInstances}`,
+      `--max-instances=${f.maxInstances}`,
       `--service-account=${n.runtimeAccountEmail}`,
       ...(buildAccount ? [`--build-service-account=projects/${P}/serviceAccounts/${buildAccount}`] : []),
       `--set-env-vars=${envFlag}`,
-      ...(f.secrets.length > 0 ? [`--set-secrets=${Object.entries(secrets).map(([k, v]) => `${k}=${v}`).join(',')}`] : ['--clear-secrets']),
-      ...(vpc?.connector ? [`--vpc-connector=${vpc.connector}`, '--egress-settings=private-ranges-only']
-        : vpc?.network ? [`--network=${vpc.network}`, `--subnet=${vpc.subnet}`, '--egress-settings=private-ranges-only']
-        : ['--clear-vpc-connector']),
+      ...(f.secrets.length > 0
+        ? [
+            `--set-secrets=${Object.entries(secrets)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',')}`,
+          ]
+        : ['--clear-secrets']),
+      ...(vpc?.connector
+        ? [`--vpc-connector=${vpc.connector}`, '--egress-settings=private-ranges-only']
+        : vpc?.network
+          ? [`--network=${vpc.network}`, `--subnet=${vpc.subnet}`, '--egress-settings=private-ranges-only']
+          : ['--clear-vpc-connector']),
       `--update-labels=${labels}`,
     );
     cmds.push({
@@ -394,7 +588,16 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
       describe: gcloud('functions', 'describe', f.name, '--gen2', `--region=${R}`),
       create: [build, stage, run(argv)],
       update: (current) => {
-        const drift = functionDrift(current, { f, env, secrets, serviceAccount: n.runtimeAccountEmail, vpc, buildServiceAccount: buildAccount, sourceHash: s.sourceHash, triggerServiceAccount: n.invokerAccountEmail });
+        const drift = functionDrift(current, {
+          f,
+          env,
+          secrets,
+          serviceAccount: n.runtimeAccountEmail,
+          vpc,
+          buildServiceAccount: buildAccount,
+          sourceHash: s.sourceHash,
+          triggerServiceAccount: n.invokerAccountEmail,
+        });
         return drift.length ? [build, stage, run(argv, { note: `differs: ${drift.join(', ')}` })] : [];
       },
     });
@@ -418,7 +621,9 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
         create: [run(gcloud('run', 'services', 'update', f.name, `--region=${R}`, wantDisabled ? '--no-invoker-iam-check' : '--invoker-iam-check'))],
         update: (svc) => {
           const disabled = svc?.metadata?.annotations?.['run.googleapis.com/invoker-iam-disabled'] === 'true';
-          return disabled === wantDisabled ? [] : [run(gcloud('run', 'services', 'update', f.name, `--region=${R}`, wantDisabled ? '--no-invoker-iam-check' : '--invoker-iam-check'))];
+          return disabled === wantDisabled
+            ? []
+            : [run(gcloud('run', 'services', 'update', f.name, `--region=${R}`, wantDisabled ? '--no-invoker-iam-check' : '--invoker-iam-check'))];
         },
       });
       cmds.push({
@@ -426,29 +631,59 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
         what: `no allUsers binding on ${f.name}`,
         describe: runPolicy,
         create: [],
-        update: (policy) => (hasBinding(policy, 'roles/run.invoker', 'allUsers')
-          ? [run(gcloud('run', 'services', 'remove-iam-policy-binding', f.name, `--region=${R}`, '--member=allUsers', '--role=roles/run.invoker'))]
-          : []),
+        update: (policy) =>
+          hasBinding(policy, 'roles/run.invoker', 'allUsers')
+            ? [run(gcloud('run', 'services', 'remove-iam-policy-binding', f.name, `--region=${R}`, '--member=allUsers', '--role=roles/run.invoker'))]
+            : [],
       });
       for (const member of s.invoker === 'iam' ? s.invokers : []) {
-        cmds.push(binding(`function ${f.name}`, runPolicy, gcloud('functions', 'add-invoker-policy-binding', f.name, `--region=${R}`, `--member=${member}`), 'roles/run.invoker', member));
+        cmds.push(
+          binding(
+            `function ${f.name}`,
+            runPolicy,
+            gcloud('functions', 'add-invoker-policy-binding', f.name, `--region=${R}`, `--member=${member}`),
+            'roles/run.invoker',
+            member,
+          ),
+        );
       }
       continue;
     }
     // 8b. The Eventarc subscriptions behind --trigger-topic: retry policy and dead letter.
     const v = f.entryPoint.toUpperCase();
-    cmds.push(binding(`function ${f.name}`, runPolicy, gcloud('functions', 'add-invoker-policy-binding', f.name, `--region=${R}`, `--member=${invokerMember}`), 'roles/run.invoker', invokerMember));
-    cmds.push({ kind: 'capture', variable: `${v}_TRIGGER`, argv: gcloud('functions', 'describe', f.name, '--gen2', `--region=${R}`, '--format=value(eventTrigger.trigger)') });
-    cmds.push({ kind: 'capture', variable: `${v}_SUBSCRIPTION`, argv: gcloud('eventarc', 'triggers', 'describe', `\${${v}_TRIGGER}`, `--location=${R}`, '--format=value(transport.pubsub.subscription)') });
+    cmds.push(
+      binding(
+        `function ${f.name}`,
+        runPolicy,
+        gcloud('functions', 'add-invoker-policy-binding', f.name, `--region=${R}`, `--member=${invokerMember}`),
+        'roles/run.invoker',
+        invokerMember,
+      ),
+    );
+    cmds.push({
+      kind: 'capture',
+      variable: `${v}_TRIGGER`,
+      argv: gcloud('functions', 'describe', f.name, '--gen2', `--region=${R}`, '--format=value(eventTrigger.trigger)'),
+    });
+    cmds.push({
+      kind: 'capture',
+      variable: `${v}_SUBSCRIPTION`,
+      argv: gcloud('eventarc', 'triggers', 'describe', `\${${v}_TRIGGER}`, `--location=${R}`, '--format=value(transport.pubsub.subscription)'),
+    });
     const sub = `\${${v}_SUBSCRIPTION}`;
-    const update = run(gcloud(
-      'pubsub', 'subscriptions', 'update', sub,
-      '--ack-deadline=600',
-      `--min-retry-delay=${s.minRetryDelaySeconds}s`,
-      `--max-retry-delay=${s.maxRetryDelaySeconds}s`,
-      `--dead-letter-topic=${s.topics.deadLetter}`,
-      `--max-delivery-attempts=${s.maxDeliveryAttempts}`,
-    ));
+    const update = run(
+      gcloud(
+        'pubsub',
+        'subscriptions',
+        'update',
+        sub,
+        '--ack-deadline=600',
+        `--min-retry-delay=${s.minRetryDelaySeconds}s`,
+        `--max-retry-delay=${s.maxRetryDelaySeconds}s`,
+        `--dead-letter-topic=${s.topics.deadLetter}`,
+        `--max-delivery-attempts=${s.maxDeliveryAttempts}`,
+      ),
+    );
     cmds.push({
       kind: 'converge',
       what: `subscription of ${f.name}`,
@@ -465,13 +700,27 @@ export function planDeployment(s: DeploySettings, inputs: PlanInputs = {}): Comm
         return drift.length ? [{ ...update, note: `differs: ${drift.join(', ')}` }] : [];
       },
     });
-    cmds.push(binding(`subscription of ${f.name}`, gcloud('pubsub', 'subscriptions', 'get-iam-policy', sub),
-      gcloud('pubsub', 'subscriptions', 'add-iam-policy-binding', sub, `--member=${pubsubAgent}`, '--role=roles/pubsub.subscriber'),
-      'roles/pubsub.subscriber', pubsubAgent, [agentExists]));
+    cmds.push(
+      binding(
+        `subscription of ${f.name}`,
+        gcloud('pubsub', 'subscriptions', 'get-iam-policy', sub),
+        gcloud('pubsub', 'subscriptions', 'add-iam-policy-binding', sub, `--member=${pubsubAgent}`, '--role=roles/pubsub.subscriber'),
+        'roles/pubsub.subscriber',
+        pubsubAgent,
+        [agentExists],
+      ),
+    );
   }
 
   // 9. The scheduler's tick: reconcile every pool once a minute.
-  const job = [`--location=${R}`, `--schedule=${SCHEDULE}`, '--time-zone=Etc/UTC', `--topic=${s.topics.refill}`, `--message-body=${SCHEDULE_MESSAGE}`, '--description=warmer: reconcile every pool'];
+  const job = [
+    `--location=${R}`,
+    `--schedule=${SCHEDULE}`,
+    '--time-zone=Etc/UTC',
+    `--topic=${s.topics.refill}`,
+    `--message-body=${SCHEDULE_MESSAGE}`,
+    '--description=warmer: reconcile every pool',
+  ];
   cmds.push({
     kind: 'converge',
     what: `scheduler job ${n.schedulerJob}`,
@@ -504,8 +753,11 @@ function monitoring(s: DeploySettings, gcloud: Gcloud): Command[] {
       describe: gcloud('logging', 'metrics', 'describe', m.name),
       create: [run(gcloud('logging', 'metrics', 'create', m.name, `--config-from-file=${m.path}`))],
       update: (cur) => {
-        const same = cur?.filter === m.config.filter && cur?.description === m.config.description &&
-          JSON.stringify(cur?.labelExtractors ?? {}) === JSON.stringify(m.config.labelExtractors) && (cur?.valueExtractor ?? undefined) === m.config.valueExtractor;
+        const same =
+          cur?.filter === m.config.filter &&
+          cur?.description === m.config.description &&
+          JSON.stringify(cur?.labelExtractors ?? {}) === JSON.stringify(m.config.labelExtractors) &&
+          (cur?.valueExtractor ?? undefined) === m.config.valueExtractor;
         return same ? [] : [run(gcloud('logging', 'metrics', 'update', m.name, `--config-from-file=${m.path}`), { note: 'differs: definition' })];
       },
     });
@@ -519,7 +771,8 @@ function monitoring(s: DeploySettings, gcloud: Gcloud): Command[] {
       exists: (list) => Array.isArray(list) && list.length > 0,
       create: [create],
       update: (list: Array<{ name: string; userLabels?: Record<string, string> }>) =>
-        list[0]!.userLabels?.['warmer-config'] === p.policy.userLabels['warmer-config'] ? []
+        list[0]!.userLabels?.['warmer-config'] === p.policy.userLabels['warmer-config']
+          ? []
           : [run(gcloud('alpha', 'monitoring', 'policies', 'update', list[0]!.name, `--policy-from-file=${p.path}`), { note: 'differs: definition' })],
     });
   }
@@ -549,11 +802,9 @@ function role(gcloud: Gcloud, id: string, title: string, description: string, pe
     update: (r) => {
       const fix: Command[] = [];
       if (r?.deleted) fix.push(run(gcloud('iam', 'roles', 'undelete', id)));
-      const drift = [
-        !sameSet(r?.includedPermissions ?? [], permissions) && 'permissions',
-        r?.title !== title && 'title',
-        r?.stage !== 'GA' && 'stage',
-      ].filter(Boolean);
+      const drift = [!sameSet(r?.includedPermissions ?? [], permissions) && 'permissions', r?.title !== title && 'title', r?.stage !== 'GA' && 'stage'].filter(
+        Boolean,
+      );
       if (r?.deleted || drift.length) fix.push(run(gcloud('iam', 'roles', 'update', id, ...common), { note: `differs: ${drift.join(', ') || 'deleted'}` }));
       return fix;
     },
@@ -578,10 +829,16 @@ function exists(what: string, describe: Argv, create: Command[]): Command {
 const ALREADY_EXISTS = /ALREADY_EXISTS|already exists/i;
 
 const indexKey = (group: string, scope: string | undefined, fields: Array<{ fieldPath?: string; order?: string; arrayConfig?: string }>) =>
-  `${group}|${(scope ?? 'COLLECTION').toUpperCase()}|${fields.filter((f) => f.fieldPath !== '__name__').map((f) => `${f.fieldPath}:${(f.arrayConfig ?? f.order ?? 'ASCENDING').toUpperCase()}`).join(',')}`;
+  `${group}|${(scope ?? 'COLLECTION').toUpperCase()}|${fields
+    .filter((f) => f.fieldPath !== '__name__')
+    .map((f) => `${f.fieldPath}:${(f.arrayConfig ?? f.order ?? 'ASCENDING').toUpperCase()}`)
+    .join(',')}`;
 
 /** Composite indexes missing from a `gcloud firestore indexes composite list` answer. */
-export function missingIndexes(file: FirestoreIndexes, listed: Array<{ name?: string; queryScope?: string; fields?: Array<{ fieldPath?: string; order?: string; arrayConfig?: string }> }>) {
+export function missingIndexes(
+  file: FirestoreIndexes,
+  listed: Array<{ name?: string; queryScope?: string; fields?: Array<{ fieldPath?: string; order?: string; arrayConfig?: string }> }>,
+) {
   const have = new Set(listed.map((i) => indexKey(/collectionGroups\/([^/]+)\//.exec(i.name ?? '')?.[1] ?? '', i.queryScope, i.fields ?? [])));
   return file.indexes.filter((i) => !have.has(indexKey(i.collectionGroup, i.queryScope, i.fields)));
 }
@@ -590,39 +847,91 @@ function firestoreIndexes(s: DeploySettings, file: FirestoreIndexes | undefined,
   const list = gcloud('firestore', 'indexes', 'composite', 'list', `--database=${DEFAULT_DATABASE}`);
   if (s.firestoreTool === 'firebase') {
     // Rules (deny every client SDK), composite indexes and TTL overrides, from firebase.json.
-    const deploy = run(['firebase', 'deploy', '--only=firestore', `--project=${s.project}`, '--config=firebase.json', '--non-interactive'], { retries: 3, retryOn: FIRESTORE_CONFLICT });
+    const deploy = run(['firebase', 'deploy', '--only=firestore', `--project=${s.project}`, '--config=firebase.json', '--non-interactive'], {
+      retries: 3,
+      retryOn: FIRESTORE_CONFLICT,
+    });
     if (!file) return [deploy];
-    return [{
-      kind: 'converge',
-      what: 'Firestore rules and indexes',
-      describe: list,
-      exists: () => true,
-      create: [deploy],
-      update: (listed) => (missingIndexes(file, Array.isArray(listed) ? listed : []).length ? [{ ...deploy, note: 'indexes missing' }] : []),
-    }];
+    return [
+      {
+        kind: 'converge',
+        what: 'Firestore rules and indexes',
+        describe: list,
+        exists: () => true,
+        create: [deploy],
+        update: (listed) => (missingIndexes(file, Array.isArray(listed) ? listed : []).length ? [{ ...deploy, note: 'indexes missing' }] : []),
+      },
+    ];
   }
   if (!file) throw new Error('planDeployment: firestoreTool "gcloud" needs the contents of firestore.indexes.json');
   const createIndex = (index: FirestoreIndexes['indexes'][number]) => {
-    const fields = index.fields.map((f) => `--field-config=field-path=${f.fieldPath},${f.arrayConfig ? `array-config=${f.arrayConfig.toLowerCase()}` : `order=${(f.order ?? 'ASCENDING').toLowerCase()}`}`);
-    return run(gcloud('firestore', 'indexes', 'composite', 'create', `--database=${DEFAULT_DATABASE}`, `--collection-group=${index.collectionGroup}`, `--query-scope=${(index.queryScope ?? 'COLLECTION').toLowerCase()}`, ...fields, '--async'),
-      { tolerate: ALREADY_EXISTS, retries: 5, retryOn: FIRESTORE_CONFLICT });
+    const fields = index.fields.map(
+      (f) =>
+        `--field-config=field-path=${f.fieldPath},${f.arrayConfig ? `array-config=${f.arrayConfig.toLowerCase()}` : `order=${(f.order ?? 'ASCENDING').toLowerCase()}`}`,
+    );
+    return run(
+      gcloud(
+        'firestore',
+        'indexes',
+        'composite',
+        'create',
+        `--database=${DEFAULT_DATABASE}`,
+        `--collection-group=${index.collectionGroup}`,
+        `--query-scope=${(index.queryScope ?? 'COLLECTION').toLowerCase()}`,
+        ...fields,
+        '--async',
+      ),
+      { tolerate: ALREADY_EXISTS, retries: 5, retryOn: FIRESTORE_CONFLICT },
+    );
   };
-  const cmds: Command[] = [{
-    kind: 'converge',
-    what: 'Firestore composite indexes',
-    describe: list,
-    exists: () => true,
-    create: file.indexes.map(createIndex),
-    update: (listed) => missingIndexes(file, Array.isArray(listed) ? listed : []).map(createIndex),
-  }];
+  const cmds: Command[] = [
+    {
+      kind: 'converge',
+      what: 'Firestore composite indexes',
+      describe: list,
+      exists: () => true,
+      create: file.indexes.map(createIndex),
+      update: (listed) => missingIndexes(file, Array.isArray(listed) ? listed : []).map(createIndex),
+    },
+  ];
   for (const o of file.fieldOverrides ?? []) {
     const field = gcloud('firestore', 'fields', 'describe', o.fieldPath, `--database=${DEFAULT_DATABASE}`, `--collection-group=${o.collectionGroup}`);
     const fixes = (cur: any): Command[] => [
       ...(o.ttl && !['ACTIVE', 'CREATING'].includes(cur?.ttlConfig?.state)
-        ? [run(gcloud('firestore', 'fields', 'ttls', 'update', o.fieldPath, `--database=${DEFAULT_DATABASE}`, `--collection-group=${o.collectionGroup}`, '--enable-ttl', '--async'), { retries: 5, retryOn: FIRESTORE_CONFLICT })]
+        ? [
+            run(
+              gcloud(
+                'firestore',
+                'fields',
+                'ttls',
+                'update',
+                o.fieldPath,
+                `--database=${DEFAULT_DATABASE}`,
+                `--collection-group=${o.collectionGroup}`,
+                '--enable-ttl',
+                '--async',
+              ),
+              { retries: 5, retryOn: FIRESTORE_CONFLICT },
+            ),
+          ]
         : []),
       ...(Array.isArray(o.indexes) && o.indexes.length === 0 && (cur?.indexConfig?.usesAncestorConfig !== false || (cur?.indexConfig?.indexes ?? []).length > 0)
-        ? [run(gcloud('firestore', 'indexes', 'fields', 'update', o.fieldPath, `--database=${DEFAULT_DATABASE}`, `--collection-group=${o.collectionGroup}`, '--disable-indexes', '--async'), { retries: 5, retryOn: FIRESTORE_CONFLICT })]
+        ? [
+            run(
+              gcloud(
+                'firestore',
+                'indexes',
+                'fields',
+                'update',
+                o.fieldPath,
+                `--database=${DEFAULT_DATABASE}`,
+                `--collection-group=${o.collectionGroup}`,
+                '--disable-indexes',
+                '--async',
+              ),
+              { retries: 5, retryOn: FIRESTORE_CONFLICT },
+            ),
+          ]
         : []),
     ];
     cmds.push({ kind: 'converge', what: `Firestore field ${o.collectionGroup}.${o.fieldPath}`, describe: field, create: fixes(null), update: fixes });
@@ -646,12 +955,26 @@ export function planDestroy(s: DeploySettings, opts: DestroyOptions = {}): Comma
   const P = s.project;
   const R = s.region;
   const gcloud: Gcloud = (...args) => ['gcloud', ...args, `--project=${P}`, '--quiet'];
-  const remove = (what: string, describe: Argv, del: Argv, extra: Partial<Extract<Command, { kind: 'converge' }>> = {}): Command =>
-    ({ kind: 'converge', what, describe, create: [], update: () => [run(del)], ...extra });
+  const remove = (what: string, describe: Argv, del: Argv, extra: Partial<Extract<Command, { kind: 'converge' }>> = {}): Command => ({
+    kind: 'converge',
+    what,
+    describe,
+    create: [],
+    update: () => [run(del)],
+    ...extra,
+  });
   const cmds: Command[] = [];
-  cmds.push(remove(`scheduler job ${n.schedulerJob}`, gcloud('scheduler', 'jobs', 'describe', n.schedulerJob, `--location=${R}`), gcloud('scheduler', 'jobs', 'delete', n.schedulerJob, `--location=${R}`)));
+  cmds.push(
+    remove(
+      `scheduler job ${n.schedulerJob}`,
+      gcloud('scheduler', 'jobs', 'describe', n.schedulerJob, `--location=${R}`),
+      gcloud('scheduler', 'jobs', 'delete', n.schedulerJob, `--location=${R}`),
+    ),
+  );
   for (const f of Object.values(n.functions)) {
-    cmds.push(remove(`function ${f}`, gcloud('functions', 'describe', f, '--gen2', `--region=${R}`), gcloud('functions', 'delete', f, '--gen2', `--region=${R}`)));
+    cmds.push(
+      remove(`function ${f}`, gcloud('functions', 'describe', f, '--gen2', `--region=${R}`), gcloud('functions', 'delete', f, '--gen2', `--region=${R}`)),
+    );
   }
   if (opts.deleteVms) {
     cmds.push({
@@ -667,42 +990,76 @@ export function planDestroy(s: DeploySettings, opts: DestroyOptions = {}): Comma
     const files = monitoringFiles(s);
     for (const p of files.policies) {
       cmds.push({
-        kind: 'converge', what: `alert policy ${p.policy.displayName}`,
+        kind: 'converge',
+        what: `alert policy ${p.policy.displayName}`,
         describe: gcloud('alpha', 'monitoring', 'policies', 'list', `--filter=displayName="${p.policy.displayName}"`),
-        exists: (list) => Array.isArray(list) && list.length > 0, create: [],
+        exists: (list) => Array.isArray(list) && list.length > 0,
+        create: [],
         update: (list: Array<{ name: string }>) => list.map((x) => run(gcloud('alpha', 'monitoring', 'policies', 'delete', x.name))),
       });
     }
     const name = String(files.dashboard.config.displayName);
     cmds.push({
-      kind: 'converge', what: `dashboard ${name}`,
+      kind: 'converge',
+      what: `dashboard ${name}`,
       describe: gcloud('monitoring', 'dashboards', 'list', `--filter=displayName="${name}"`),
-      exists: (list) => Array.isArray(list) && list.length > 0, create: [],
+      exists: (list) => Array.isArray(list) && list.length > 0,
+      create: [],
       update: (list: Array<{ name: string }>) => list.map((x) => run(gcloud('monitoring', 'dashboards', 'delete', x.name))),
     });
-    for (const m of files.metrics) cmds.push(remove(`log-based metric ${m.name}`, gcloud('logging', 'metrics', 'describe', m.name), gcloud('logging', 'metrics', 'delete', m.name)));
+    for (const m of files.metrics)
+      cmds.push(remove(`log-based metric ${m.name}`, gcloud('logging', 'metrics', 'describe', m.name), gcloud('logging', 'metrics', 'delete', m.name)));
   }
-  if (s.firewall) cmds.push(remove(`firewall rule ${n.firewallRule}`, gcloud('compute', 'firewall-rules', 'describe', n.firewallRule), gcloud('compute', 'firewall-rules', 'delete', n.firewallRule)));
+  if (s.firewall)
+    cmds.push(
+      remove(
+        `firewall rule ${n.firewallRule}`,
+        gcloud('compute', 'firewall-rules', 'describe', n.firewallRule),
+        gcloud('compute', 'firewall-rules', 'delete', n.firewallRule),
+      ),
+    );
   if (s.egress === 'connector' && s.createConnector) {
-    cmds.push(remove(`VPC connector ${n.connector}`, gcloud('compute', 'networks', 'vpc-access', 'connectors', 'describe', n.connector, `--region=${R}`), gcloud('compute', 'networks', 'vpc-access', 'connectors', 'delete', n.connector, `--region=${R}`)));
+    cmds.push(
+      remove(
+        `VPC connector ${n.connector}`,
+        gcloud('compute', 'networks', 'vpc-access', 'connectors', 'describe', n.connector, `--region=${R}`),
+        gcloud('compute', 'networks', 'vpc-access', 'connectors', 'delete', n.connector, `--region=${R}`),
+      ),
+    );
   }
-  cmds.push(remove(`subscription ${n.deadLetterSubscription}`, gcloud('pubsub', 'subscriptions', 'describe', n.deadLetterSubscription), gcloud('pubsub', 'subscriptions', 'delete', n.deadLetterSubscription)));
+  cmds.push(
+    remove(
+      `subscription ${n.deadLetterSubscription}`,
+      gcloud('pubsub', 'subscriptions', 'describe', n.deadLetterSubscription),
+      gcloud('pubsub', 'subscriptions', 'delete', n.deadLetterSubscription),
+    ),
+  );
   for (const topic of [s.topics.teardown, s.topics.refill, s.topics.deadLetter]) {
     cmds.push(remove(`topic ${topic}`, gcloud('pubsub', 'topics', 'describe', topic), gcloud('pubsub', 'topics', 'delete', topic)));
   }
-  for (const secret of Object.values(n.secrets)) cmds.push(remove(`secret ${secret}`, gcloud('secrets', 'describe', secret), gcloud('secrets', 'delete', secret)));
+  for (const secret of Object.values(n.secrets))
+    cmds.push(remove(`secret ${secret}`, gcloud('secrets', 'describe', secret), gcloud('secrets', 'delete', secret)));
   // Project-level grants first (a deleted account's bindings would linger as deleted:… members).
   const projectPolicy = gcloud('projects', 'get-iam-policy', P);
   const unbind = (member: string, r: string): Command => ({
-    kind: 'converge', what: `project ${P}: ${r} for ${member}`, describe: projectPolicy, create: [],
-    update: (policy) => (hasBinding(policy, r, member) ? [run(gcloud('projects', 'remove-iam-policy-binding', P, `--member=${member}`, `--role=${r}`, '--condition=None'))] : []),
+    kind: 'converge',
+    what: `project ${P}: ${r} for ${member}`,
+    describe: projectPolicy,
+    create: [],
+    update: (policy) =>
+      hasBinding(policy, r, member) ? [run(gcloud('projects', 'remove-iam-policy-binding', P, `--member=${member}`, `--role=${r}`, '--condition=None'))] : [],
   });
   cmds.push(unbind(`serviceAccount:${n.runtimeAccountEmail}`, `projects/${P}/roles/${n.runtimeRole}`));
   if (s.createBuildServiceAccount) for (const r of BUILD_ROLES) cmds.push(unbind(`serviceAccount:${n.buildAccountEmail}`, r));
   const accounts = [n.runtimeAccountEmail, n.invokerAccountEmail, ...(s.createBuildServiceAccount ? [n.buildAccountEmail] : [])];
-  for (const email of accounts) cmds.push(remove(`service account ${email}`, gcloud('iam', 'service-accounts', 'describe', email), gcloud('iam', 'service-accounts', 'delete', email)));
+  for (const email of accounts)
+    cmds.push(remove(`service account ${email}`, gcloud('iam', 'service-accounts', 'describe', email), gcloud('iam', 'service-accounts', 'delete', email)));
   for (const r of [n.runtimeRole, ...(s.vmServiceAccounts.length > 0 ? [n.actAsRole] : [])]) {
-    cmds.push(remove(`custom role ${r}`, gcloud('iam', 'roles', 'describe', r), gcloud('iam', 'roles', 'delete', r), { update: (cur) => (cur?.deleted ? [] : [run(gcloud('iam', 'roles', 'delete', r))]) }));
+    cmds.push(
+      remove(`custom role ${r}`, gcloud('iam', 'roles', 'describe', r), gcloud('iam', 'roles', 'delete', r), {
+        update: (cur) => (cur?.deleted ? [] : [run(gcloud('iam', 'roles', 'delete', r))]),
+      }),
+    );
   }
   return cmds;
 }

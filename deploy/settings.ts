@@ -31,7 +31,12 @@ const seconds = z.coerce.number().int();
 
 export const settingsSchema = z
   .object({
-    project: z.string().regex(PROJECT_ID, 'must be a Google Cloud project id: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter (e.g. my-project-123)'),
+    project: z
+      .string()
+      .regex(
+        PROJECT_ID,
+        'must be a Google Cloud project id: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter (e.g. my-project-123)',
+      ),
     region: z.string().regex(REGION, 'must be a Cloud Run functions region such as europe-west1 or us-central1'),
     prefix: z.string().regex(PREFIX, 'must be 3-15 lowercase letters, digits or hyphens, starting with a letter').default('warmer'),
     firestoreLocation: z.string().regex(FIRESTORE_LOCATION, 'must be a Firestore location such as europe-west1 or nam5').optional(),
@@ -78,7 +83,16 @@ export const settingsSchema = z
      * `invokers` (with a Google ID token) get through, and then warmer's token as well.
      */
     invoker: z.enum(['tokens', 'iam']).default('tokens'),
-    invokers: z.array(z.string().regex(/^(user|serviceAccount|group|domain):[A-Za-z0-9@._-]+$/, 'must be an IAM member such as serviceAccount:ci@p.iam.gserviceaccount.com or group:ci@example.com')).default([]),
+    invokers: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(user|serviceAccount|group|domain):[A-Za-z0-9@._-]+$/,
+            'must be an IAM member such as serviceAccount:ci@p.iam.gserviceaccount.com or group:ci@example.com',
+          ),
+      )
+      .default([]),
     /** The service account Cloud Build runs the function builds as (new projects: the Compute default one often has no roles). */
     buildServiceAccount: z.string().regex(SERVICE_ACCOUNT_EMAIL, 'must be a service account e-mail address').optional(),
     /** Create `<prefix>-build` with the least roles a build needs and use it. */
@@ -88,17 +102,38 @@ export const settingsSchema = z
     /** Log-based metrics, alert policies and a dashboard. */
     monitoring: z.boolean().default(true),
     /** Notification channels (projects/P/notificationChannels/ID) the alert policies page. */
-    notificationChannels: z.array(z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/notificationChannels\/[0-9]+$/, 'must be projects/P/notificationChannels/ID')).default([]),
+    notificationChannels: z
+      .array(z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/notificationChannels\/[0-9]+$/, 'must be projects/P/notificationChannels/ID'))
+      .default([]),
     /** A hash of the functions' source: a function whose label has it and whose settings match is not redeployed. */
-    sourceHash: z.string().regex(/^[a-f0-9]{8,40}$/).optional(),
+    sourceHash: z
+      .string()
+      .regex(/^[a-f0-9]{8,40}$/)
+      .optional(),
     /** Where the built functions are staged (package.json + dist), relative to the repository. */
-    sourceDir: z.string().regex(/^[A-Za-z0-9._/-]+$/, 'must be a plain relative path').refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must stay inside the repository').default('.warmer/deploy-source'),
+    sourceDir: z
+      .string()
+      .regex(/^[A-Za-z0-9._/-]+$/, 'must be a plain relative path')
+      .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must stay inside the repository')
+      .default('.warmer/deploy-source'),
   })
-  .refine((s) => s.minRetryDelaySeconds <= s.maxRetryDelaySeconds, { message: 'the minimum retry delay must not exceed the maximum', path: ['minRetryDelaySeconds'] })
-  .refine((s) => s.claimMinInstances <= s.claimMaxInstances, { message: 'claim min instances must not exceed claim max instances', path: ['claimMinInstances'] })
-  .refine((s) => !(s.buildServiceAccount && s.createBuildServiceAccount), { message: 'give either a build service account or --create-build-service-account, not both', path: ['buildServiceAccount'] })
+  .refine((s) => s.minRetryDelaySeconds <= s.maxRetryDelaySeconds, {
+    message: 'the minimum retry delay must not exceed the maximum',
+    path: ['minRetryDelaySeconds'],
+  })
+  .refine((s) => s.claimMinInstances <= s.claimMaxInstances, {
+    message: 'claim min instances must not exceed claim max instances',
+    path: ['claimMinInstances'],
+  })
+  .refine((s) => !(s.buildServiceAccount && s.createBuildServiceAccount), {
+    message: 'give either a build service account or --create-build-service-account, not both',
+    path: ['buildServiceAccount'],
+  })
   .refine((s) => s.invoker === 'iam' || s.invokers.length === 0, { message: 'invoker members need --invoker iam', path: ['invokers'] })
-  .refine((s) => s.egress === 'connector' || (s.vpcConnector === undefined && s.createConnector), { message: 'Direct VPC egress uses no connector: drop --vpc-connector / --no-create-connector', path: ['egress'] });
+  .refine((s) => s.egress === 'connector' || (s.vpcConnector === undefined && s.createConnector), {
+    message: 'Direct VPC egress uses no connector: drop --vpc-connector / --no-create-connector',
+    path: ['egress'],
+  });
 
 export type SettingsInput = z.input<typeof settingsSchema>;
 export type DeploySettings = z.output<typeof settingsSchema>;

@@ -65,9 +65,12 @@ export async function smokeTest(o: SmokeOptions): Promise<SmokeResult> {
       await sleep(5_000);
       continue;
     }
-    const hint = res.status === 401 || res.status === 403
-      ? (text.includes('warmer') || text.startsWith('{') ? ' (warmer refused the claim token)' : ' (refused before warmer: the Cloud Run invoker check; give --id-token or deploy with the default --invoker tokens)')
-      : '';
+    const hint =
+      res.status === 401 || res.status === 403
+        ? text.includes('warmer') || text.startsWith('{')
+          ? ' (warmer refused the claim token)'
+          : ' (refused before warmer: the Cloud Run invoker check; give --id-token or deploy with the default --invoker tokens)'
+        : '';
     throw new SmokeError(`POST /claim answered ${res.status}${hint}: ${text.slice(0, 300)}`);
   }
 }

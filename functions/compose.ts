@@ -64,7 +64,10 @@ export async function buildWorkerDeps(c: Config, clients: Clients, logger: Logge
     import('../shared/services/reconcile.js'),
   ]);
   const endpoint = c.computeEmulatorHost
-    ? { host: c.computeEmulatorHost.slice(0, c.computeEmulatorHost.lastIndexOf(':')), port: Number(c.computeEmulatorHost.slice(c.computeEmulatorHost.lastIndexOf(':') + 1)) }
+    ? {
+        host: c.computeEmulatorHost.slice(0, c.computeEmulatorHost.lastIndexOf(':')),
+        port: Number(c.computeEmulatorHost.slice(c.computeEmulatorHost.lastIndexOf(':') + 1)),
+      }
     : null;
   return {
     pools: new FirestorePoolStore(clients.firestore),

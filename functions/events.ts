@@ -26,7 +26,10 @@ function decode<T>(event: CloudEvent<unknown>, schema: z.ZodType<T>, logger: Log
   }
   const parsed = schema.safeParse(decoded.data);
   if (!parsed.success) {
-    logger.warn('malformed message acknowledged', { reason: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), messageId: decoded.messageId });
+    logger.warn('malformed message acknowledged', {
+      reason: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      messageId: decoded.messageId,
+    });
     return null;
   }
   const published = event.time ? Date.parse(event.time) : NaN;

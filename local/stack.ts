@@ -233,29 +233,58 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const abort = new AbortController();
     const inflight = new Set<Promise<unknown>>();
     const faults = { lose: { reconcile: 0, teardown: 0 }, duplicate: { reconcile: 0, teardown: 0 } };
-    const track = <A extends unknown[]>(fn: (...args: A) => Promise<unknown>, name: 'reconcile' | 'teardown') => async (...args: A) => {
-      if (faults.lose[name] > 0) {
-        faults.lose[name]--;
-        return;
-      }
-      if (faults.duplicate[name] > 0) {
-        faults.duplicate[name]--;
-        const twin = fn(...args).catch(() => {});
-        inflight.add(twin);
-        void twin.finally(() => inflight.delete(twin));
-      }
-      const p = fn(...args);
-      inflight.add(p);
-      try {
-        await p;
-      } finally {
-        inflight.delete(p);
-      }
-    };
-    http(`api-${id}`, createApiHandler('all', settings, async () => api, () => logger));
+    const track =
+      <A extends unknown[]>(fn: (...args: A) => Promise<unknown>, name: 'reconcile' | 'teardown') =>
+      async (...args: A) => {
+        if (faults.lose[name] > 0) {
+          faults.lose[name]--;
+          return;
+        }
+        if (faults.duplicate[name] > 0) {
+          faults.duplicate[name]--;
+          const twin = fn(...args).catch(() => {});
+          inflight.add(twin);
+          void twin.finally(() => inflight.delete(twin));
+        }
+        const p = fn(...args);
+        inflight.add(p);
+        try {
+          await p;
+        } finally {
+          inflight.delete(p);
+        }
+      };
+    http(
+      `api-${id}`,
+      createApiHandler(
+        'all',
+        settings,
+        async () => api,
+        () => logger,
+      ),
+    );
     const bootWatch = { ...(opts.bootWatch ?? { budgetMs: 60_000, intervalMs: 250 }), signal: abort.signal };
-    cloudEvent(`reconcile-${id}`, track(reconcileHandler(async () => worker, () => logger, bootWatch), 'reconcile'));
-    cloudEvent(`teardown-${id}`, track(teardownHandler(async () => worker, () => logger), 'teardown'));
+    cloudEvent(
+      `reconcile-${id}`,
+      track(
+        reconcileHandler(
+          async () => worker,
+          () => logger,
+          bootWatch,
+        ),
+        'reconcile',
+      ),
+    );
+    cloudEvent(
+      `teardown-${id}`,
+      track(
+        teardownHandler(
+          async () => worker,
+          () => logger,
+        ),
+        'teardown',
+      ),
+    );
     const apiServer = getTestServer(`api-${id}`);
     const reconcileServer = getTestServer(`reconcile-${id}`);
     const teardownServer = getTestServer(`teardown-${id}`);

@@ -5,13 +5,14 @@
 import { z } from 'zod';
 import { duplicateProblems, parseTokenEntries } from './auth.js';
 
-const bool = z
-  .enum(['true', 'false', '1', '0'], { message: 'must be true, false, 1 or 0' })
-  .transform((v) => v === 'true' || v === '1');
+const bool = z.enum(['true', 'false', '1', '0'], { message: 'must be true, false, 1 or 0' }).transform((v) => v === 'true' || v === '1');
 
-const list = z
-  .string()
-  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
 
 /**
  * Tokens are principals (shared/auth.ts): `TOKEN`, `sha256:HEX`, `NAME=TOKEN` or
@@ -35,7 +36,12 @@ const envSchema = z.object({
   WARMER_TEARDOWN_TOPIC: z.string().min(1).default('warmer-teardown'),
   WARMER_REFILL_TOPIC: z.string().min(1).default('warmer-refill'),
   WARMER_DEAD_LETTER_TOPIC: z.string().min(1).default('warmer-dead-letter'),
-  WARMER_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  WARMER_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(10 * 1024 * 1024)
+    .default(64 * 1024),
   WARMER_EMPTY_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   /**
    * How long POST /request-instance may take to answer; keep it below the Travis worker's

@@ -99,11 +99,7 @@ export interface InstanceStore {
     patch?: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>,
   ): Promise<InstanceRecord | null>;
   /** Updates fields without a state change, only if the record is in one of `states`. */
-  update(
-    name: string,
-    states: readonly InstanceState[],
-    patch: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>,
-  ): Promise<InstanceRecord | null>;
+  update(name: string, states: readonly InstanceState[], patch: Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>): Promise<InstanceRecord | null>;
   /** Moves `count` ready machines of the pool to claimed, all or nothing, idempotently. */
   claim(req: ClaimRequest): Promise<ClaimOutcome>;
   /**

@@ -33,7 +33,10 @@
   // //ui would otherwise build //ui/data, a protocol-relative URL to the host "ui" — and
   // send it the admin token), and the URL is resolved against location.origin.
   function dataUrl(pathname, origin) {
-    var base = ('/' + pathname).replace(/\/{2,}/g, '/').replace(/\/ui\/?$/, '/').replace(/\/?$/, '/');
+    var base = ('/' + pathname)
+      .replace(/\/{2,}/g, '/')
+      .replace(/\/ui\/?$/, '/')
+      .replace(/\/?$/, '/');
     var url = new URL(base + 'ui/data', origin);
     if (url.origin !== origin) throw new Error('the data URL left this origin: ' + url.href);
     return url.pathname;

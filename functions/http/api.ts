@@ -34,7 +34,11 @@ export function createApiHandler(
   deps: () => Promise<ApiDeps>,
   logger: () => Logger,
 ): (req: Request, res: Response) => Promise<void> {
-  const routes = [...(kind !== 'admin' ? claimRoutes(deps, () => settings().travisAnswerBudgetMs ?? TRAVIS_ANSWER_BUDGET_MS) : []), ...(kind !== 'claim' ? adminRoutes(deps) : []), ...openapiRoutes()];
+  const routes = [
+    ...(kind !== 'admin' ? claimRoutes(deps, () => settings().travisAnswerBudgetMs ?? TRAVIS_ANSWER_BUDGET_MS) : []),
+    ...(kind !== 'claim' ? adminRoutes(deps) : []),
+    ...openapiRoutes(),
+  ];
   if (kind !== 'claim') routes.push(...uiRoutes(deps));
   let tokens: TokenSet | null = null;
   const tokenSet = () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens));

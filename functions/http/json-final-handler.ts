@@ -55,7 +55,8 @@ let installed = false;
 export function installJsonFinalHandler(): void {
   if (installed) return;
   installed = true;
-  const proto = (express as unknown as { application: { handle: (req: IncomingMessage, res: ServerResponse, cb?: (err?: unknown) => void) => void } }).application;
+  const proto = (express as unknown as { application: { handle: (req: IncomingMessage, res: ServerResponse, cb?: (err?: unknown) => void) => void } })
+    .application;
   const original = proto.handle;
   proto.handle = function handle(this: unknown, req, res, cb) {
     return original.call(this, req, res, cb ?? jsonFinalHandler(req, res));

@@ -134,7 +134,11 @@ export function createRouter(routes: Route[], opts: RouterOptions) {
     if (!route || !params) {
       const reply: Reply =
         allowed.length > 0
-          ? { status: 405, headers: { allow: allowed.join(', ') }, body: { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${req.path}` } } }
+          ? {
+              status: 405,
+              headers: { allow: allowed.join(', ') },
+              body: { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${req.path}` } },
+            }
           : { status: 404, body: { error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } } };
       send(res, reply);
       return;
@@ -170,7 +174,8 @@ export function createRouter(routes: Route[], opts: RouterOptions) {
       // contention, a transient store error: the error-kind table's `answered`) is a
       // WARNING without one.
       if (reply.status >= 500 && !(err instanceof WarmerError && kindOf(err).answered)) logger.error('request failed', { status: reply.status }, err);
-      else if (reply.status >= 500) logger.warn('request not served', { status: reply.status, code: (err as WarmerError).code, reason: (err as Error).message });
+      else if (reply.status >= 500)
+        logger.warn('request not served', { status: reply.status, code: (err as WarmerError).code, reason: (err as Error).message });
       else logger.info('request refused', { status: reply.status, code: (err as WarmerError).code, reason: (err as Error).message });
       send(res, reply);
     }

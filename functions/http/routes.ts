@@ -36,7 +36,12 @@ const labelsSchema = z.unknown().transform((v, ctx): Record<string, string> => {
   if (entries.length > 16) ctx.issues.push({ code: 'custom', input: v, message: 'at most 16 labels' });
   for (const [key, value] of entries) {
     if (!LABEL_KEY.test(key)) {
-      ctx.issues.push({ code: 'custom', input: key, path: [key], message: `label key "${key}" is invalid: keys start with a lowercase letter, then up to 62 lowercase letters, digits, _ or -` });
+      ctx.issues.push({
+        code: 'custom',
+        input: key,
+        path: [key],
+        message: `label key "${key}" is invalid: keys start with a lowercase letter, then up to 62 lowercase letters, digits, _ or -`,
+      });
     }
     if (typeof value !== 'string' || !LABEL_VALUE.test(value)) {
       ctx.issues.push({ code: 'custom', input: value, path: [key], message: 'label values are strings of at most 63 lowercase letters, digits, _ or -' });
@@ -88,7 +93,8 @@ function instanceName(ctx: RouteContext): string {
 
 function poolName(ctx: RouteContext): string {
   const name = ctx.params.name!;
-  if (!isValidPoolName(name)) throw new WarmerError('bad_request', `"${name}" is not a valid pool name (lowercase letters, digits and -, starting with a letter, at most 40 characters)`);
+  if (!isValidPoolName(name))
+    throw new WarmerError('bad_request', `"${name}" is not a valid pool name (lowercase letters, digits and -, starting with a letter, at most 40 characters)`);
   return name;
 }
 
@@ -114,7 +120,8 @@ export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: 
       async handle(ctx) {
         const body = parseBody(claimBody, ctx.body);
         const headerKey = ctx.req.get('idempotency-key');
-        if (headerKey !== undefined && !REQUEST_ID.test(headerKey)) throw new WarmerError('bad_request', 'Idempotency-Key is 1-128 characters of letters, digits, . _ : -');
+        if (headerKey !== undefined && !REQUEST_ID.test(headerKey))
+          throw new WarmerError('bad_request', 'Idempotency-Key is 1-128 characters of letters, digits, . _ : -');
         const res = await claimInstances(
           await deps(),
           {
@@ -175,7 +182,11 @@ export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: 
           return { status: 404, body: { error: 'no config found for pool' } };
         }
         if (out.kind === 'empty') {
-          ctx.logger.info('travis request found no ready machine', { status: 409, pool: out.pool, reason: 'the matching keyed pools have no ready machine (only pools with per-machine SSH keys serve Travis requests)' });
+          ctx.logger.info('travis request found no ready machine', {
+            status: 409,
+            pool: out.pool,
+            reason: 'the matching keyed pools have no ready machine (only pools with per-machine SSH keys serve Travis requests)',
+          });
           return { status: 409, body: { error: 'no instance available in pool' } };
         }
         const i = out.instance;

@@ -17,7 +17,5 @@ export class ComputeApiError extends Error {
 export const apiNotFound = (what: string) => new ComputeApiError(404, 'notFound', `The resource '${what}' was not found`);
 export const apiAlreadyExists = (what: string) => new ComputeApiError(409, 'alreadyExists', `The resource '${what}' already exists`);
 export const apiInvalid = (message: string) => new ComputeApiError(400, 'invalid', message);
-export const apiRateLimited = (status: 403 | 429) =>
-  new ComputeApiError(status, 'rateLimitExceeded', 'Rate Limit Exceeded', 'usageLimits');
-export const apiFingerprintMismatch = () =>
-  new ComputeApiError(412, 'conditionNotMet', 'Labels fingerprint either invalid or resource labels have changed');
+export const apiRateLimited = (status: 403 | 429) => new ComputeApiError(status, 'rateLimitExceeded', 'Rate Limit Exceeded', 'usageLimits');
+export const apiFingerprintMismatch = () => new ComputeApiError(412, 'conditionNotMet', 'Labels fingerprint either invalid or resource labels have changed');

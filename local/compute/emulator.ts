@@ -151,7 +151,12 @@ const ROUTES: Route[] = [
     handle: async (w, [p, z, n], _q, req) => w.apiSetLabels(p!, z!, n!, await readBody(req)),
   },
   { method: 'GET', pattern: new RegExp(`${P}/aggregated/instances$`), kind: 'instances.aggregatedList', handle: (w, [p], q) => w.apiListAggregated(p!, q) },
-  { method: 'GET', pattern: new RegExp(`${P}/zones/${SEG}/operations/${SEG}$`), kind: 'zoneOperations.get', handle: (w, [p, z, o]) => w.apiGetOperation(p!, z!, o!) },
+  {
+    method: 'GET',
+    pattern: new RegExp(`${P}/zones/${SEG}/operations/${SEG}$`),
+    kind: 'zoneOperations.get',
+    handle: (w, [p, z, o]) => w.apiGetOperation(p!, z!, o!),
+  },
   {
     method: 'POST',
     pattern: new RegExp(`${P}/zones/${SEG}/operations/${SEG}/wait$`),
@@ -231,7 +236,11 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
         } else {
           logger.error('compute emulator: request failed', { method, url: req.url }, err);
           send(res, err instanceof Error && url.pathname.startsWith('/_control/') ? 400 : 500, {
-            error: { code: 500, message: err instanceof Error ? err.message : String(err), errors: [{ reason: 'backendError', message: String(err), domain: 'global' }] },
+            error: {
+              code: 500,
+              message: err instanceof Error ? err.message : String(err),
+              errors: [{ reason: 'backendError', message: String(err), domain: 'global' }],
+            },
           });
         }
       }

@@ -5,7 +5,10 @@ import { lastSegment, type ParsedInsert } from './instance-resource.js';
 import type { OpError } from './operations.js';
 
 const DEFAULT_INSERT_ERROR: OperationErrorSpec = { code: 'INTERNAL_ERROR', message: 'Internal error. Please try again or contact Google Support. (injected)' };
-const DEFAULT_DELETE_ERROR: OperationErrorSpec = { code: 'INTERNAL_ERROR', message: 'Internal error. Please try again or contact Google Support. (injected delete failure)' };
+const DEFAULT_DELETE_ERROR: OperationErrorSpec = {
+  code: 'INTERNAL_ERROR',
+  message: 'Internal error. Please try again or contact Google Support. (injected delete failure)',
+};
 
 export class ApiFaults {
   private stockouts = new Map<string, { withDetails: boolean }>();

@@ -63,7 +63,14 @@ function fieldValue(resource: Record<string, unknown>, path: string): unknown {
 }
 
 function glob(pattern: string): RegExp {
-  return new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  return new RegExp(
+    '^' +
+      pattern
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '$',
+  );
 }
 
 function compare(field: string, op: string, value: string): Predicate {

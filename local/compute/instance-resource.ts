@@ -17,7 +17,7 @@ export type Json = Record<string, unknown>;
 export type InstanceResource = Json & { labels: Record<string, string>; status: string };
 
 export const timestamp = (ms: number) => new Date(ms).toISOString().replace('Z', '+00:00');
-export const numericId = () => (BigInt('0x' + randomBytes(8).toString('hex')) % 9_000_000_000_000_000_000n + 1_000_000_000_000_000_000n).toString();
+export const numericId = () => ((BigInt('0x' + randomBytes(8).toString('hex')) % 9_000_000_000_000_000_000n) + 1_000_000_000_000_000_000n).toString();
 export const lastSegment = (v: string) => v.replace(/\/+$/, '').split('/').pop() ?? v;
 export const regionOf = (zone: string) => zone.replace(/-[a-z]$/, '');
 
@@ -61,9 +61,12 @@ export function parseInsert(project: string, zone: string, body: unknown) {
   const b = body as Json;
   const name = b.name;
   if (typeof name !== 'string' || !NAME.test(name)) {
-    throw apiInvalid(`Invalid value for field 'resource.name': '${String(name)}'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?|[1-9][0-9]{0,19})'`);
+    throw apiInvalid(
+      `Invalid value for field 'resource.name': '${String(name)}'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?|[1-9][0-9]{0,19})'`,
+    );
   }
-  if (typeof b.machineType !== 'string' || !b.machineType) throw apiInvalid("Invalid value for field 'resource.machineType': ''. Machine type must be specified.");
+  if (typeof b.machineType !== 'string' || !b.machineType)
+    throw apiInvalid("Invalid value for field 'resource.machineType': ''. Machine type must be specified.");
   const machineType = lastSegment(b.machineType);
   const disks = Array.isArray(b.disks) ? (b.disks as Json[]) : [];
   const boot = disks.find((d) => d.boot === true) ?? disks[0];
@@ -103,7 +106,6 @@ export function parseInsert(project: string, zone: string, body: unknown) {
     maxRunSeconds,
   };
 }
-
 
 export type ParsedInsert = ReturnType<typeof parseInsert>;
 

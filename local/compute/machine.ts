@@ -39,7 +39,10 @@ export function parseSshKeysMetadata(value: string | undefined): AuthorizedKey[]
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const user = line.slice(0, colon);
-    const [type, blob] = line.slice(colon + 1).trim().split(/\s+/);
+    const [type, blob] = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
     if (!type || !blob) continue;
     const parsed = utils.parseKey(`${type} ${blob}`);
     if (parsed instanceof Error) continue;

@@ -28,7 +28,10 @@ for (let i = 0; i < count; i++) {
 const createdMs = performance.now() - started;
 let pending = machines;
 while (pending.length) {
-  const results = await prober.probeMany(pending.map((m) => ({ address: m.ip!, port: m.sshPort, expectSshBanner: true, timeoutMs: 1000 })), 100);
+  const results = await prober.probeMany(
+    pending.map((m) => ({ address: m.ip!, port: m.sshPort, expectSshBanner: true, timeoutMs: 1000 })),
+    100,
+  );
   pending = pending.filter((_, i) => !results[i]!.ok);
   if (pending.length) await new Promise((r) => setTimeout(r, 20));
 }

@@ -74,7 +74,11 @@ export class Quotas {
     const usage = this.usage(region);
     const limits = this.limits(region);
     const cpu = this.cpuMetric(region, parsed.machineType);
-    const wanted: Partial<Record<QuotaMetric, number>> = { INSTANCES: 1, IN_USE_ADDRESSES: parsed.wantsExternalIp ? 1 : 0, [cpu]: cpusOfMachineType(parsed.machineType) };
+    const wanted: Partial<Record<QuotaMetric, number>> = {
+      INSTANCES: 1,
+      IN_USE_ADDRESSES: parsed.wantsExternalIp ? 1 : 0,
+      [cpu]: cpusOfMachineType(parsed.machineType),
+    };
     for (const metric of [cpu, 'INSTANCES', 'IN_USE_ADDRESSES'] as const) {
       const limit = limits[metric] ?? null;
       const want = wanted[metric] ?? 0;
@@ -84,7 +88,16 @@ export class Quotas {
           message: `Quota '${metric}' exceeded.  Limit: ${limit.toFixed(1)} in region ${region}.`,
           httpStatus: 403,
           httpMessage: 'FORBIDDEN',
-          errorDetails: [{ quotaInfo: { metricName: `compute.googleapis.com/${metric.toLowerCase()}`, limitName: `${metric}-per-project-region`, dimensions: { region }, limit } }],
+          errorDetails: [
+            {
+              quotaInfo: {
+                metricName: `compute.googleapis.com/${metric.toLowerCase()}`,
+                limitName: `${metric}-per-project-region`,
+                dimensions: { region },
+                limit,
+              },
+            },
+          ],
         };
       }
     }

@@ -67,7 +67,8 @@ export function decodeComputeSnapshot(raw: unknown): ComputeSnapshot {
     if (typeof res.name !== 'string' || !NAME.test(res.name)) fail(`${path}.resource.name`, 'expected an instance name');
     if (typeof res.status !== 'string') fail(`${path}.resource.status`, 'expected a status');
     if (!isObject(res.labels) || !Object.values(res.labels).every((v) => typeof v === 'string')) fail(`${path}.resource.labels`, 'expected string labels');
-    if (!Array.isArray(res.networkInterfaces) || !isObject(res.networkInterfaces[0])) fail(`${path}.resource.networkInterfaces`, 'expected a network interface');
+    if (!Array.isArray(res.networkInterfaces) || !isObject(res.networkInterfaces[0]))
+      fail(`${path}.resource.networkInterfaces`, 'expected a network interface');
     const metadata = res.metadata;
     if (!isObject(metadata) || !Array.isArray(metadata.items)) fail(`${path}.resource.metadata`, 'expected {items: [...]}');
     const key = `${r.zone as string}/${res.name as string}`;

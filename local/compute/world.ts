@@ -125,7 +125,7 @@ export class ComputeWorld implements ComputeEmulatorControl {
     if (this.instances.has(key)) throw apiAlreadyExists(`projects/${project}/zones/${zone}/instances/${parsed.name}`);
 
     const targetLink = `${API_BASE}/projects/${project}/zones/${zone}/instances/${parsed.name}`;
-    const failure = (this.faults.insertFailure(project, zone, parsed) ?? this.quotas.exceeded(zone, parsed));
+    const failure = this.faults.insertFailure(project, zone, parsed) ?? this.quotas.exceeded(zone, parsed);
     if (failure) {
       const op = this.operations.create(project, zone, 'insert', targetLink, numericId(), requestId);
       this.runOperation(op, { onDone: () => failure });
@@ -392,7 +392,9 @@ export class ComputeWorld implements ComputeEmulatorControl {
 
   /** The instances as they stand, except those being deleted. */
   exportInstances(): InstanceRecord[] {
-    return [...this.instances.values()].filter((i) => !i.deleteOp).map((i) => ({ zone: i.zone, createdAt: i.createdAt, resource: { ...structuredClone(i.resource), name: i.name } }));
+    return [...this.instances.values()]
+      .filter((i) => !i.deleteOp)
+      .map((i) => ({ zone: i.zone, createdAt: i.createdAt, resource: { ...structuredClone(i.resource), name: i.name } }));
   }
 
   /** The host key every machine presents (kept in a snapshot so machines come back with it). */
@@ -408,10 +410,20 @@ export class ComputeWorld implements ComputeEmulatorControl {
       if (this.instances.has(key)) continue;
       const nic = (resource.networkInterfaces as Json[])[0]!;
       const inst: StoredInstance = {
-        key, name: resource.name, zone: record.zone, resource, cpus: cpusOfMachineType(String(resource.machineType)),
+        key,
+        name: resource.name,
+        zone: record.zone,
+        resource,
+        cpus: cpusOfMachineType(String(resource.machineType)),
         machineType: String(resource.machineType).split('/').pop()!,
         hasExternalIp: Array.isArray(nic.accessConfigs) && nic.accessConfigs.length > 0,
-        reservation: null, machine: null, health: 'provisioning', createdAt: record.createdAt, bootedAt: null, deleteOp: null, fault: 'none',
+        reservation: null,
+        machine: null,
+        health: 'provisioning',
+        createdAt: record.createdAt,
+        bootedAt: null,
+        deleteOp: null,
+        fault: 'none',
       };
       this.instances.set(key, inst);
       await this.attachAddress(inst, recordedAddress(record));

@@ -47,16 +47,21 @@ export async function startFirestoreEmulator(opts: FirestoreEmulatorOptions = {}
   const knobs = { commitLatencyMs: 0 };
   const service = new FaithfulFirestoreService(store, knobs);
   const onCall = opts.onCall;
-  const impl = !onCall ? service : Object.fromEntries(Object.keys(FirestoreServiceV1Impl.definition).map((name) => [name, (call: { request?: unknown }, ...rest: unknown[]) => {
-    onCall(name, call.request, call);
-    return (service as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(service, call, ...rest);
-  }]));
+  const impl = !onCall
+    ? service
+    : Object.fromEntries(
+        Object.keys(FirestoreServiceV1Impl.definition).map((name) => [
+          name,
+          (call: { request?: unknown }, ...rest: unknown[]) => {
+            onCall(name, call.request, call);
+            return (service as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(service, call, ...rest);
+          },
+        ]),
+      );
   server.addService(FirestoreServiceV1Impl.definition as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation);
   const address = host.includes(':') ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${address}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    server.bindAsync(`${address}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
   });
   let stopped: Promise<void> | null = null;
   return {

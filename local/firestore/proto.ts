@@ -7,12 +7,7 @@
  */
 export { FirestoreServiceV1Impl } from '@firestore-emulator/server/dist/server/FirestoreServiceV1Impl/index.js';
 export { FirestoreState } from '@firestore-emulator/server/dist/FirestoreState/index.js';
-export {
-  ArrayValue,
-  Document,
-  MapValue,
-  Value,
-} from '@firestore-emulator/proto/dist/google/firestore/v1/document.js';
+export { ArrayValue, Document, MapValue, Value } from '@firestore-emulator/proto/dist/google/firestore/v1/document.js';
 export {
   BatchGetDocumentsResponse,
   BatchWriteResponse,
@@ -44,16 +39,8 @@ export type {
   WriteRequest,
   WriteResponse,
 } from '@firestore-emulator/proto/dist/google/firestore/v1/firestore.js';
-export type {
-  DocumentMask,
-  Precondition,
-  TransactionOptions,
-} from '@firestore-emulator/proto/dist/google/firestore/v1/common.js';
-export {
-  WriteResult,
-  type DocumentTransformFieldTransform,
-  type Write,
-} from '@firestore-emulator/proto/dist/google/firestore/v1/write.js';
+export type { DocumentMask, Precondition, TransactionOptions } from '@firestore-emulator/proto/dist/google/firestore/v1/common.js';
+export { WriteResult, type DocumentTransformFieldTransform, type Write } from '@firestore-emulator/proto/dist/google/firestore/v1/write.js';
 export type {
   Cursor,
   StructuredAggregationQuery,

@@ -188,9 +188,7 @@ const contains = (values: readonly FsValue[], v: FsValue): boolean => values.som
 
 function matches(filter: Filter, doc: StoredDocument): boolean {
   if (filter.type === 'composite') {
-    return filter.op === 'AND'
-      ? filter.filters.every((f) => matches(f, doc))
-      : filter.filters.some((f) => matches(f, doc));
+    return filter.op === 'AND' ? filter.filters.every((f) => matches(f, doc)) : filter.filters.some((f) => matches(f, doc));
   }
   const v = valueAt(doc, filter.path);
   if (filter.type === 'unary') {

@@ -29,12 +29,7 @@
  *   service on its own @grpc/grpc-js server.
  */
 import { randomBytes } from 'node:crypto';
-import type {
-  ServerDuplexStream,
-  ServerUnaryCall,
-  ServerWritableStream,
-  sendUnaryData,
-} from '@grpc/grpc-js';
+import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import { FirestoreError, Status } from './errors.js';
 import {
   AggregationResult,
@@ -204,10 +199,7 @@ export class FaithfulFirestoreService extends FirestoreServiceV1Impl {
     });
   }
 
-  override ListDocuments(
-    call: ServerUnaryCall<ListDocumentsRequest, ListDocumentsResponse>,
-    callback: sendUnaryData<ListDocumentsResponse>,
-  ): void {
+  override ListDocuments(call: ServerUnaryCall<ListDocumentsRequest, ListDocumentsResponse>, callback: sendUnaryData<ListDocumentsResponse>): void {
     this.#unary(callback, () => {
       const req = call.request;
       let docs = this.#store.listDocuments(`${req.parent}/${req.collection_id}`, req.show_missing);
@@ -283,10 +275,7 @@ export class FaithfulFirestoreService extends FirestoreServiceV1Impl {
     });
   }
 
-  override BeginTransaction(
-    call: ServerUnaryCall<BeginTransactionRequest, BeginTransactionResponse>,
-    callback: sendUnaryData<BeginTransactionResponse>,
-  ): void {
+  override BeginTransaction(call: ServerUnaryCall<BeginTransactionRequest, BeginTransactionResponse>, callback: sendUnaryData<BeginTransactionResponse>): void {
     this.#unary(callback, () => {
       const options = readOptions(call.request.options);
       const readOnly = options.kind === 'new' && options.readOnly;
@@ -397,10 +386,7 @@ export class FaithfulFirestoreService extends FirestoreServiceV1Impl {
     call.emit('error', unimplemented('Write'));
   }
 
-  override PartitionQuery(
-    _call: ServerUnaryCall<PartitionQueryRequest, PartitionQueryResponse>,
-    callback: sendUnaryData<PartitionQueryResponse>,
-  ): void {
+  override PartitionQuery(_call: ServerUnaryCall<PartitionQueryRequest, PartitionQueryResponse>, callback: sendUnaryData<PartitionQueryResponse>): void {
     callback(unimplemented('PartitionQuery'), null);
   }
 }

@@ -56,8 +56,7 @@ const versionOf = (doc: StoredDocument | null | undefined): Micros => doc?.updat
 const signatureOf = (docs: readonly StoredDocument[]): string => docs.map((d) => `${d.name}@${d.updateTime}`).join('\n');
 const nowMicros = (): Micros => Math.floor((performance.timeOrigin + performance.now()) * 1000);
 
-const expired = (): FirestoreError =>
-  new FirestoreError(Status.INVALID_ARGUMENT, 'The referenced transaction has expired or is no longer valid.');
+const expired = (): FirestoreError => new FirestoreError(Status.INVALID_ARGUMENT, 'The referenced transaction has expired or is no longer valid.');
 const contention = (): FirestoreError =>
   new FirestoreError(
     Status.ABORTED,
@@ -195,9 +194,7 @@ export class DocumentStore {
 
   /** Documents of a collection in name order; `showMissing` adds names that only have subcollections. */
   listDocuments(collectionPath: string, showMissing: boolean): (StoredDocument | { name: string; missing: true })[] {
-    const docs: (StoredDocument | { name: string; missing: true })[] = [
-      ...(this.#collections.get(collectionPath)?.values() ?? []),
-    ];
+    const docs: (StoredDocument | { name: string; missing: true })[] = [...(this.#collections.get(collectionPath)?.values() ?? [])];
     if (showMissing) {
       const present = new Set(docs.map((d) => d.name));
       const prefix = `${collectionPath}/`;

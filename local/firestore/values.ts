@@ -238,8 +238,7 @@ export function compareValues(a: FsValue, b: FsValue): number {
       const n = Math.min(ka.length, kb.length);
       for (let i = 0; i < n; i++) {
         const c =
-          compareStrings(ka[i] as string, kb[i] as string) ||
-          compareValues(a.fields.get(ka[i] as string) as FsValue, other.get(kb[i] as string) as FsValue);
+          compareStrings(ka[i] as string, kb[i] as string) || compareValues(a.fields.get(ka[i] as string) as FsValue, other.get(kb[i] as string) as FsValue);
         if (c !== 0) return c;
       }
       return sign(ka.length - kb.length);
@@ -346,5 +345,4 @@ export function projectFields(fields: FsFields, paths: readonly FieldPath[]): Fs
   return out;
 }
 
-export const isNumber = (v: FsValue | undefined): v is Extract<FsValue, { kind: 'integer' | 'double' }> =>
-  v?.kind === 'integer' || v?.kind === 'double';
+export const isNumber = (v: FsValue | undefined): v is Extract<FsValue, { kind: 'integer' | 'double' }> => v?.kind === 'integer' || v?.kind === 'double';

@@ -66,9 +66,7 @@ function parseTransform(t: DocumentTransformFieldTransform): Transform {
     case 'increment':
     case 'maximum':
     case 'minimum': {
-      const operand = fromProtoValue(
-        t.transform_type === 'increment' ? t.increment : t.transform_type === 'maximum' ? t.maximum : t.minimum,
-      );
+      const operand = fromProtoValue(t.transform_type === 'increment' ? t.increment : t.transform_type === 'maximum' ? t.maximum : t.minimum);
       if (!isNumber(operand)) throw invalid(`${t.transform_type} requires a numeric operand.`);
       return { path, op: t.transform_type, operand };
     }

@@ -39,8 +39,7 @@ export class BrokerError extends Error {
 }
 
 const notFound = (resource: string) => new BrokerError('not_found', `Resource not found (resource=${resource}).`);
-const alreadyExists = (resource: string) =>
-  new BrokerError('already_exists', `Resource already exists in the project (resource=${resource}).`);
+const alreadyExists = (resource: string) => new BrokerError('already_exists', `Resource already exists in the project (resource=${resource}).`);
 const invalid = (message: string) => new BrokerError('invalid_argument', message);
 
 // ───────────────────────────── model ─────────────────────────────
@@ -314,9 +313,7 @@ export class Broker {
   }
 
   listSubscriptions(project: string): SubscriptionConfig[] {
-    return [...this.subs.values()]
-      .map((s) => s.config)
-      .filter((c) => parseSubscriptionName(c.name)?.project === projectId(project));
+    return [...this.subs.values()].map((s) => s.config).filter((c) => parseSubscriptionName(c.name)?.project === projectId(project));
   }
 
   /** Replaces the push endpoint (ModifyPushConfig / UpdateSubscription). */
@@ -452,10 +449,7 @@ export class Broker {
         else resolve();
       };
       const waiter = { resolve: () => settle(null), reject: (err: Error) => settle(err) };
-      const timer = this.setTimer(
-        () => settle(new Error(`Pub/Sub emulator not drained after ${timeoutMs} ms: ${JSON.stringify(this.stats())}`)),
-        timeoutMs,
-      );
+      const timer = this.setTimer(() => settle(new Error(`Pub/Sub emulator not drained after ${timeoutMs} ms: ${JSON.stringify(this.stats())}`)), timeoutMs);
       this.idleWaiters.add(waiter);
     });
   }

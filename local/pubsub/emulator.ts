@@ -247,174 +247,174 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
 
   // Every handler reports its method first when asked to (options.onCall), nothing else changes.
   const recorded = <T extends grpc.UntypedServiceImplementation>(impl: T): T =>
-    !options.onCall ? impl : (Object.fromEntries(Object.entries(impl).map(([name, fn]) => [name, (call: { request?: unknown }, ...rest: unknown[]) => {
-      options.onCall!(name, call.request);
-      return (fn as (...a: unknown[]) => unknown)(call, ...rest);
-    }])) as unknown as T);
+    !options.onCall
+      ? impl
+      : (Object.fromEntries(
+          Object.entries(impl).map(([name, fn]) => [
+            name,
+            (call: { request?: unknown }, ...rest: unknown[]) => {
+              options.onCall!(name, call.request);
+              return (fn as (...a: unknown[]) => unknown)(call, ...rest);
+            },
+          ]),
+        ) as unknown as T);
 
-  server.addService(publisher, recorded({
-    CreateTopic: unary<WireTopic, WireTopic>((req) =>
-      wireTopic(broker.createTopic({ name: req.name ?? '', labels: { ...(req.labels ?? {}) } })),
-    ),
-    UpdateTopic: unary<{ topic?: WireTopic; updateMask?: { paths?: string[] } }, WireTopic>((req) => {
-      const current = broker.getTopic(req.topic?.name ?? '');
-      if (req.updateMask?.paths?.includes('labels')) current.labels = { ...(req.topic?.labels ?? {}) };
-      return wireTopic(current);
+  server.addService(
+    publisher,
+    recorded({
+      CreateTopic: unary<WireTopic, WireTopic>((req) => wireTopic(broker.createTopic({ name: req.name ?? '', labels: { ...(req.labels ?? {}) } }))),
+      UpdateTopic: unary<{ topic?: WireTopic; updateMask?: { paths?: string[] } }, WireTopic>((req) => {
+        const current = broker.getTopic(req.topic?.name ?? '');
+        if (req.updateMask?.paths?.includes('labels')) current.labels = { ...(req.topic?.labels ?? {}) };
+        return wireTopic(current);
+      }),
+      GetTopic: unary<{ topic?: string }, WireTopic>((req) => wireTopic(broker.getTopic(req.topic ?? ''))),
+      ListTopics: unary<{ project?: string; pageSize?: number; pageToken?: string }, unknown>((req) => {
+        const { page, next } = pageOf(broker.listTopics(req.project ?? ''), req.pageSize, req.pageToken);
+        return { topics: page.map(wireTopic), nextPageToken: next };
+      }),
+      ListTopicSubscriptions: unary<{ topic?: string; pageSize?: number; pageToken?: string }, unknown>((req) => {
+        const { page, next } = pageOf(broker.listTopicSubscriptions(req.topic ?? ''), req.pageSize, req.pageToken);
+        return { subscriptions: page, nextPageToken: next };
+      }),
+      ListTopicSnapshots: unary<unknown, unknown>(() => ({ snapshots: [], nextPageToken: '' })),
+      DeleteTopic: unary<{ topic?: string }, unknown>((req) => {
+        broker.deleteTopic(req.topic ?? '');
+        return {};
+      }),
+      Publish: unary<{ topic?: string; messages?: WireMessage[] }, unknown>((req) => ({
+        messageIds: broker.publish(req.topic ?? '', req.messages ?? []),
+      })),
     }),
-    GetTopic: unary<{ topic?: string }, WireTopic>((req) => wireTopic(broker.getTopic(req.topic ?? ''))),
-    ListTopics: unary<{ project?: string; pageSize?: number; pageToken?: string }, unknown>((req) => {
-      const { page, next } = pageOf(broker.listTopics(req.project ?? ''), req.pageSize, req.pageToken);
-      return { topics: page.map(wireTopic), nextPageToken: next };
-    }),
-    ListTopicSubscriptions: unary<{ topic?: string; pageSize?: number; pageToken?: string }, unknown>((req) => {
-      const { page, next } = pageOf(broker.listTopicSubscriptions(req.topic ?? ''), req.pageSize, req.pageToken);
-      return { subscriptions: page, nextPageToken: next };
-    }),
-    ListTopicSnapshots: unary<unknown, unknown>(() => ({ snapshots: [], nextPageToken: '' })),
-    DeleteTopic: unary<{ topic?: string }, unknown>((req) => {
-      broker.deleteTopic(req.topic ?? '');
-      return {};
-    }),
-    Publish: unary<{ topic?: string; messages?: WireMessage[] }, unknown>((req) => ({
-      messageIds: broker.publish(req.topic ?? '', req.messages ?? []),
-    })),
-  }));
+  );
 
-  server.addService(subscriber, recorded({
-    CreateSubscription: unary<WireSubscription, unknown>((req) =>
-      wireSubscription(broker.createSubscription(subscriptionConfig(req))),
-    ),
-    GetSubscription: unary<{ subscription?: string }, unknown>((req) =>
-      wireSubscription(broker.getSubscription(req.subscription ?? '')),
-    ),
-    UpdateSubscription: unary<{ subscription?: WireSubscription; updateMask?: { paths?: string[] } }, unknown>((req) => {
-      const name = req.subscription?.name ?? '';
-      const current = broker.getSubscription(name);
-      const wanted = subscriptionConfig({ ...req.subscription, name, topic: current.topic });
-      const patch: Partial<SubscriptionConfig> = {};
-      for (const path of req.updateMask?.paths ?? []) {
-        const field = path.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-        switch (field) {
-          case 'pushConfig':
-            patch.pushEndpoint = wanted.pushEndpoint;
-            patch.pushAttributes = wanted.pushAttributes;
-            break;
-          case 'ackDeadlineSeconds':
-          case 'retryPolicy':
-          case 'deadLetterPolicy':
-          case 'labels':
-            Object.assign(patch, { [field]: wanted[field] });
-            break;
-          default:
-            throw new BrokerError('invalid_argument', `Unsupported update mask path: ${path}`);
+  server.addService(
+    subscriber,
+    recorded({
+      CreateSubscription: unary<WireSubscription, unknown>((req) => wireSubscription(broker.createSubscription(subscriptionConfig(req)))),
+      GetSubscription: unary<{ subscription?: string }, unknown>((req) => wireSubscription(broker.getSubscription(req.subscription ?? ''))),
+      UpdateSubscription: unary<{ subscription?: WireSubscription; updateMask?: { paths?: string[] } }, unknown>((req) => {
+        const name = req.subscription?.name ?? '';
+        const current = broker.getSubscription(name);
+        const wanted = subscriptionConfig({ ...req.subscription, name, topic: current.topic });
+        const patch: Partial<SubscriptionConfig> = {};
+        for (const path of req.updateMask?.paths ?? []) {
+          const field = path.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+          switch (field) {
+            case 'pushConfig':
+              patch.pushEndpoint = wanted.pushEndpoint;
+              patch.pushAttributes = wanted.pushAttributes;
+              break;
+            case 'ackDeadlineSeconds':
+            case 'retryPolicy':
+            case 'deadLetterPolicy':
+            case 'labels':
+              Object.assign(patch, { [field]: wanted[field] });
+              break;
+            default:
+              throw new BrokerError('invalid_argument', `Unsupported update mask path: ${path}`);
+          }
         }
-      }
-      return wireSubscription(broker.updateSubscription(name, patch));
-    }),
-    ListSubscriptions: unary<{ project?: string; pageSize?: number; pageToken?: string }, unknown>((req) => {
-      const { page, next } = pageOf(broker.listSubscriptions(req.project ?? ''), req.pageSize, req.pageToken);
-      return { subscriptions: page.map(wireSubscription), nextPageToken: next };
-    }),
-    DeleteSubscription: unary<{ subscription?: string }, unknown>((req) => {
-      broker.deleteSubscription(req.subscription ?? '');
-      return {};
-    }),
-    ModifyPushConfig: unary<{ subscription?: string; pushConfig?: WirePushConfig }, unknown>((req) => {
-      broker.updateSubscription(req.subscription ?? '', {
-        pushEndpoint: req.pushConfig?.pushEndpoint || null,
-        pushAttributes: { ...(req.pushConfig?.attributes ?? {}) },
-      });
-      return {};
-    }),
-    Acknowledge: unary<{ subscription?: string; ackIds?: string[] }, unknown>((req) => {
-      broker.acknowledge(req.subscription ?? '', req.ackIds ?? []);
-      return {};
-    }),
-    ModifyAckDeadline: unary<{ subscription?: string; ackIds?: string[]; ackDeadlineSeconds?: number }, unknown>(
-      (req) => {
+        return wireSubscription(broker.updateSubscription(name, patch));
+      }),
+      ListSubscriptions: unary<{ project?: string; pageSize?: number; pageToken?: string }, unknown>((req) => {
+        const { page, next } = pageOf(broker.listSubscriptions(req.project ?? ''), req.pageSize, req.pageToken);
+        return { subscriptions: page.map(wireSubscription), nextPageToken: next };
+      }),
+      DeleteSubscription: unary<{ subscription?: string }, unknown>((req) => {
+        broker.deleteSubscription(req.subscription ?? '');
+        return {};
+      }),
+      ModifyPushConfig: unary<{ subscription?: string; pushConfig?: WirePushConfig }, unknown>((req) => {
+        broker.updateSubscription(req.subscription ?? '', {
+          pushEndpoint: req.pushConfig?.pushEndpoint || null,
+          pushAttributes: { ...(req.pushConfig?.attributes ?? {}) },
+        });
+        return {};
+      }),
+      Acknowledge: unary<{ subscription?: string; ackIds?: string[] }, unknown>((req) => {
+        broker.acknowledge(req.subscription ?? '', req.ackIds ?? []);
+        return {};
+      }),
+      ModifyAckDeadline: unary<{ subscription?: string; ackIds?: string[]; ackDeadlineSeconds?: number }, unknown>((req) => {
         broker.modifyAckDeadline(req.subscription ?? '', req.ackIds ?? [], req.ackDeadlineSeconds ?? 0);
         return {};
-      },
-    ),
-    Pull: unary<{ subscription?: string; maxMessages?: number; returnImmediately?: boolean }, unknown>(
-      async (req, call) => {
+      }),
+      Pull: unary<{ subscription?: string; maxMessages?: number; returnImmediately?: boolean }, unknown>(async (req, call) => {
         const deadline = call.getDeadline();
         const left = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now();
         const waitMs = req.returnImmediately ? 0 : Math.max(0, Math.min(10_000, left - 200));
         const deliveries = await broker.pull(req.subscription ?? '', req.maxMessages ?? 0, waitMs);
         return { receivedMessages: deliveries.map(wireDelivery) };
-      },
-    ),
-    StreamingPull: (call: grpc.ServerDuplexStream<WireStreamingPullRequest, unknown>) => {
-      openStreams.add(call);
-      let subscription: string | null = null;
-      let consumer: StreamConsumer | null = null;
-      let detach: (() => void) | null = null;
-      let finished = false;
-      const cleanup = () => {
-        if (finished) return;
-        finished = true;
-        openStreams.delete(call);
-        detach?.();
-      };
-      const fail = (status: Partial<grpc.StatusObject>) => {
-        if (finished) return;
-        cleanup();
-        call.emit('error', status);
-      };
-      call.on('data', (req: WireStreamingPullRequest) => {
-        if (finished) return;
-        try {
-          if (!consumer) {
-            if (!req.subscription) throw new BrokerError('invalid_argument', 'The first request must name a subscription.');
-            const deadline = req.streamAckDeadlineSeconds ?? 0;
-            if (deadline < 10 || deadline > 600) {
-              throw new BrokerError('invalid_argument', `Invalid stream ack deadline: ${deadline}`);
+      }),
+      StreamingPull: (call: grpc.ServerDuplexStream<WireStreamingPullRequest, unknown>) => {
+        openStreams.add(call);
+        let subscription: string | null = null;
+        let consumer: StreamConsumer | null = null;
+        let detach: (() => void) | null = null;
+        let finished = false;
+        const cleanup = () => {
+          if (finished) return;
+          finished = true;
+          openStreams.delete(call);
+          detach?.();
+        };
+        const fail = (status: Partial<grpc.StatusObject>) => {
+          if (finished) return;
+          cleanup();
+          call.emit('error', status);
+        };
+        call.on('data', (req: WireStreamingPullRequest) => {
+          if (finished) return;
+          try {
+            if (!consumer) {
+              if (!req.subscription) throw new BrokerError('invalid_argument', 'The first request must name a subscription.');
+              const deadline = req.streamAckDeadlineSeconds ?? 0;
+              if (deadline < 10 || deadline > 600) {
+                throw new BrokerError('invalid_argument', `Invalid stream ack deadline: ${deadline}`);
+              }
+              subscription = req.subscription;
+              const c: StreamConsumer = {
+                ackDeadlineSeconds: deadline,
+                maxOutstandingMessages: Number(req.maxOutstandingMessages ?? 0),
+                send: (deliveries) => {
+                  if (finished || !call.writable) return;
+                  call.write({
+                    receivedMessages: deliveries.map(wireDelivery),
+                    subscriptionProperties: { exactlyOnceDeliveryEnabled: false, messageOrderingEnabled: false },
+                  });
+                },
+                close: (kind, message) => fail({ code: kind === 'not_found' ? grpc.status.NOT_FOUND : grpc.status.UNAVAILABLE, details: message }),
+              };
+              consumer = c;
+              detach = broker.attachStream(subscription, c);
+            } else if (req.streamAckDeadlineSeconds) {
+              broker.setStreamAckDeadline(consumer, req.streamAckDeadlineSeconds);
             }
-            subscription = req.subscription;
-            const c: StreamConsumer = {
-              ackDeadlineSeconds: deadline,
-              maxOutstandingMessages: Number(req.maxOutstandingMessages ?? 0),
-              send: (deliveries) => {
-                if (finished || !call.writable) return;
-                call.write({
-                  receivedMessages: deliveries.map(wireDelivery),
-                  subscriptionProperties: { exactlyOnceDeliveryEnabled: false, messageOrderingEnabled: false },
-                });
-              },
-              close: (kind, message) =>
-                fail({ code: kind === 'not_found' ? grpc.status.NOT_FOUND : grpc.status.UNAVAILABLE, details: message }),
-            };
-            consumer = c;
-            detach = broker.attachStream(subscription, c);
-          } else if (req.streamAckDeadlineSeconds) {
-            broker.setStreamAckDeadline(consumer, req.streamAckDeadlineSeconds);
+            if (req.ackIds?.length) broker.acknowledge(subscription!, req.ackIds);
+            const modIds = req.modifyDeadlineAckIds ?? [];
+            const modSecs = req.modifyDeadlineSeconds ?? [];
+            if (modIds.length !== modSecs.length) {
+              throw new BrokerError('invalid_argument', 'modify_deadline_seconds and modify_deadline_ack_ids differ in length.');
+            }
+            modIds.forEach((id, i) => broker.modifyAckDeadline(subscription!, [id], modSecs[i]!));
+          } catch (err) {
+            fail(toStatus(err));
           }
-          if (req.ackIds?.length) broker.acknowledge(subscription!, req.ackIds);
-          const modIds = req.modifyDeadlineAckIds ?? [];
-          const modSecs = req.modifyDeadlineSeconds ?? [];
-          if (modIds.length !== modSecs.length) {
-            throw new BrokerError('invalid_argument', 'modify_deadline_seconds and modify_deadline_ack_ids differ in length.');
-          }
-          modIds.forEach((id, i) => broker.modifyAckDeadline(subscription!, [id], modSecs[i]!));
-        } catch (err) {
-          fail(toStatus(err));
-        }
-      });
-      call.on('end', () => {
-        if (finished) return;
-        cleanup();
-        call.end();
-      });
-      call.on('cancelled', cleanup);
-      call.on('error', cleanup);
-    },
-  }));
+        });
+        call.on('end', () => {
+          if (finished) return;
+          cleanup();
+          call.end();
+        });
+        call.on('cancelled', cleanup);
+        call.on('error', cleanup);
+      },
+    }),
+  );
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    server.bindAsync(`${host}:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
   });
   const hostPort = `${host}:${port}`;
   logger.info('pubsub emulator listening', { hostPort });

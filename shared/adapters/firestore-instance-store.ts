@@ -105,7 +105,11 @@ export class FirestoreInstanceStore implements InstanceStore {
         tx.create(this.#ref(record.name), toStored(record));
         return true;
       });
-      if (!held) throw new WarmerError('precondition_failed', `pool ${fence.pool}: lease generation ${fence.generation} no longer held; record ${record.name} not written`);
+      if (!held)
+        throw new WarmerError(
+          'precondition_failed',
+          `pool ${fence.pool}: lease generation ${fence.generation} no longer held; record ${record.name} not written`,
+        );
     } catch (err) {
       if ((err as { code?: number }).code === 6) {
         throw new WarmerError('conflict', `instance ${record.name} already has a record`);
@@ -292,13 +296,7 @@ export class FirestoreInstanceStore implements InstanceStore {
   }
 
   async #readCandidates(pool: string, limit: number): Promise<string[]> {
-    const snaps = await this.#db
-      .collection(this.#instances)
-      .where('pool', '==', pool)
-      .where('state', '==', 'ready')
-      .orderBy('readyAt')
-      .limit(limit)
-      .get();
+    const snaps = await this.#db.collection(this.#instances).where('pool', '==', pool).where('state', '==', 'ready').orderBy('readyAt').limit(limit).get();
     const names = snaps.docs.map((d) => d.id);
     this.#memory.remember(pool, names, this.#clock.now());
     return names;

@@ -15,7 +15,8 @@ import type { Fence, PoolRuntimeStore } from '../ports.js';
 import type { FirestoreStoreOptions } from './firestore-client.js';
 
 /** poolRuntime/{pool} of a store with this prefix (the instance store reads it to fence a record write). */
-export const runtimeDocRef = (db: Firestore, prefix: string | undefined, pool: string): DocumentReference => db.collection(`${prefix ?? ''}poolRuntime`).doc(pool);
+export const runtimeDocRef = (db: Firestore, prefix: string | undefined, pool: string): DocumentReference =>
+  db.collection(`${prefix ?? ''}poolRuntime`).doc(pool);
 
 /** Inside a transaction: whether `fence` still holds its pool's lease (one read of poolRuntime/{pool}). */
 export async function fenceHolds(tx: Transaction, ref: DocumentReference, fence: Fence): Promise<boolean> {

@@ -78,12 +78,15 @@ export class GceCompute implements Compute {
     const context = `insert ${req.zone}/${req.name}`;
     let op: IOperation;
     try {
-      const [lro] = await this.instances.insert({
-        project: this.project,
-        zone: req.zone,
-        requestId: req.requestId,
-        instanceResource: instanceResource(req),
-      }, this.callOptions);
+      const [lro] = await this.instances.insert(
+        {
+          project: this.project,
+          zone: req.zone,
+          requestId: req.requestId,
+          instanceResource: instanceResource(req),
+        },
+        this.callOptions,
+      );
       op = lro.latestResponse as IOperation;
     } catch (err) {
       const e = toWarmerError(err, context);
@@ -196,7 +199,13 @@ export class GceCompute implements Compute {
       if (!q || q.limit === null || q.limit === undefined) return Infinity;
       return Number(q.limit) - Number(q.usage ?? 0);
     };
-    const cpuMetric = machineType === undefined ? GENERAL_CPU_METRIC : cpuQuotaMetricIn(machineType, quotas.map((q) => String(q.metric)));
+    const cpuMetric =
+      machineType === undefined
+        ? GENERAL_CPU_METRIC
+        : cpuQuotaMetricIn(
+            machineType,
+            quotas.map((q) => String(q.metric)),
+          );
     return { region, cpus: headroom(cpuMetric), instances: headroom('INSTANCES'), inUseAddresses: headroom('IN_USE_ADDRESSES') };
   }
 

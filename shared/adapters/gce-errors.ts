@@ -89,8 +89,7 @@ export function factsOfError(err: unknown): ComputeErrorFacts & { message: strin
             ? body.error.code
             : null;
   const grpcCode = typeof e.code === 'number' && e.code < 100 ? e.code : null;
-  const networkCode =
-    typeof e.code === 'string' && /^E[A-Z]+/.test(e.code) ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : null;
+  const networkCode = typeof e.code === 'string' && /^E[A-Z]+/.test(e.code) ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : null;
   const reasons = (body?.error?.errors ?? []).map((x) => x.reason).filter((r): r is string => typeof r === 'string');
   return { httpStatus, grpcCode, networkCode, reasons, message: body?.error?.message ?? rawMessage };
 }
@@ -111,7 +110,13 @@ export function operationToWarmerError(op: IOperation, context: string): WarmerE
   const errors = op.error?.errors ?? [];
   const operationCodes = errors.map((e) => e.code).filter((c): c is string => typeof c === 'string' && c !== '');
   const code = classifyComputeError({ operationCodes: operationCodes.length ? operationCodes : ['UNKNOWN'] });
-  const message = errors.map((e) => e.message).filter(Boolean).join('; ') || op.httpErrorMessage || 'operation failed';
+  const message =
+    errors
+      .map((e) => e.message)
+      .filter(Boolean)
+      .join('; ') ||
+    op.httpErrorMessage ||
+    'operation failed';
   return new WarmerError(code, `${context}: ${message}`, {
     details: { operation: op.name, operationCodes, httpErrorStatusCode: op.httpErrorStatusCode ?? null },
   });

@@ -76,16 +76,17 @@ export class MemoryInstanceStore implements InstanceStore {
   async create(record: InstanceRecord, fence?: Fence): Promise<void> {
     if (fence && fence.pool !== record.pool) throw new WarmerError('bad_request', `fence of pool ${fence.pool} for a record of pool ${record.pool}`);
     if (fence && !(this.#fence?.(fence) ?? false)) {
-      throw new WarmerError('precondition_failed', `pool ${fence.pool}: lease generation ${fence.generation} no longer held; record ${record.name} not written`);
+      throw new WarmerError(
+        'precondition_failed',
+        `pool ${fence.pool}: lease generation ${fence.generation} no longer held; record ${record.name} not written`,
+      );
     }
     if (this.records.has(record.name)) throw new WarmerError('conflict', `instance ${record.name} already has a record`);
     this.records.set(record.name, clone(record));
   }
 
   async listByPool(pool: string, states?: readonly InstanceState[]): Promise<InstanceRecord[]> {
-    return [...this.records.values()]
-      .filter((r) => r.pool === pool && (!states || states.length === 0 || states.includes(r.state)))
-      .map(clone);
+    return [...this.records.values()].filter((r) => r.pool === pool && (!states || states.length === 0 || states.includes(r.state))).map(clone);
   }
 
   async countByState(pool: string): Promise<Record<InstanceState, number>> {
@@ -132,7 +133,12 @@ export class MemoryInstanceStore implements InstanceStore {
       .filter((r) => r.pool === req.pool && r.state === 'ready')
       .sort((a, b) => (a.stateChangedAt.ready ?? 0) - (b.stateChangedAt.ready ?? 0));
     if (ready.length < req.count) return { kind: 'empty', available: ready.length };
-    const picked = pickAmongOldest(ready.map((r) => r.name), req.count, this.#window, this.#random);
+    const picked = pickAmongOldest(
+      ready.map((r) => r.name),
+      req.count,
+      this.#window,
+      this.#random,
+    );
     const claimed = picked.map((name) => {
       const current = this.records.get(name)!;
       const next = claimedRecord(current, req);
@@ -153,7 +159,12 @@ export class MemoryInstanceStore implements InstanceStore {
       .filter((r) => r.pool === req.pool && r.state === 'ready')
       .sort((a, b) => (a.stateChangedAt.ready ?? 0) - (b.stateChangedAt.ready ?? 0));
     if (ready.length < req.count) return { kind: 'empty', available: ready.length };
-    const picked = pickAmongOldest(ready.map((r) => r.name), req.count, this.#window, this.#random);
+    const picked = pickAmongOldest(
+      ready.map((r) => r.name),
+      req.count,
+      this.#window,
+      this.#random,
+    );
     const claimed = picked.map((name) => {
       const next = claimedRecord(this.records.get(name)!, req);
       this.records.set(next.name, next);
@@ -251,7 +262,10 @@ export class MemoryPoolRuntimeStore implements PoolRuntimeStore {
 }
 
 /** An instance store and a runtime store linked so fenced record writes are checked (what reconcile needs). */
-export function linkedMemoryStores(options: Omit<MemoryInstanceStoreOptions, 'fence'> = {}): { instances: MemoryInstanceStore; runtime: MemoryPoolRuntimeStore } {
+export function linkedMemoryStores(options: Omit<MemoryInstanceStoreOptions, 'fence'> = {}): {
+  instances: MemoryInstanceStore;
+  runtime: MemoryPoolRuntimeStore;
+} {
   const runtime = new MemoryPoolRuntimeStore();
   return { runtime, instances: new MemoryInstanceStore({ ...options, fence: (f) => runtime.holds(f) }) };
 }

@@ -203,10 +203,7 @@ export async function ensureTopology(pubsub: PubSub, options: TopologyOptions): 
     names.push(subscription.name);
   }
   const dlName = options.deadLetterSubscription ?? `${shortName(options.deadLetterTopic)}-pull`;
-  await ignoreAlreadyExists(
-    () => pubsub.createSubscription(options.deadLetterTopic, dlName, { ackDeadlineSeconds: 60 }),
-    `create subscription ${dlName}`,
-  );
+  await ignoreAlreadyExists(() => pubsub.createSubscription(options.deadLetterTopic, dlName, { ackDeadlineSeconds: 60 }), `create subscription ${dlName}`);
   return {
     teardownSubscription: names[0]!,
     refillSubscription: names[1]!,

@@ -134,12 +134,7 @@ function open(state: BreakerState, consecutiveFailures: number, now: number, pol
  *   long (capped); a started insert is the one probe: no other until it resolves or
  *   `probeTimeoutMs` passes.
  */
-export function recordCreateResults(
-  state: BreakerState,
-  results: CreateOutcomes,
-  now: number,
-  policy: BreakerPolicy = DEFAULT_BREAKER_POLICY,
-): BreakerState {
+export function recordCreateResults(state: BreakerState, results: CreateOutcomes, now: number, policy: BreakerPolicy = DEFAULT_BREAKER_POLICY): BreakerState {
   const succeeded = Math.max(0, results.succeeded);
   const failed = Math.max(0, results.failed);
   const started = Math.max(0, results.started ?? 0);

@@ -22,15 +22,7 @@ export const INSTANCE_STATES = [
 export type InstanceState = (typeof INSTANCE_STATES)[number];
 
 /** The states in which a machine may exist in Compute Engine (counted against maxSize). */
-export const LIVE_STATES: readonly InstanceState[] = [
-  'creating',
-  'booting',
-  'ready',
-  'claimed',
-  'unhealthy',
-  'failed',
-  'deleting',
-];
+export const LIVE_STATES: readonly InstanceState[] = ['creating', 'booting', 'ready', 'claimed', 'unhealthy', 'failed', 'deleting'];
 
 const TRANSITIONS: Record<InstanceState, readonly InstanceState[]> = {
   creating: ['booting', 'failed', 'deleting', 'deleted'],

@@ -72,9 +72,10 @@ export const emptyRuntimeDoc = (): PoolRuntimeDoc => ({ lease: null, generation:
 /** Reads a stored document of any age (the first layout had `{ lease: {holder, until}, runtime }`). */
 export function parseRuntimeDoc(data: unknown): PoolRuntimeDoc {
   const d = (data ?? {}) as Partial<PoolRuntimeDoc> & { lease?: Partial<PoolLease> | null };
-  const lease = d.lease && typeof d.lease.holder === 'string' && typeof d.lease.until === 'number'
-    ? { holder: d.lease.holder, until: d.lease.until, generation: d.lease.generation ?? 0, since: d.lease.since ?? d.lease.until }
-    : null;
+  const lease =
+    d.lease && typeof d.lease.holder === 'string' && typeof d.lease.until === 'number'
+      ? { holder: d.lease.holder, until: d.lease.until, generation: d.lease.generation ?? 0, since: d.lease.since ?? d.lease.until }
+      : null;
   return {
     lease,
     generation: Math.max(d.generation ?? 0, lease?.generation ?? 0),

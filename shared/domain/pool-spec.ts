@@ -13,7 +13,8 @@ const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
 const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 const ZONE = /^[a-z]+-[a-z]+[0-9]+-[a-z]$/;
 /** A public key in the form GCE's `ssh-keys` metadata takes: `user:type base64 [comment]`. */
-const SSH_KEY_ENTRY = /^[a-z_][a-z0-9_.-]{0,31}:(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/;
+const SSH_KEY_ENTRY =
+  /^[a-z_][a-z0-9_.-]{0,31}:(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/;
 
 const labels = z
   .record(
@@ -113,20 +114,33 @@ export const poolSpecSchema = z
       )
       .max(64)
       .default([]),
-    startupScript: z.string().max(256 * 1024).nullable().default(null),
+    startupScript: z
+      .string()
+      .max(256 * 1024)
+      .nullable()
+      .default(null),
     /** Issue a key pair per machine (the Travis route returns the private half). */
     perMachineSshKeys: z.boolean().default(false),
     /** The user the per-machine key is installed for. */
-    perMachineSshUser: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/).default('travis'),
+    perMachineSshUser: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_.-]{0,31}$/)
+      .default('travis'),
     healthCheck: healthCheckSchema.default(healthCheckSchema.parse({})),
     claimCheck: claimCheckSchema.default(claimCheckSchema.parse({})),
     bootTimeoutSeconds: seconds(10, 24 * 3600).default(600),
     /** Recycle ready machines older than this; null keeps them forever. */
-    maxIdleAgeSeconds: seconds(60, 90 * 24 * 3600).nullable().default(null),
+    maxIdleAgeSeconds: seconds(60, 90 * 24 * 3600)
+      .nullable()
+      .default(null),
     /** Tear down claimed machines older than this; null for long-lived assignments. */
-    claimLifetimeSeconds: seconds(60, 365 * 24 * 3600).nullable().default(null),
+    claimLifetimeSeconds: seconds(60, 365 * 24 * 3600)
+      .nullable()
+      .default(null),
     /** Compute Engine's own maximum run duration (scheduling.maxRunDuration, DELETE). */
-    maxRunDurationSeconds: seconds(60, 120 * 24 * 3600).nullable().default(null),
+    maxRunDurationSeconds: seconds(60, 120 * 24 * 3600)
+      .nullable()
+      .default(null),
     /** At most this many creations per reconcile pass. */
     createThrottle: z.number().int().min(1).max(500).default(20),
     /** vCPUs of one machine, for quota headroom; derived from the machine type when null. */
@@ -196,7 +210,8 @@ function crossFieldProblems(input: unknown): SpecProblem[] {
     if (Array.isArray(sizing.schedules)) {
       sizing.schedules.forEach((sch: unknown, i: number) => {
         const m = typeof sch === 'object' && sch !== null ? (sch as Record<string, unknown>).minReady : undefined;
-        if (typeof m === 'number' && m > (s.maxSize as number)) problems.push({ path: `sizing.schedules.${i}.minReady`, message: `minReady (${m}) exceeds maxSize (${s.maxSize})` });
+        if (typeof m === 'number' && m > (s.maxSize as number))
+          problems.push({ path: `sizing.schedules.${i}.minReady`, message: `minReady (${m}) exceeds maxSize (${s.maxSize})` });
       });
     }
   }

@@ -10,6 +10,4 @@ export interface ProbeTarget {
 
 export type ProbeFailure = 'refused' | 'timed_out' | 'wrong_banner' | 'unreachable' | 'error';
 
-export type ProbeResult =
-  | { ok: true; durationMs: number; banner: string | null }
-  | { ok: false; durationMs: number; reason: ProbeFailure; detail: string };
+export type ProbeResult = { ok: true; durationMs: number; banner: string | null } | { ok: false; durationMs: number; reason: ProbeFailure; detail: string };

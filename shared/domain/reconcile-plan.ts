@@ -186,7 +186,9 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       after.set(r.name, 'deleted');
     };
     const transition = (to: InstanceState, reason: string, patch?: RecordPatch) => {
-      plan.transitions.push(patch && Object.keys(patch).length > 0 ? { name: r.name, from: r.state, to, reason, patch } : { name: r.name, from: r.state, to, reason });
+      plan.transitions.push(
+        patch && Object.keys(patch).length > 0 ? { name: r.name, from: r.state, to, reason, patch } : { name: r.name, from: r.state, to, reason },
+      );
       after.set(r.name, to);
     };
     const probe = input.probes.get(r.name);
@@ -234,7 +236,11 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       case 'claimed': {
         if (!machine) {
           close('machine_gone');
-          plan.events.push({ severity: 'WARNING', message: 'claimed machine is gone', fields: { pool: input.pool, instance: r.name, assignee: r.claim?.assignee ?? null } });
+          plan.events.push({
+            severity: 'WARNING',
+            message: 'claimed machine is gone',
+            fields: { pool: input.pool, instance: r.name, assignee: r.claim?.assignee ?? null },
+          });
         } else if (r.claim?.expiresAt != null && now >= r.claim.expiresAt) {
           teardown('claim_expired');
         } else if (assessment?.kind === 'report') {
@@ -242,7 +248,13 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
           plan.events.push({
             severity: 'WARNING',
             message: 'claimed machine failing probes',
-            fields: { pool: input.pool, instance: r.name, assignee: r.claim?.assignee ?? null, failures: assessment.health.consecutiveFailures, error: assessment.health.lastError },
+            fields: {
+              pool: input.pool,
+              instance: r.name,
+              assignee: r.claim?.assignee ?? null,
+              failures: assessment.health.consecutiveFailures,
+              error: assessment.health.lastError,
+            },
           });
         } else if (assessment?.kind === 'health' && assessment.changed) {
           plan.healthUpdates.push({ name: r.name, state: r.state, health: assessment.health });
@@ -263,9 +275,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   // Over target: tear down the newest extra ready machines, never going below target.
   const readyAfter = [...after.values()].filter((s) => s === 'ready').length;
   const extra = Math.max(0, readyAfter - spec.targetReady);
-  const newestFirst = [...readyKept].sort(
-    (a, b) => enteredAt(b.record, 'ready') - enteredAt(a.record, 'ready') || b.record.name.localeCompare(a.record.name),
-  );
+  const newestFirst = [...readyKept].sort((a, b) => enteredAt(b.record, 'ready') - enteredAt(a.record, 'ready') || b.record.name.localeCompare(a.record.name));
   newestFirst.forEach(({ record, health }, i) => {
     if (i < extra) {
       plan.teardowns.push({ name: record.name, from: 'ready', reason: 'over_target' });
@@ -321,20 +331,30 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   if (wantsInserts && !disabled) {
     if (spec.paused) plan.events.push({ severity: 'INFO', message: 'pool paused: creating nothing', fields: { ...fields, want } });
     if (phase === 'open') {
-      plan.events.push({ severity: 'WARNING', message: 'pool breaker open', fields: { ...fields, want, openUntil: input.breaker.openUntil, consecutiveFailures: input.breaker.consecutiveFailures } });
+      plan.events.push({
+        severity: 'WARNING',
+        message: 'pool breaker open',
+        fields: { ...fields, want, openUntil: input.breaker.openUntil, consecutiveFailures: input.breaker.consecutiveFailures },
+      });
     } else if (phase === 'half_open' && probeInFlight(input.breaker, now)) {
       plan.events.push({ severity: 'INFO', message: 'pool breaker half-open: probe in flight', fields: { ...fields, probeUntil: input.breaker.probeUntil } });
     } else if (phase === 'half_open') {
-      plan.events.push({ severity: 'INFO', message: 'pool breaker half-open: one creation', fields: { ...fields, consecutiveFailures: input.breaker.consecutiveFailures } });
+      plan.events.push({
+        severity: 'INFO',
+        message: 'pool breaker half-open: one creation',
+        fields: { ...fields, consecutiveFailures: input.breaker.consecutiveFailures },
+      });
     }
     if (input.quota === null) plan.events.push({ severity: 'WARNING', message: 'quota unknown: creating nothing this pass', fields: { ...fields, want } });
   }
   if (want > 0 && !spec.paused) {
-    if (capacity < want) plan.events.push({ severity: 'WARNING', message: 'create capped by maxSize', fields: { ...fields, want, maxSize: spec.maxSize, occupied } });
+    if (capacity < want)
+      plan.events.push({ severity: 'WARNING', message: 'create capped by maxSize', fields: { ...fields, want, maxSize: spec.maxSize, occupied } });
     if (input.quota !== null && quotaCap - plan.retryCreates.length < want) {
       plan.events.push({ severity: 'ERROR', message: 'create capped by quota', fields: { ...fields, want, headroom: quotaCap, quota: input.quota } });
     }
-    if (spec.createThrottle < want) plan.events.push({ severity: 'INFO', message: 'create capped by throttle', fields: { ...fields, want, createThrottle: spec.createThrottle } });
+    if (spec.createThrottle < want)
+      plan.events.push({ severity: 'INFO', message: 'create capped by throttle', fields: { ...fields, want, createThrottle: spec.createThrottle } });
   }
   if (creates > 0 && warmZones.length === 0) {
     plan.events.push({ severity: 'WARNING', message: 'every zone is cold: creating nothing', fields: { ...fields, want, coldZones: input.coldZones } });

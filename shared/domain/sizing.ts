@@ -342,7 +342,9 @@ function quantile(sizes: Record<string, number>, q: number): number | null {
 }
 
 function quantileUncached(sizes: Record<string, number>, q: number): number | null {
-  const entries = Object.entries(sizes).map(([k, w]) => [Number(k), w] as const).sort((a, b) => a[0] - b[0]);
+  const entries = Object.entries(sizes)
+    .map(([k, w]) => [Number(k), w] as const)
+    .sort((a, b) => a[0] - b[0]);
   const total = entries.reduce((t, [, w]) => t + w, 0);
   if (total === 0) return null;
   let acc = 0;

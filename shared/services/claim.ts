@@ -71,11 +71,22 @@ export interface ClaimOptions {
 }
 
 /** Gives back machines claimed for a caller that will never read the answer. */
-async function releaseUnanswered(deps: ApiDeps, pool: string, instances: InstanceRecord[], caller: Caller, reason: 'answer_late' | 'client_gone' | 'no_key'): Promise<void> {
+async function releaseUnanswered(
+  deps: ApiDeps,
+  pool: string,
+  instances: InstanceRecord[],
+  caller: Caller,
+  reason: 'answer_late' | 'client_gone' | 'no_key',
+): Promise<void> {
   const released = await Promise.allSettled(instances.map((i) => releaseInstance(deps, i.name, caller, reason)));
   released.forEach((r, k) => {
     // Still claimed: it goes when its claim lifetime ends, if the pool sets one.
-    const message = reason === 'answer_late' ? 'late claim not released' : reason === 'client_gone' ? 'claim of a departed client not released' : 'keyless claim not released';
+    const message =
+      reason === 'answer_late'
+        ? 'late claim not released'
+        : reason === 'client_gone'
+          ? 'claim of a departed client not released'
+          : 'keyless claim not released';
     if (r.status === 'rejected') deps.logger.error(message, { pool, instance: instances[k]!.name, reason }, r.reason);
   });
 }
@@ -269,7 +280,12 @@ async function checkClaimed(
     }
     bad.forEach((r) => {
       const res = results[unchecked.indexOf(r)]!;
-      deps.logger.warn('claim check failed; machine torn down', { pool: pool.name, instance: r.name, reason: res.ok ? 'no address' : res.reason, detail: res.ok ? null : res.detail });
+      deps.logger.warn('claim check failed; machine torn down', {
+        pool: pool.name,
+        instance: r.name,
+        reason: res.ok ? 'no address' : res.reason,
+        detail: res.ok ? null : res.detail,
+      });
     });
     failed.push(...bad.map((r) => r.name));
     // Replace the failed machines in the claim's receipt, then tear them down.
@@ -297,7 +313,12 @@ async function checkClaimed(
   // an unchecked or dead machine, or fewer than asked.
   const giveBack = current.filter((r) => !failed.includes(r.name));
   await Promise.allSettled(giveBack.map((r) => releaseInstance(deps, r.name, caller, 'claim_check_incomplete')));
-  deps.logger.warn('claim check could not complete the claim; machines given back', { pool: pool.name, failed, givenBack: giveBack.map((r) => r.name), durationMs: deps.clock.now() - checkStart });
+  deps.logger.warn('claim check could not complete the claim; machines given back', {
+    pool: pool.name,
+    failed,
+    givenBack: giveBack.map((r) => r.name),
+    durationMs: deps.clock.now() - checkStart,
+  });
   return { kind: 'empty', available: 0 };
 }
 
@@ -328,9 +349,7 @@ function matchTravisShape(pools: Pool[], req: TravisRequest): Pool[] {
 
 export type TravisOutcome =
   /** `unkeyed`: pools that match but have no per-machine keys, so cannot serve the worker. */
-  | { kind: 'no_pool'; unkeyed: string[] }
-  | { kind: 'empty'; pool: string }
-  | { kind: 'claimed'; instance: InstanceRecord };
+  { kind: 'no_pool'; unkeyed: string[] } | { kind: 'empty'; pool: string } | { kind: 'claimed'; instance: InstanceRecord };
 
 /**
  * The worker waits 5 s by default (FACTS.md), then boots its own VM and never reads our
@@ -355,7 +374,11 @@ export async function requestInstanceTravis(
     const left = budgetMs - (deps.clock.now() - started);
     if (left <= 0) break;
     try {
-      const res = await claimInstances(deps, { pool: pool.name, principal: caller.principal, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 }, { ...options, answerWithinMs: left });
+      const res = await claimInstances(
+        deps,
+        { pool: pool.name, principal: caller.principal, requestId: null, assignee: 'travis-worker', labels: {}, count: 1 },
+        { ...options, answerWithinMs: left },
+      );
       const instance = res.instances[0]!;
       if (!instance.sshPrivateKeyEncrypted) {
         // A keyed pool's machine without its key (made before the pool was keyed): the

@@ -97,7 +97,13 @@ export class PassFence {
 export async function settlesWithin(work: Promise<unknown>, ms: number, after: After = realAfter): Promise<boolean> {
   const stop = new AbortController();
   let done = false;
-  await Promise.race([work.then(() => (done = true), () => (done = true)), after(ms, stop.signal)]);
+  await Promise.race([
+    work.then(
+      () => (done = true),
+      () => (done = true),
+    ),
+    after(ms, stop.signal),
+  ]);
   stop.abort();
   return done;
 }

@@ -14,8 +14,7 @@ export interface PoolStatus {
   total: number;
 }
 
-const live = (counts: Record<InstanceState, number>) =>
-  INSTANCE_STATES.filter((s) => s !== 'deleted').reduce((sum, s) => sum + counts[s], 0);
+const live = (counts: Record<InstanceState, number>) => INSTANCE_STATES.filter((s) => s !== 'deleted').reduce((sum, s) => sum + counts[s], 0);
 
 export async function poolStatus(deps: ApiDeps, name: string): Promise<PoolStatus> {
   const pool = await deps.pools.getPool(name);
@@ -39,7 +38,12 @@ export async function putPool(deps: ApiDeps, name: string, input: unknown): Prom
   const parsed = parsePoolSpec(input);
   if (!parsed.ok) throw new WarmerError('bad_request', `invalid pool spec for "${name}"`, { details: parsed.problems });
   const result = await deps.pools.putPool(name, parsed.spec, deps.clock.now());
-  deps.logger.notice(result.created ? 'pool created' : 'pool updated', { pool: name, targetReady: parsed.spec.targetReady, maxSize: parsed.spec.maxSize, enabled: parsed.spec.enabled });
+  deps.logger.notice(result.created ? 'pool created' : 'pool updated', {
+    pool: name,
+    targetReady: parsed.spec.targetReady,
+    maxSize: parsed.spec.maxSize,
+    enabled: parsed.spec.enabled,
+  });
   try {
     await deps.publisher.publishRefill({ pool: name, reason: 'spec_changed' });
   } catch (err) {
@@ -77,6 +81,12 @@ export async function systemStatus(deps: ApiDeps): Promise<SystemStatus> {
     pools: statuses.length,
     enabledPools: statuses.filter((s) => s.pool.spec.enabled).length,
     counts,
-    perPool: statuses.map((s) => ({ name: s.pool.name, enabled: s.pool.spec.enabled, targetReady: s.pool.spec.targetReady, maxSize: s.pool.spec.maxSize, counts: s.counts })),
+    perPool: statuses.map((s) => ({
+      name: s.pool.name,
+      enabled: s.pool.spec.enabled,
+      targetReady: s.pool.spec.targetReady,
+      maxSize: s.pool.spec.maxSize,
+      counts: s.counts,
+    })),
   };
 }

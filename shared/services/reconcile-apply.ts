@@ -43,7 +43,13 @@ export async function recordReady(deps: ReconcileDeps, r: InstanceRecord, now: n
   const readyAt = r.stateChangedAt.ready ?? now;
   // The time-to-ready log-based metric (deploy/monitoring.ts) extracts durationMs from this line.
   deps.logger.info('machine ready', { pool: r.pool, instance: r.name, durationMs: Math.max(0, readyAt - r.createdAt) });
-  await recordHistory(deps.history, deps.logger, { type: 'ready', pool: r.pool, at: readyAt, instance: r.name, durationMs: Math.max(0, readyAt - r.createdAt) });
+  await recordHistory(deps.history, deps.logger, {
+    type: 'ready',
+    pool: r.pool,
+    at: readyAt,
+    instance: r.name,
+    durationMs: Math.max(0, readyAt - r.createdAt),
+  });
 }
 
 export async function applyTeardowns(deps: ReconcileDeps, poolName: string, plan: ReconcilePlan, now: number, summary: PassSummary, log: Logger) {
@@ -85,7 +91,13 @@ export async function applyCloses(deps: ReconcileDeps, plan: ReconcilePlan, now:
 }
 
 /** `fenced`: checked before each delete; false (the lease was lost) deletes nothing more. */
-export async function deleteOrphans(deps: ReconcileDeps, plan: ReconcilePlan, summary: PassSummary, log: Logger, fenced: () => Promise<boolean> = async () => true) {
+export async function deleteOrphans(
+  deps: ReconcileDeps,
+  plan: ReconcilePlan,
+  summary: PassSummary,
+  log: Logger,
+  fenced: () => Promise<boolean> = async () => true,
+) {
   const limit = pLimit(deps.settings.createConcurrency);
   await Promise.all(
     plan.orphans.map((o) =>

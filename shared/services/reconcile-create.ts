@@ -42,7 +42,11 @@ export async function applyCreates(
 
   if (spec.perMachineSshKeys && !deps.settings.sshKeyPassphrase && plan.creates.length > 0) {
     log.error('pool issues per-machine keys but no passphrase is configured (WARMER_SSH_KEY_PASSPHRASE); creating nothing');
-    return { ...runtime, coldZones, breaker: recordCreateResults(runtime.breaker, { succeeded: boots.ready, failed: boots.bootFailures }, deps.clock.now(), breakerPolicyFor(spec)) };
+    return {
+      ...runtime,
+      coldZones,
+      breaker: recordCreateResults(runtime.breaker, { succeeded: boots.ready, failed: boots.bootFailures }, deps.clock.now(), breakerPolicyFor(spec)),
+    };
   }
 
   const createOne = async (zone: string, existing?: InstanceRecord): Promise<CreateResult> => {
@@ -82,7 +86,14 @@ export async function applyCreates(
       if (existing?.sshPublicKeyEntry) extraSshKeys = [existing.sshPublicKeyEntry];
     }
     try {
-      const machine = await deps.compute.createMachine({ pool: pool.name, spec, name: record.name, zone: record.zone, requestId: record.requestId, extraSshKeys });
+      const machine = await deps.compute.createMachine({
+        pool: pool.name,
+        spec,
+        name: record.name,
+        zone: record.zone,
+        requestId: record.requestId,
+        extraSshKeys,
+      });
       await deps.instances.transition(record.name, ['creating'], 'booting', deps.clock.now(), { ip: machine.ip, publicIp: machine.publicIp });
       summary.created++;
       return 'ok';
@@ -111,7 +122,8 @@ export async function applyCreates(
     }
   };
 
-  const otherZone = (tried: Set<string>): string | null => spec.zones.find((z) => !tried.has(z) && !(z in coldZones) && !quotaStopped.has(regionOfZone(z))) ?? null;
+  const otherZone = (tried: Set<string>): string | null =>
+    spec.zones.find((z) => !tried.has(z) && !(z in coldZones) && !quotaStopped.has(regionOfZone(z))) ?? null;
 
   await Promise.all([
     ...plan.retryCreates.map((r) =>
@@ -143,10 +155,20 @@ export async function applyCreates(
 
   // Inserts that succeeded are not yet proof the image works; reaching ready is.
   // `started`: in half-open, the insert that succeeded is the one probe.
-  const breaker = recordCreateResults(runtime.breaker, { succeeded: boots.ready, failed: failed + boots.bootFailures, started: summary.created }, deps.clock.now(), breakerPolicyFor(spec));
+  const breaker = recordCreateResults(
+    runtime.breaker,
+    { succeeded: boots.ready, failed: failed + boots.bootFailures, started: summary.created },
+    deps.clock.now(),
+    breakerPolicyFor(spec),
+  );
   if (breaker.openUntil !== null && (runtime.breaker.openUntil === null || breaker.openUntil > runtime.breaker.openUntil)) {
-    log.error('creates keep failing; pool backs off', { consecutiveFailures: breaker.consecutiveFailures, opens: breaker.opens ?? 1, until: new Date(breaker.openUntil).toISOString() });
-  }  if (runtime.breaker.openUntil !== null && breaker.openUntil === null) log.notice('pool breaker closed: a machine reached ready');
+    log.error('creates keep failing; pool backs off', {
+      consecutiveFailures: breaker.consecutiveFailures,
+      opens: breaker.opens ?? 1,
+      until: new Date(breaker.openUntil).toISOString(),
+    });
+  }
+  if (runtime.breaker.openUntil !== null && breaker.openUntil === null) log.notice('pool breaker closed: a machine reached ready');
 
   return { ...runtime, coldZones, breaker };
 }

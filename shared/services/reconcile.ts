@@ -229,8 +229,7 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
   // The breaker judges the image, not just the insert: a machine that reached ready is a
   // success; insert errors and boot timeouts are failures (a bad image often inserts fine
   // and never boots).
-  const bootFailures = plan.teardowns.filter((t) => t.reason === 'boot_timeout').length +
-    plan.transitions.filter((t) => t.to === 'failed').length;
+  const bootFailures = plan.teardowns.filter((t) => t.reason === 'boot_timeout').length + plan.transitions.filter((t) => t.to === 'failed').length;
   // Ready since the last pass counts too (a refill's boot watch makes machines ready between passes).
   const ready = summary.madeReady + readiedSince(records, lastPassAt ?? Infinity);
   // Removals and creations run side by side: a hung delete never holds up a creation
@@ -247,8 +246,14 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
   const waited = Promise.all([removals, creations.then((r) => (nextRuntime = r))]);
   waited.catch((err) => log.error('reconcile action failed', {}, err));
   if (!(await settlesWithin(waited, deps.settings.actionWaitMs, after))) {
-    summary.stillRunning = Math.max(1, plan.orphans.length + plan.creates.length + plan.retryCreates.length - summary.orphansDeleted - summary.created - summary.createFailed);
-    log.warn('operations still running at the end of the pass; the next pass picks them up', { waitedMs: deps.settings.actionWaitMs, stillRunning: summary.stillRunning });
+    summary.stillRunning = Math.max(
+      1,
+      plan.orphans.length + plan.creates.length + plan.retryCreates.length - summary.orphansDeleted - summary.created - summary.createFailed,
+    );
+    log.warn('operations still running at the end of the pass; the next pass picks them up', {
+      waitedMs: deps.settings.actionWaitMs,
+      stillRunning: summary.stillRunning,
+    });
   } else {
     await waited; // rethrows a failure of the actions themselves (the pass reports an error)
   }

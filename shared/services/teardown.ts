@@ -37,7 +37,12 @@ export async function handleTeardown(deps: TeardownDeps, msg: TeardownMessage): 
   if (record.state !== 'deleting') {
     // Every teardown is requested by first moving the record to `deleting` (release,
     // reconcile). A message for a record in another state is stale: never delete on it.
-    deps.logger.warn('teardown for an instance that is not deleting; acknowledged', { instance: record.name, pool: record.pool, state: record.state, reason: msg.reason });
+    deps.logger.warn('teardown for an instance that is not deleting; acknowledged', {
+      instance: record.name,
+      pool: record.pool,
+      state: record.state,
+      reason: msg.reason,
+    });
     return 'not_deleting';
   }
   try {

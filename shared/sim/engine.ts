@@ -196,7 +196,18 @@ function clip(a: number, b: number, from: number, to: number): number {
 }
 
 export function simulate(jobs: readonly TraceJob[], policy: Policy, options: SimOptions): SimResult {
-  const result: SimResult = { name: policy.name, jobs: 0, warm: 0, coldWaitsMs: [], idleMs: 0, totalMs: 0, machinesCreated: 0, bootFailures: 0, passes: 0, skippedPasses: 0 };
+  const result: SimResult = {
+    name: policy.name,
+    jobs: 0,
+    warm: 0,
+    coldWaitsMs: [],
+    idleMs: 0,
+    totalMs: 0,
+    machinesCreated: 0,
+    bootFailures: 0,
+    passes: 0,
+    skippedPasses: 0,
+  };
   if (jobs.length === 0) return result;
   const { cadence } = policy;
   const baseSpec: PoolSpec = cadence.createThrottle === null ? options.spec : { ...options.spec, createThrottle: cadence.createThrottle };
@@ -269,7 +280,14 @@ export function simulate(jobs: readonly TraceJob[], policy: Policy, options: Sim
     const target = Math.max(0, Math.min(baseSpec.maxSize, Math.round(controller.target(t, { ready, booting, claimed, waiting: waiting.length }))));
     // A pass over a settled pool (nothing booting or deleting, exactly the target ready, no
     // idle-age recycling, no one waiting) plans nothing: skip computing it.
-    if (booting === 0 && ready === target && waiting.length === 0 && baseSpec.maxIdleAgeSeconds === null && live.length === ready + claimed && breaker.openUntil === null) {
+    if (
+      booting === 0 &&
+      ready === target &&
+      waiting.length === 0 &&
+      baseSpec.maxIdleAgeSeconds === null &&
+      live.length === ready + claimed &&
+      breaker.openUntil === null
+    ) {
       result.skippedPasses++;
       return;
     }

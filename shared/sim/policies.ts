@@ -53,15 +53,15 @@ export function gitlabPolicy(name: string, policies: GitlabPeriod[]): Policy {
       let minute = -1;
       let active: GitlabPeriod | null = null;
       return {
-      target: (now, view) => {
-        if (Math.floor(now / 60_000) !== minute) {
-          minute = Math.floor(now / 60_000);
-          active = null;
-          for (const p of policies) if (p.periods.some((c) => cronMatches(c, now))) active = p;
-        }
-        if (active === null) return 0;
-        return Math.max(active.idleCount, Math.min(Math.ceil(active.scaleFactor * view.claimed), active.scaleFactorLimit));
-      },
+        target: (now, view) => {
+          if (Math.floor(now / 60_000) !== minute) {
+            minute = Math.floor(now / 60_000);
+            active = null;
+            for (const p of policies) if (p.periods.some((c) => cronMatches(c, now))) active = p;
+          }
+          if (active === null) return 0;
+          return Math.max(active.idleCount, Math.min(Math.ceil(active.scaleFactor * view.claimed), active.scaleFactorLimit));
+        },
       };
     },
   };
@@ -100,7 +100,13 @@ export function demandPolicy(o: DemandPolicyOptions): Policy {
       const inputs = {
         targetReady: spec.targetReady,
         maxSize: spec.maxSize,
-        sizing: { mode: 'demand' as const, warmHitTarget: o.warmHitTarget, minReady: o.minReady ?? 0, maxReady: o.maxReady ?? null, schedules: o.schedules ?? [] },
+        sizing: {
+          mode: 'demand' as const,
+          warmHitTarget: o.warmHitTarget,
+          minReady: o.minReady ?? 0,
+          maxReady: o.maxReady ?? null,
+          schedules: o.schedules ?? [],
+        },
       };
       return {
         target: (now) => {

@@ -116,7 +116,7 @@ export function compareSizing(jobs: readonly TraceJob[], options: CompareOptions
     // The fixed target that reaches what demand sizing reached (the target, or less if it fell short).
     const level = Math.min(q, dHit);
     const n = cheapest(runner, fixedPolicy, level, maxFixed);
-    const fixedIdle = n === null ? null : (runner.run(fixedPolicy(n)).idleMs / 3_600_000);
+    const fixedIdle = n === null ? null : runner.run(fixedPolicy(n)).idleMs / 3_600_000;
     const demandIdle = d.idleMs / 3_600_000;
     comparison.push({
       warmHitTarget: q,

@@ -239,7 +239,11 @@ describe('warmer status, pools list, pools get', SLOW, () => {
     expect(st.perPool.find((p: { name: string }) => p.name === 'beta')).toMatchObject({ enabled: false });
 
     expect(list.code).toBe(0);
-    expect(json(list).pools.map((p: { name: string }) => p.name).sort()).toEqual(['alpha', 'beta']);
+    expect(
+      json(list)
+        .pools.map((p: { name: string }) => p.name)
+        .sort(),
+    ).toEqual(['alpha', 'beta']);
 
     expect(json(get)).toMatchObject({ name: 'alpha', spec: { targetReady: 2 } });
 

@@ -21,7 +21,14 @@ afterEach(async () => {
 
 function req(overrides: Partial<CreateMachineRequest> = {}): CreateMachineRequest {
   const n = ++seq;
-  return { pool: 'ci', spec: spec(), name: `ci-${n}`, zone: 'us-central1-a', requestId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, ...overrides };
+  return {
+    pool: 'ci',
+    spec: spec(),
+    name: `ci-${n}`,
+    zone: 'us-central1-a',
+    requestId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+    ...overrides,
+  };
 }
 
 async function failure(p: Promise<unknown>): Promise<ErrorCode> {
@@ -44,7 +51,12 @@ describe('createMachine', () => {
     const s = spec({ publicIp: true, labels: { team: 'infra' }, networkTags: ['ssh'], startupScript: 'echo hi', maxRunDurationSeconds: 3600 });
     const r = req({ spec: s, extraSshKeys: ['travis:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA travis'] });
     const m = await h.compute.createMachine(r);
-    expect(m).toMatchObject({ name: r.name, zone: 'us-central1-a', status: 'RUNNING', labels: { team: 'infra', 'warmer-pool': 'ci', 'warmer-managed': 'true', warmth: 'warmed' } });
+    expect(m).toMatchObject({
+      name: r.name,
+      zone: 'us-central1-a',
+      status: 'RUNNING',
+      labels: { team: 'infra', 'warmer-pool': 'ci', 'warmer-managed': 'true', warmth: 'warmed' },
+    });
     expect(m.ip).toMatch(/^127\./);
     expect(m.publicIp).toBe(m.ip);
     expect(m.labelFingerprint).toBeTruthy();

@@ -73,7 +73,10 @@ describe('resource shapes', () => {
     expect(r.machineType).toBe('zones/us-central1-a/machineTypes/n2-standard-4');
     expect(r.labels).toEqual({ team: 'ci', 'warmer-pool': 'ci', 'warmer-managed': 'true', warmth: 'warmed' });
     expect(r.disks?.[0]).toMatchObject({ boot: true, autoDelete: true, initializeParams: { sourceImage: s.image } });
-    expect(r.networkInterfaces?.[0]).toEqual({ subnetwork: 'regions/us-central1/subnetworks/warm', accessConfigs: [{ type: 'ONE_TO_ONE_NAT', name: 'External NAT' }] });
+    expect(r.networkInterfaces?.[0]).toEqual({
+      subnetwork: 'regions/us-central1/subnetworks/warm',
+      accessConfigs: [{ type: 'ONE_TO_ONE_NAT', name: 'External NAT' }],
+    });
     expect(r.tags).toEqual({ items: ['ssh'] });
     expect(r.serviceAccounts).toEqual([{ email: 'vm@p.iam.gserviceaccount.com', scopes: ['https://www.googleapis.com/auth/cloud-platform'] }]);
     expect(r.metadata?.items).toEqual([
@@ -89,12 +92,14 @@ describe('resource shapes', () => {
     expect(r.scheduling).toBeUndefined();
   });
 
-  it('derives the maximum run duration when the pool bounds every phase of a machine\'s life', () => {
+  it("derives the maximum run duration when the pool bounds every phase of a machine's life", () => {
     const bounded = spec({ bootTimeoutSeconds: 600, maxIdleAgeSeconds: 86_400, claimLifetimeSeconds: 10_800 });
     const r = instanceResource({ pool: 'ci', spec: bounded, name: 'ci-y', zone: 'us-central1-b', requestId: 'r' });
     expect(r.scheduling).toEqual({ maxRunDuration: { seconds: 600 + 86_400 + 10_800 + 3600 }, instanceTerminationAction: 'DELETE' });
     // a claim with no lifetime (long-lived assignments): nothing derived
-    expect(instanceResource({ pool: 'ci', spec: spec({ maxIdleAgeSeconds: 86_400 }), name: 'ci-z', zone: 'us-central1-b', requestId: 'r' }).scheduling).toBeUndefined();
+    expect(
+      instanceResource({ pool: 'ci', spec: spec({ maxIdleAgeSeconds: 86_400 }), name: 'ci-z', zone: 'us-central1-b', requestId: 'r' }).scheduling,
+    ).toBeUndefined();
   });
 
   it('reads a machine from an instance', () => {
@@ -107,7 +112,16 @@ describe('resource shapes', () => {
       labelFingerprint: 'abc=',
       creationTimestamp: '2026-11-01T10:00:00.000-07:00',
     });
-    expect(m).toEqual({ name: 'a', zone: 'us-central1-a', status: 'RUNNING', ip: '10.0.0.2', publicIp: '34.1.2.3', labels: { x: 'y' }, labelFingerprint: 'abc=', createdAt: Date.parse('2026-11-01T17:00:00Z') });
+    expect(m).toEqual({
+      name: 'a',
+      zone: 'us-central1-a',
+      status: 'RUNNING',
+      ip: '10.0.0.2',
+      publicIp: '34.1.2.3',
+      labels: { x: 'y' },
+      labelFingerprint: 'abc=',
+      createdAt: Date.parse('2026-11-01T17:00:00Z'),
+    });
   });
 
   it('writes a label filter the emulator (and Compute Engine) accept', () => {

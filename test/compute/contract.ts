@@ -60,7 +60,11 @@ export function computeContract(name: string, make: () => Promise<ComputeUnderTe
       const pool = `ct-${uid()}`;
       await compute.createMachine({ pool, spec: spec(), name: `${pool}-l`, zone: 'us-central1-a', requestId: uuid() });
       await compute.setLabels('us-central1-a', `${pool}-l`, { warmth: 'claimed', 'warmer-assignee': 'ada' });
-      expect((await compute.getMachine('us-central1-a', `${pool}-l`))!.labels).toMatchObject({ 'warmer-pool': pool, warmth: 'claimed', 'warmer-assignee': 'ada' });
+      expect((await compute.getMachine('us-central1-a', `${pool}-l`))!.labels).toMatchObject({
+        'warmer-pool': pool,
+        warmth: 'claimed',
+        'warmer-assignee': 'ada',
+      });
       await expect(compute.setLabels('us-central1-a', `${pool}-gone`, { warmth: 'claimed' })).rejects.toMatchObject({ code: 'not_found' });
     });
 
@@ -68,7 +72,9 @@ export function computeContract(name: string, make: () => Promise<ComputeUnderTe
       const t = await make();
       const pool = `ct-${uid()}`;
       await t.stockout('asia-east1-c');
-      await expect(t.compute.createMachine({ pool, spec: spec(), name: `${pool}-s`, zone: 'asia-east1-c', requestId: uuid() })).rejects.toMatchObject({ code: 'zone_stockout' });
+      await expect(t.compute.createMachine({ pool, spec: spec(), name: `${pool}-s`, zone: 'asia-east1-c', requestId: uuid() })).rejects.toMatchObject({
+        code: 'zone_stockout',
+      });
       expect(await t.compute.listMachines({ 'warmer-pool': pool })).toEqual([]);
     });
 
@@ -79,7 +85,9 @@ export function computeContract(name: string, make: () => Promise<ComputeUnderTe
       expect((await t.compute.quotaHeadroom('southamerica-west1')).instances).toBe(1);
       await t.compute.createMachine({ pool, spec: spec(), name: `${pool}-q1`, zone: 'southamerica-west1-a', requestId: uuid() });
       expect((await t.compute.quotaHeadroom('southamerica-west1')).instances).toBe(0);
-      await expect(t.compute.createMachine({ pool, spec: spec(), name: `${pool}-q2`, zone: 'southamerica-west1-a', requestId: uuid() })).rejects.toMatchObject({ code: 'quota_exceeded' });
+      await expect(t.compute.createMachine({ pool, spec: spec(), name: `${pool}-q2`, zone: 'southamerica-west1-a', requestId: uuid() })).rejects.toMatchObject({
+        code: 'quota_exceeded',
+      });
     });
   });
 }

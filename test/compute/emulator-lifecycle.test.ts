@@ -15,9 +15,7 @@ it('skips addresses that another emulator or another process holds', async () =>
   const opts = { addressBase: BASE, sshPort: SSH_PORT, bootDelayMs: 10, bootJitterMs: 0, operationDelayMs: 5 };
   const [a, b] = await Promise.all([startComputeEmulator(opts), startComputeEmulator(opts)]);
   try {
-    const made = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).control.createInstance({ name: `vm-${i}`, zone: 'us-central1-a' })),
-    );
+    const made = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).control.createInstance({ name: `vm-${i}`, zone: 'us-central1-a' })));
     const ips = made.map((m) => m.ip);
     expect(new Set(ips).size).toBe(6);
     expect(ips).not.toContain(BASE);

@@ -40,7 +40,13 @@ export function testKey(user: string): TestKey {
 }
 
 /** Logs in over SSH and runs a command; resolves with stdout and the exit code. */
-export function sshExec(host: string, port: number, user: string, privateKey: string, command = 'cat /etc/warmer/instance.json'): Promise<{ stdout: string; code: number | null }> {
+export function sshExec(
+  host: string,
+  port: number,
+  user: string,
+  privateKey: string,
+  command = 'cat /etc/warmer/instance.json',
+): Promise<{ stdout: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const client = new Client();
     const timer = setTimeout(() => {

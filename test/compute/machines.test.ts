@@ -21,18 +21,37 @@ afterAll(async () => {
   await h.stop();
 });
 
-const target = (address: string, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({ address, port: SSH_PORT, expectSshBanner: true, timeoutMs: 1000, ...extra });
+const target = (address: string, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({
+  address,
+  port: SSH_PORT,
+  expectSshBanner: true,
+  timeoutMs: 1000,
+  ...extra,
+});
 
 async function bootedMachine(extraSshKeys?: string[]) {
   const name = `m-${++seq}`;
-  const m = await h.compute.createMachine({ pool: 'ci', spec: spec({ sshAdminKeys: [admin.entry] }), name, zone: 'us-central1-a', requestId: `req-m-${seq}`, extraSshKeys });
+  const m = await h.compute.createMachine({
+    pool: 'ci',
+    spec: spec({ sshAdminKeys: [admin.entry] }),
+    name,
+    zone: 'us-central1-a',
+    requestId: `req-m-${seq}`,
+    extraSshKeys,
+  });
   await h.emulator.control.waitForBoot(name, 5000);
   return m;
 }
 
 describe('local machines', () => {
   it('boot after a delay and then answer with an SSH banner', async () => {
-    const m = await h.compute.createMachine({ pool: 'ci', spec: spec({ sshAdminKeys: [admin.entry] }), name: 'm-boot', zone: 'us-central1-a', requestId: 'req-boot' });
+    const m = await h.compute.createMachine({
+      pool: 'ci',
+      spec: spec({ sshAdminKeys: [admin.entry] }),
+      name: 'm-boot',
+      zone: 'us-central1-a',
+      requestId: 'req-boot',
+    });
     expect(await prober.probe(target(m.ip!))).toMatchObject({ ok: false, reason: 'refused' });
     const info = await h.emulator.control.waitForBoot('m-boot', 5000);
     expect(info).toMatchObject({ health: 'up', ip: m.ip, status: 'RUNNING' });
@@ -88,9 +107,14 @@ describe('local machines', () => {
     expect(await prober.probe(target(m.ip!))).toMatchObject({ ok: false, reason: 'refused' });
   });
 
-  it('are driven over HTTP too (/_control), e.g. an orphan made behind warmer\'s back', async () => {
+  it("are driven over HTTP too (/_control), e.g. an orphan made behind warmer's back", async () => {
     const remote = remoteComputeControl(h.emulator.url);
-    const made = await remote.createInstance({ name: 'orphan-x', zone: 'us-central1-f', labels: { 'warmer-pool': 'ci', 'warmer-managed': 'true' }, sshKeys: [admin.entry] });
+    const made = await remote.createInstance({
+      name: 'orphan-x',
+      zone: 'us-central1-f',
+      labels: { 'warmer-pool': 'ci', 'warmer-managed': 'true' },
+      sshKeys: [admin.entry],
+    });
     expect(made).toMatchObject({ name: 'orphan-x', health: 'booting' });
     const booted = await remote.waitForBoot('orphan-x', 5000);
     expect((await h.compute.listMachines({ 'warmer-pool': 'ci' })).map((m) => m.name)).toContain('orphan-x');

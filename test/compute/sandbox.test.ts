@@ -27,7 +27,13 @@ afterAll(async () => {
 
 async function booted(startupScript: string | null = null) {
   const name = `sb-${++seq}`;
-  const m = await h.compute.createMachine({ pool: 'ci', spec: spec({ sshAdminKeys: [travis.entry], startupScript }), name, zone: 'us-central1-a', requestId: `req-sb-${seq}` });
+  const m = await h.compute.createMachine({
+    pool: 'ci',
+    spec: spec({ sshAdminKeys: [travis.entry], startupScript }),
+    name,
+    zone: 'us-central1-a',
+    requestId: `req-sb-${seq}`,
+  });
   await h.emulator.control.waitForBoot(name, 10_000);
   return m;
 }
@@ -35,7 +41,9 @@ async function booted(startupScript: string | null = null) {
 function connect(host: string): Promise<InstanceType<typeof Client>> {
   return new Promise((resolve, reject) => {
     const c = new Client();
-    c.on('ready', () => resolve(c)).on('error', reject).connect({ host, port: 2222, username: 'travis', privateKey: travis.privateKey, readyTimeout: 5000 });
+    c.on('ready', () => resolve(c))
+      .on('error', reject)
+      .connect({ host, port: 2222, username: 'travis', privateKey: travis.privateKey, readyTimeout: 5000 });
   });
 }
 
@@ -71,12 +79,27 @@ describe('local machines run commands', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warmer-openssh-'));
     const key = join(dir, 'key');
     writeFileSync(key, travis.privateKey, { mode: 0o600 });
-    const opts = ['-i', key, '-P', '2222', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes'];
+    const opts = [
+      '-i',
+      key,
+      '-P',
+      '2222',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      '-o',
+      'BatchMode=yes',
+    ];
     const sshOpts = opts.map((o) => (o === '-P' ? '-p' : o));
     // Asynchronously: the machine's SSH server runs in this very process.
     const run = (cmd: string, args: string[]) =>
       new Promise<{ stdout: string; status: number | null }>((resolve) => {
-        const child = execFile(cmd, args, { encoding: 'utf8', timeout: 10_000 }, (err, stdout) => resolve({ stdout, status: err ? (typeof err.code === 'number' ? err.code : null) : 0 }));
+        const child = execFile(cmd, args, { encoding: 'utf8', timeout: 10_000 }, (err, stdout) =>
+          resolve({ stdout, status: err ? (typeof err.code === 'number' ? err.code : null) : 0 }),
+        );
         child.stdin?.end();
       });
     for (let i = 0; i < 5; i++) {

@@ -53,16 +53,26 @@ describe('a project where everything exists with drifted settings', () => {
     cloud.ran.length = 0;
     const changes = await apply(plan, cloud);
     expect(changes).toEqual(preview); // the dry run shows exactly what the run does
-    const verbs = changes.filter((l) => l.startsWith('gcloud ')).map((l) => l.replace(/ --project=.*$/, '').split(' ').slice(1, 6).join(' '));
-    expect(verbs).toEqual([
-      'iam roles update warmer_runtime --title=warmer',
-      'compute networks vpc-access connectors',
-      'compute firewall-rules update warmer-health-checks',
-      'functions deploy warmer-admin --gen2',
-      'run services remove-iam-policy-binding warmer-claim',
-      'pubsub subscriptions update projects/p/subscriptions/eventarc-warmer-teardown',
-      'scheduler jobs update pubsub',
-    ].map((v) => expect.stringContaining(v.split(' ').slice(0, 3).join(' '))));
+    const verbs = changes
+      .filter((l) => l.startsWith('gcloud '))
+      .map((l) =>
+        l
+          .replace(/ --project=.*$/, '')
+          .split(' ')
+          .slice(1, 6)
+          .join(' '),
+      );
+    expect(verbs).toEqual(
+      [
+        'iam roles update warmer_runtime --title=warmer',
+        'compute networks vpc-access connectors',
+        'compute firewall-rules update warmer-health-checks',
+        'functions deploy warmer-admin --gen2',
+        'run services remove-iam-policy-binding warmer-claim',
+        'pubsub subscriptions update projects/p/subscriptions/eventarc-warmer-teardown',
+        'scheduler jobs update pubsub',
+      ].map((v) => expect.stringContaining(v.split(' ').slice(0, 3).join(' '))),
+    );
     expect(changes.find((l) => l.includes('firewall-rules update'))).toContain('--rules=tcp:22,tcp:8022');
     expect(changes.find((l) => l.includes('functions deploy'))).toContain('# differs: memory');
     expect(changes.some((l) => l.startsWith('npm run build'))).toBe(true); // the build precedes the one redeploy
@@ -83,7 +93,9 @@ describe('a project where everything exists with drifted settings', () => {
     const s = parseSettings(base);
     const cloud = new FakeCloud(s, INDEXES);
     cloud.state.set('db', { type: 'DATASTORE_MODE' });
-    await expect(apply(planDeployment(s, { firestoreIndexes: INDEXES }), cloud, true)).rejects.toThrow(/Datastore mode; warmer needs Firestore in Native mode[\s\S]*another project/);
+    await expect(apply(planDeployment(s, { firestoreIndexes: INDEXES }), cloud, true)).rejects.toThrow(
+      /Datastore mode; warmer needs Firestore in Native mode[\s\S]*another project/,
+    );
   });
 });
 
@@ -97,7 +109,9 @@ describe('plan options', () => {
     expect(text).not.toContain('ssh-key-passphrase');
     const keyed = planDeployment(parseSettings({ ...base, perMachineKeys: true }), { firestoreIndexes: INDEXES });
     // Per-machine keys need the passphrase: without a value (and no version yet) a run stops and says so; a dry run flags it.
-    expect((await fresh(keyed)).find((l) => l.includes('versions add warmer-ssh-key-passphrase'))).toContain('NEEDED: no version yet, give WARMER_SSH_KEY_PASSPHRASE');
+    expect((await fresh(keyed)).find((l) => l.includes('versions add warmer-ssh-key-passphrase'))).toContain(
+      'NEEDED: no version yet, give WARMER_SSH_KEY_PASSPHRASE',
+    );
     const cloud = new FakeCloud(parseSettings(base), INDEXES);
     await expect(apply(keyed, cloud)).rejects.toThrow(/warmer-ssh-key-passphrase has no enabled version: give its value in WARMER_SSH_KEY_PASSPHRASE/);
     const withKeys = (await fresh(keyed, { ...SECRETS, sshKeyPassphrase: 'correct horse battery staple' })).join('\n');
@@ -145,8 +159,12 @@ describe('plan options', () => {
       expect(changes.some((l) => l.includes(`--member=serviceAccount:warmer-build@warmer-prod-1.iam.gserviceaccount.com --role=${r}`))).toBe(true);
     }
     const deploys = changes.filter((l) => l.includes('functions deploy'));
-    expect(deploys.every((l) => l.includes('--build-service-account=projects/warmer-prod-1/serviceAccounts/warmer-build@warmer-prod-1.iam.gserviceaccount.com'))).toBe(true);
-    const given = await fresh(planDeployment(parseSettings({ ...base, buildServiceAccount: 'builder@warmer-prod-1.iam.gserviceaccount.com' }), { firestoreIndexes: INDEXES }));
+    expect(
+      deploys.every((l) => l.includes('--build-service-account=projects/warmer-prod-1/serviceAccounts/warmer-build@warmer-prod-1.iam.gserviceaccount.com')),
+    ).toBe(true);
+    const given = await fresh(
+      planDeployment(parseSettings({ ...base, buildServiceAccount: 'builder@warmer-prod-1.iam.gserviceaccount.com' }), { firestoreIndexes: INDEXES }),
+    );
     expect(given.filter((l) => l.includes('--build-service-account=projects/warmer-prod-1/serviceAccounts/builder@'))).toHaveLength(4);
   });
 
@@ -155,21 +173,27 @@ describe('plan options', () => {
     let conflicts = 2;
     const cloud = new FakeCloud(s, INDEXES);
     const runner: Runner = async (argv, o) => {
-      if (argv.includes('composite') && argv.includes('create') && conflicts-- > 0) return { code: 1, stdout: '', stderr: 'ERROR: (gcloud) ABORTED: 409 the underlying data changed' };
+      if (argv.includes('composite') && argv.includes('create') && conflicts-- > 0)
+        return { code: 1, stdout: '', stderr: 'ERROR: (gcloud) ABORTED: 409 the underlying data changed' };
       return cloud.runner(argv, o);
     };
     await executePlan(planDeployment(s, { firestoreIndexes: INDEXES }), { runner, secrets: SECRETS, log: () => {}, sleep: async () => {} });
     expect(cloud.state.get('indexes')).toHaveLength(INDEXES.indexes.length);
-    const denied: Runner = async (argv, o) => (argv.includes('composite') && argv.includes('create') ? { code: 1, stdout: '', stderr: 'PERMISSION_DENIED' } : cloud.runner(argv, o));
+    const denied: Runner = async (argv, o) =>
+      argv.includes('composite') && argv.includes('create') ? { code: 1, stdout: '', stderr: 'PERMISSION_DENIED' } : cloud.runner(argv, o);
     let attempts = 0;
     cloud.state.delete('indexes');
-    await expect(executePlan(planDeployment(s, { firestoreIndexes: INDEXES }), {
-      runner: async (a, o) => {
-        if (a.includes('composite') && a.includes('create')) attempts++;
-        return denied(a, o);
-      },
-      secrets: SECRETS, log: () => {}, sleep: async () => {},
-    })).rejects.toThrow(/PERMISSION_DENIED/);
+    await expect(
+      executePlan(planDeployment(s, { firestoreIndexes: INDEXES }), {
+        runner: async (a, o) => {
+          if (a.includes('composite') && a.includes('create')) attempts++;
+          return denied(a, o);
+        },
+        secrets: SECRETS,
+        log: () => {},
+        sleep: async () => {},
+      }),
+    ).rejects.toThrow(/PERMISSION_DENIED/);
     expect(attempts).toBe(1);
   });
 });
@@ -198,7 +222,10 @@ describe('--destroy', () => {
       'service-accounts delete warmer-fn@',
       'iam roles delete warmer_runtime',
     ].map(at);
-    expect(order.every((i) => i >= 0), JSON.stringify(order)).toBe(true);
+    expect(
+      order.every((i) => i >= 0),
+      JSON.stringify(order),
+    ).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     // Nothing of warmer's is left (the Firestore database stays on purpose).
     const left = [...cloud.state.keys()].filter((k) => /^(fn|job|topic|sub|secret|sa|role|firewall|connector|metric):/.test(k));
@@ -215,8 +242,14 @@ describe('the smoke test (against the local stack)', () => {
   const CLAIM = 'smoke-claim-token-0123456789';
   beforeAll(async () => {
     stack = await startLocalStack({
-      claimTokens: [CLAIM], adminTokens: ['smoke-admin-token-0123456789'], scheduleMs: 1_000, bootDelayMs: 100, bootJitterMs: 0, operationDelayMs: 10,
-      addressBase: '127.77.0.1', logger: silentLogger,
+      claimTokens: [CLAIM],
+      adminTokens: ['smoke-admin-token-0123456789'],
+      scheduleMs: 1_000,
+      bootDelayMs: 100,
+      bootJitterMs: 0,
+      operationDelayMs: 10,
+      addressBase: '127.77.0.1',
+      logger: silentLogger,
       pools: { smoke: e2eSpec({ targetReady: 1, maxSize: 3 }) as never },
     });
   }, 60_000);
@@ -224,11 +257,20 @@ describe('the smoke test (against the local stack)', () => {
 
   it('claims a machine through the HTTP API and releases it', async () => {
     const log: string[] = [];
-    const r = await smokeTest({ url: stack.apiUrl, pool: 'smoke', claimToken: CLAIM, waitMs: 30_000, log: (l) => log.push(l), sleep: (ms) => new Promise((res) => setTimeout(res, Math.min(ms, 200))) });
+    const r = await smokeTest({
+      url: stack.apiUrl,
+      pool: 'smoke',
+      claimToken: CLAIM,
+      waitMs: 30_000,
+      log: (l) => log.push(l),
+      sleep: (ms) => new Promise((res) => setTimeout(res, Math.min(ms, 200))),
+    });
     expect(r.instance).toMatch(/^smoke-/);
     const record = await stack.api.instances.get(r.instance);
     expect(['deleting', 'deleted']).toContain(record!.state);
     expect(log.join('\n')).toContain(`released ${r.instance}`);
-    await expect(smokeTest({ url: stack.apiUrl, pool: 'smoke', claimToken: 'wrong-token-0123456789', waitMs: 0, log: () => {} })).rejects.toThrow(/answered 401/);
+    await expect(smokeTest({ url: stack.apiUrl, pool: 'smoke', claimToken: 'wrong-token-0123456789', waitMs: 0, log: () => {} })).rejects.toThrow(
+      /answered 401/,
+    );
   }, 60_000);
 });

@@ -17,7 +17,12 @@ const CLAIM_SECRET = 'claim-token-0123456789-abcdef';
 const ADMIN_SECRET = 'admin-token-0123456789-abcdef';
 const PASSPHRASE = 'correct horse battery staple';
 
-const settings = parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', vmServiceAccounts: ['pool-vm@warmer-prod-1.iam.gserviceaccount.com'], perMachineKeys: true });
+const settings = parseSettings({
+  project: 'warmer-prod-1',
+  region: 'europe-west1',
+  vmServiceAccounts: ['pool-vm@warmer-prod-1.iam.gserviceaccount.com'],
+  perMachineKeys: true,
+});
 const INDEXES = JSON.parse(readFileSync(join(ROOT, 'firestore.indexes.json'), 'utf8')) as FirestoreIndexes;
 const plan = planDeployment(settings, { firestoreIndexes: INDEXES });
 const lines = plan.map(renderCommand);
@@ -26,7 +31,10 @@ const text = lines.join('\n');
 /** Nothing exists: every describe answers NOT_FOUND. */
 const emptyProject: Runner = async () => ({ code: 1, stdout: '', stderr: 'ERROR: NOT_FOUND' });
 /** The changes a run would make in a new project (a dry run against an empty one). */
-export async function freshChanges(p: readonly Command[], secrets = { claimTokens: CLAIM_SECRET, adminTokens: ADMIN_SECRET, sshKeyPassphrase: PASSPHRASE }): Promise<string[]> {
+export async function freshChanges(
+  p: readonly Command[],
+  secrets = { claimTokens: CLAIM_SECRET, adminTokens: ADMIN_SECRET, sshKeyPassphrase: PASSPHRASE },
+): Promise<string[]> {
   return executePlan(p, { runner: emptyProject, secrets, log: () => {}, dryRun: true, print: () => {} });
 }
 
@@ -116,10 +124,16 @@ describe('planDeployment', () => {
     const perms = /--permissions=([^ ]+)/.exec(role)![1]!.split(',');
     expect(perms).toEqual([...RUNTIME_PERMISSIONS.map((p) => p.permission), 'compute.subnetworks.useExternalIp'].sort());
     expect(perms).not.toContain('iam.serviceAccounts.actAs');
-    expect(text).toContain('gcloud projects add-iam-policy-binding warmer-prod-1 --member=serviceAccount:warmer-fn@warmer-prod-1.iam.gserviceaccount.com --role=projects/warmer-prod-1/roles/warmer_runtime');
+    expect(text).toContain(
+      'gcloud projects add-iam-policy-binding warmer-prod-1 --member=serviceAccount:warmer-fn@warmer-prod-1.iam.gserviceaccount.com --role=projects/warmer-prod-1/roles/warmer_runtime',
+    );
     // actAs only on the pools' VM service account.
-    expect(text).toContain('gcloud iam service-accounts add-iam-policy-binding pool-vm@warmer-prod-1.iam.gserviceaccount.com --member=serviceAccount:warmer-fn@warmer-prod-1.iam.gserviceaccount.com --role=projects/warmer-prod-1/roles/warmer_vm_act_as');
-    const noPublic = planDeployment(parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', publicIps: false })).map(renderCommand).join('\n');
+    expect(text).toContain(
+      'gcloud iam service-accounts add-iam-policy-binding pool-vm@warmer-prod-1.iam.gserviceaccount.com --member=serviceAccount:warmer-fn@warmer-prod-1.iam.gserviceaccount.com --role=projects/warmer-prod-1/roles/warmer_vm_act_as',
+    );
+    const noPublic = planDeployment(parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', publicIps: false }))
+      .map(renderCommand)
+      .join('\n');
     expect(noPublic).not.toContain('useExternalIp');
     expect(noPublic).not.toContain('warmer_vm_act_as');
   });
@@ -128,7 +142,9 @@ describe('planDeployment', () => {
     for (const secret of ['warmer-claim-tokens', 'warmer-admin-tokens', 'warmer-ssh-key-passphrase']) {
       expect(text).toContain(`gcloud secrets describe ${secret} --project=warmer-prod-1 --quiet >/dev/null 2>&1 || gcloud secrets create ${secret}`);
       expect(text).toContain(`printf %s '<redacted>' | gcloud secrets versions add ${secret} --data-file=-`);
-      expect(text).toContain(`gcloud secrets add-iam-policy-binding ${secret} --member=serviceAccount:warmer-fn@warmer-prod-1.iam.gserviceaccount.com --role=roles/secretmanager.secretAccessor`);
+      expect(text).toContain(
+        `gcloud secrets add-iam-policy-binding ${secret} --member=serviceAccount:warmer-fn@warmer-prod-1.iam.gserviceaccount.com --role=roles/secretmanager.secretAccessor`,
+      );
     }
   });
 
@@ -141,15 +157,19 @@ describe('planDeployment', () => {
     expect(text).toContain('firebase deploy --only=firestore --project=warmer-prod-1 --config=firebase.json --non-interactive');
     expect(text).toContain('gcloud firestore databases create');
     expect(text).toContain('gcloud compute networks vpc-access connectors create warmer-conn --region=europe-west1 --network=default --range=10.8.0.0/28');
-    expect(text).toContain('gcloud compute firewall-rules create warmer-health-checks --network=default --direction=INGRESS --action=ALLOW --rules=tcp:22 --source-ranges=10.8.0.0/28');
+    expect(text).toContain(
+      'gcloud compute firewall-rules create warmer-health-checks --network=default --direction=INGRESS --action=ALLOW --rules=tcp:22 --source-ranges=10.8.0.0/28',
+    );
   });
 
   it('with --firestore-tool gcloud, creates every index and TTL override of firestore.indexes.json', async () => {
     const indexes = JSON.parse(readFileSync(join(ROOT, 'firestore.indexes.json'), 'utf8')) as FirestoreIndexes;
-    const g = await freshChanges(planDeployment(parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', firestoreTool: 'gcloud' }), { firestoreIndexes: indexes }));
+    const g = await freshChanges(
+      planDeployment(parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', firestoreTool: 'gcloud' }), { firestoreIndexes: indexes }),
+    );
     expect(g.filter((l) => l.includes('indexes composite create'))).toHaveLength(indexes.indexes.length);
     expect(g.some((l) => l.includes('--field-config=field-path=readyAt,order=ascending'))).toBe(true);
-    expect(g.filter((l) => l.includes("fields ttls update expireAt"))).toHaveLength(indexes.fieldOverrides!.length);
+    expect(g.filter((l) => l.includes('fields ttls update expireAt'))).toHaveLength(indexes.fieldOverrides!.length);
     expect(g.join('\n')).not.toContain('firebase deploy');
   });
 
@@ -159,7 +179,9 @@ describe('planDeployment', () => {
       if (cmd.kind !== 'run') continue;
       const verb = cmd.argv.slice(0, 6).join(' ');
       // Bare runs are only idempotent verbs: enable, add-binding, deploy, update, build.
-      expect(verb).toMatch(/services enable|add-iam-policy-binding|add-invoker-policy-binding|functions deploy|subscriptions update|npm run build|deploy\/stage\.ts|firebase deploy/);
+      expect(verb).toMatch(
+        /services enable|add-iam-policy-binding|add-invoker-policy-binding|functions deploy|subscriptions update|npm run build|deploy\/stage\.ts|firebase deploy/,
+      );
     }
     // Every ${VAR} is captured before it is used.
     const captured = new Set<string>();
@@ -214,7 +236,11 @@ describe('executePlan', () => {
   it('creates what is missing, substitutes captured values, and sends secrets only on stdin; a second run changes nothing', async () => {
     const cloud = new FakeCloud(settings, INDEXES);
     const log: string[] = [];
-    await executePlan(plan, { runner: cloud.runner, secrets: { claimTokens: CLAIM_SECRET, adminTokens: ADMIN_SECRET, sshKeyPassphrase: PASSPHRASE }, log: (l) => log.push(l) });
+    await executePlan(plan, {
+      runner: cloud.runner,
+      secrets: { claimTokens: CLAIM_SECRET, adminTokens: ADMIN_SECRET, sshKeyPassphrase: PASSPHRASE },
+      log: (l) => log.push(l),
+    });
     const creates = cloud.ran.filter((r) => r.argv.includes('create'));
     expect(creates.length).toBeGreaterThan(10);
     expect(cloud.ran.some((r) => r.argv.join(' ').includes('subscriptions update projects/p/subscriptions/eventarc-warmer-reconcile'))).toBe(true);
@@ -232,8 +258,11 @@ describe('executePlan', () => {
   });
 
   it('stops at the first failing command and says which', async () => {
-    const runner: Runner = async (argv) => (argv.includes('enable') ? { code: 1, stdout: '', stderr: 'PERMISSION_DENIED' } : { code: 0, stdout: '', stderr: '' });
-    await expect(executePlan(plan, { runner, secrets: {}, log: () => {} })).rejects.toThrow(/command failed \(exit 1\): gcloud services (list --enabled|enable)[\s\S]*PERMISSION_DENIED/);
+    const runner: Runner = async (argv) =>
+      argv.includes('enable') ? { code: 1, stdout: '', stderr: 'PERMISSION_DENIED' } : { code: 0, stdout: '', stderr: '' };
+    await expect(executePlan(plan, { runner, secrets: {}, log: () => {} })).rejects.toThrow(
+      /command failed \(exit 1\): gcloud services (list --enabled|enable)[\s\S]*PERMISSION_DENIED/,
+    );
   });
 
   it('retries IAM bindings that race a new service account', async () => {
@@ -249,7 +278,10 @@ describe('staging the upload source', () => {
   it('ships package.json (main: dist/functions/index.js, no scripts), the lock file and dist only', () => {
     const root = mkdtempSync(join(tmpdir(), 'warmer-stage-'));
     try {
-      writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'warmer', version: '1.0.0', type: 'module', scripts: { build: 'tsc' }, dependencies: { zod: '4' } }));
+      writeFileSync(
+        join(root, 'package.json'),
+        JSON.stringify({ name: 'warmer', version: '1.0.0', type: 'module', scripts: { build: 'tsc' }, dependencies: { zod: '4' } }),
+      );
       writeFileSync(join(root, 'package-lock.json'), '{}');
       mkdirSync(join(root, 'dist/functions'), { recursive: true });
       mkdirSync(join(root, 'dist/shared'), { recursive: true });
@@ -277,12 +309,16 @@ describe('staging the upload source', () => {
 
 describe('the CLI (spawned)', () => {
   it('--dry-run --offline prints every change for a new project, one per line, never a secret, and exits 0', async () => {
-    const r = spawnSync('npx', ['tsx', 'deploy/main.ts', '--dry-run', '--offline', '--per-machine-keys', '--project', 'warmer-prod-1', '--region', 'europe-west1'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      env: { ...process.env, WARMER_CLAIM_TOKENS: CLAIM_SECRET, WARMER_ADMIN_TOKENS: ADMIN_SECRET, WARMER_SSH_KEY_PASSPHRASE: PASSPHRASE },
-      timeout: 60_000,
-    });
+    const r = spawnSync(
+      'npx',
+      ['tsx', 'deploy/main.ts', '--dry-run', '--offline', '--per-machine-keys', '--project', 'warmer-prod-1', '--region', 'europe-west1'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, WARMER_CLAIM_TOKENS: CLAIM_SECRET, WARMER_ADMIN_TOKENS: ADMIN_SECRET, WARMER_SSH_KEY_PASSPHRASE: PASSPHRASE },
+        timeout: 60_000,
+      },
+    );
     expect(r.stderr).not.toContain('Error');
     expect(r.status).toBe(0);
     const out = r.stdout.trimEnd().split('\n');
@@ -300,7 +336,11 @@ describe('the CLI (spawned)', () => {
   });
 
   it('rejects an invalid project with a clear message and a non-zero exit', () => {
-    const r = spawnSync('npx', ['tsx', 'deploy/main.ts', '--dry-run', '--project', 'Bad_Project', '--region', 'europe-west1'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('npx', ['tsx', 'deploy/main.ts', '--dry-run', '--project', 'Bad_Project', '--region', 'europe-west1'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('project: must be a Google Cloud project id');
     expect(r.stdout).toBe('');

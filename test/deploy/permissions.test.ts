@@ -20,7 +20,11 @@ import { renderCommand } from '../../deploy/commands.js';
 import { parseSettings } from '../../deploy/settings.js';
 import { record, spec } from '../support/builders.js';
 
-const called = new Map<Api, Set<string>>([['firestore', new Set()], ['compute', new Set()], ['pubsub', new Set()]]);
+const called = new Map<Api, Set<string>>([
+  ['firestore', new Set()],
+  ['compute', new Set()],
+  ['pubsub', new Set()],
+]);
 const note = (api: Api, method: string) => called.get(api)!.add(method);
 
 /** A Firestore Commit, named by what it writes (each kind needs other permissions). */
@@ -113,9 +117,28 @@ describe('the runtime role covers every API method the adapters call', () => {
     expect(await api.instances.get(a.name)).not.toBeNull();
     expect(await api.instances.listByPool(pool, ['ready'])).toHaveLength(2);
     expect((await api.instances.countByState(pool)).ready).toBe(2);
-    const claimed = await api.instances.claim({ pool, principal: 'perm', requestId: randomUUID(), assignee: 'perm', labels: {}, count: 1, lifetimeSeconds: 60, now: now + 4 });
+    const claimed = await api.instances.claim({
+      pool,
+      principal: 'perm',
+      requestId: randomUUID(),
+      assignee: 'perm',
+      labels: {},
+      count: 1,
+      lifetimeSeconds: 60,
+      now: now + 4,
+    });
     expect(claimed.kind).toBe('claimed');
-    const empty = await api.instances.claim({ pool, principal: 'perm', requestId: randomUUID(), assignee: 'perm', labels: {}, count: 5, lifetimeSeconds: null, now: now + 5, maxWaitMs: 100 });
+    const empty = await api.instances.claim({
+      pool,
+      principal: 'perm',
+      requestId: randomUUID(),
+      assignee: 'perm',
+      labels: {},
+      count: 5,
+      lifetimeSeconds: null,
+      now: now + 5,
+      maxWaitMs: 100,
+    });
     expect(empty.kind).toBe('empty');
     expect((await api.instances.claimsSince(now)).length).toBeGreaterThan(0);
     // Reconcile's own state: leases, runtime.
@@ -154,12 +177,15 @@ describe('the runtime role covers every API method the adapters call', () => {
     expect(missing, 'methods the adapters call that deploy/permissions.ts does not list').toEqual([]);
     // The transactions the whole service relies on (the bug this table exists for).
     expect([...called.get('firestore')!].some((m) => m === 'BeginTransaction' || m.endsWith(':newTransaction'))).toBe(true);
-    for (const m of API_METHODS) if (m.method === 'BeginTransaction' || m.method.endsWith(':newTransaction')) expect(m.permissions).toContain('datastore.databases.get');
+    for (const m of API_METHODS)
+      if (m.method === 'BeginTransaction' || m.method.endsWith(':newTransaction')) expect(m.permissions).toContain('datastore.databases.get');
   });
 
   it.each([true, false])('the role the deploy creates (publicIps %s) holds every permission of the table and nothing else', (publicIps) => {
     const s = parseSettings({ project: 'warmer-prod-1', region: 'europe-west1', publicIps });
-    const roleLine = planDeployment(s).map(renderCommand).find((l) => l.includes('iam roles create warmer_runtime'))!;
+    const roleLine = planDeployment(s)
+      .map(renderCommand)
+      .find((l) => l.includes('iam roles create warmer_runtime'))!;
     const role = /--permissions=([^ ']+)/.exec(roleLine)![1]!.split(',').sort();
     const table = new Set(API_METHODS.flatMap((m) => [...m.permissions, ...(publicIps ? (m.publicIpsOnly ?? []) : [])]));
     expect(role).toEqual([...table].sort());

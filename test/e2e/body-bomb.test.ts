@@ -90,7 +90,15 @@ beforeAll(async () => {
   [bomb, smallBomb, port] = await Promise.all([makeBomb(INFLATED_MIB), makeBomb(60), freePort()]);
   child = spawn(
     process.execPath,
-    ['--max-old-space-size=384', '--import', 'tsx', 'node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=claim', '--source=functions/index.ts', `--port=${port}`],
+    [
+      '--max-old-space-size=384',
+      '--import',
+      'tsx',
+      'node_modules/@google-cloud/functions-framework/build/src/main.js',
+      '--target=claim',
+      '--source=functions/index.ts',
+      `--port=${port}`,
+    ],
     {
       env: { ...process.env, WARMER_PROJECT: 'bomb-test', WARMER_CLAIM_TOKENS: TOKEN, METADATA_SERVER_DETECTION: 'none', NODE_ENV: 'production' },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -116,7 +124,9 @@ describe('body bombs against a real functions-framework process', () => {
     expect(smallBomb.length).toBeLessThan(64 * 1024);
     // Warm the paths first (JIT, sockets), then take the baseline.
     for (let i = 0; i < 3; i++) {
-      expect(await send({ path: '/claim', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: Buffer.from('{"pool":') })).toBe(400);
+      expect(
+        await send({ path: '/claim', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: Buffer.from('{"pool":') }),
+      ).toBe(400);
       expect(await send({ path: '/claim', headers: { 'content-type': 'application/json' }, body: Buffer.from('{}') })).toBe(401);
     }
     const before = memory(child.pid!);

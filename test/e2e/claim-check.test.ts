@@ -32,7 +32,11 @@ describe('claim-time check', () => {
   ] as const)('a ready machine %s is skipped and torn down; the claim gets a healthy one', async (_n, breakIt) => {
     const pool = `check-${breakIt === 'killMachine' ? 'kill' : 'hang'}`;
     // Slow health probes (5 failures), so the claim meets the broken machine before reconcile does.
-    const base = spec({ targetReady: 2, healthCheck: { port: 2222, timeoutMs: 500, failuresBeforeUnhealthy: 5, intervalSeconds: 1 }, claimCheck: { enabled: true, timeoutMs: 300, budgetMs: 1000 } });
+    const base = spec({
+      targetReady: 2,
+      healthCheck: { port: 2222, timeoutMs: 500, failuresBeforeUnhealthy: 5, intervalSeconds: 1 },
+      claimCheck: { enabled: true, timeoutMs: 300, budgetMs: 1000 },
+    });
     await putPool(stack.api, pool, base);
     await waitForCounts(stack, pool, { ready: 2 });
     // Paused: no new machine appears, so the two claims below meet exactly these two.

@@ -34,7 +34,12 @@ beforeAll(async () => {
     logger: silentLogger,
   };
   server = await serveFunction(
-    createApiHandler('claim', () => ({ claimTokens: [TOKEN], adminTokens: [], project: 'p', maxBodyBytes: 65536, retryAfterSeconds: 3 }), async () => deps, () => silentLogger),
+    createApiHandler(
+      'claim',
+      () => ({ claimTokens: [TOKEN], adminTokens: [], project: 'p', maxBodyBytes: 65536, retryAfterSeconds: 3 }),
+      async () => deps,
+      () => silentLogger,
+    ),
   );
 });
 afterAll(async () => {
@@ -51,8 +56,7 @@ async function poolWithReady(count: number): Promise<string> {
   return pool;
 }
 
-const claim = (pool: string, requestId?: string) =>
-  call(server.url, 'POST', '/claim', { token: TOKEN, body: requestId ? { pool, requestId } : { pool } });
+const claim = (pool: string, requestId?: string) => call(server.url, 'POST', '/claim', { token: TOKEN, body: requestId ? { pool, requestId } : { pool } });
 
 describe('claim under concurrency (HTTP + embedded Firestore)', () => {
   it('64 claimers, 40 ready: exactly 40 distinct machines, 24 × 503, no 5xx', async () => {

@@ -103,7 +103,7 @@ describe('capacity', () => {
 });
 
 describe('drift', () => {
-  it('an instance created behind warmer\'s back with its labels is deleted after the grace period', async () => {
+  it("an instance created behind warmer's back with its labels is deleted after the grace period", async () => {
     await putPool(stack.api, 'orphans', spec({ targetReady: 1, zones: ['australia-southeast1-a'] }));
     await waitForCounts(stack, 'orphans', { ready: 1 });
     await stack.compute.control.createInstance({
@@ -177,16 +177,36 @@ describe('crash recovery', () => {
     await stack.api.pools.putPool('crash', { ...(await stack.api.pools.getPool('crash'))!.spec, targetReady: 4 }, Date.now());
     // A crash after writing the record and issuing the insert: the machine exists.
     const old = Date.now() - 60_000;
-    const made = newInstanceRecord({ name: 'crash-made0000aa', pool: 'crash', zone: 'us-south1-a', requestId: 'a1b2c3d4-0000-4000-8000-000000000001', now: old });
+    const made = newInstanceRecord({
+      name: 'crash-made0000aa',
+      pool: 'crash',
+      zone: 'us-south1-a',
+      requestId: 'a1b2c3d4-0000-4000-8000-000000000001',
+      now: old,
+    });
     await stack.api.instances.create(made);
-    await stack.compute.control.createInstance({ name: made.name, zone: made.zone, labels: { 'warmer-pool': 'crash', 'warmer-managed': 'true', warmth: 'warmed' } });
+    await stack.compute.control.createInstance({
+      name: made.name,
+      zone: made.zone,
+      labels: { 'warmer-pool': 'crash', 'warmer-managed': 'true', warmth: 'warmed' },
+    });
     // A crash after writing the record, before the insert: no machine.
-    const lost = newInstanceRecord({ name: 'crash-lost0000bb', pool: 'crash', zone: 'us-south1-a', requestId: 'a1b2c3d4-0000-4000-8000-000000000002', now: old });
+    const lost = newInstanceRecord({
+      name: 'crash-lost0000bb',
+      pool: 'crash',
+      zone: 'us-south1-a',
+      requestId: 'a1b2c3d4-0000-4000-8000-000000000002',
+      now: old,
+    });
     await stack.api.instances.create(lost);
-    await waitFor('both records to become ready', async () => {
-      const [a, b] = await Promise.all([stack.api.instances.get(made.name), stack.api.instances.get(lost.name)]);
-      return a?.state === 'ready' && b?.state === 'ready';
-    }, 20_000);
+    await waitFor(
+      'both records to become ready',
+      async () => {
+        const [a, b] = await Promise.all([stack.api.instances.get(made.name), stack.api.instances.get(lost.name)]);
+        return a?.state === 'ready' && b?.state === 'ready';
+      },
+      20_000,
+    );
     expect(await stack.compute.control.getInstance(lost.name)).not.toBeNull();
     await waitForCounts(stack, 'crash', { ready: 4 });
     expect((await machinesOf(stack, 'crash')).length).toBe(4);
@@ -197,14 +217,18 @@ describe('crash recovery', () => {
 describe('the Travis worker', () => {
   it('gets a warm machine from /request-instance and logs in as travis with the per-machine key it was given', async () => {
     const { default: ssh2 } = await import('ssh2');
-    await putPool(stack.api, 'travis', spec({
-      image: 'projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
-      machineType: 'n1-standard-2',
-      zones: ['us-central1-f'],
-      publicIp: true,
-      perMachineSshKeys: true,
-      targetReady: 1,
-    }));
+    await putPool(
+      stack.api,
+      'travis',
+      spec({
+        image: 'projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
+        machineType: 'n1-standard-2',
+        zones: ['us-central1-f'],
+        publicIp: true,
+        perMachineSshKeys: true,
+        targetReady: 1,
+      }),
+    );
     await waitForCounts(stack, 'travis', { ready: 1 });
     // exactly what the worker sends, with its Basic-auth URL credentials
     const res = await fetch(`${stack.apiUrl}/request-instance`, {
@@ -230,14 +254,23 @@ describe('the Travis worker', () => {
           client.exec('cat /etc/warmer/instance.json', (err, stream) => {
             if (err) return reject(err);
             let out = '';
-            stream.on('data', (d: Buffer) => (out += d.toString())).on('close', () => {
-              client.end();
-              resolve(out);
-            });
+            stream
+              .on('data', (d: Buffer) => (out += d.toString()))
+              .on('close', () => {
+                client.end();
+                resolve(out);
+              });
           }),
         )
         .on('error', reject)
-        .connect({ host: body.public_ip, port: 2222, username: 'travis', privateKey: body.ssh_private_key, passphrase: stack.config.sshKeyPassphrase!, readyTimeout: 5000 });
+        .connect({
+          host: body.public_ip,
+          port: 2222,
+          username: 'travis',
+          privateKey: body.ssh_private_key,
+          passphrase: stack.config.sshKeyPassphrase!,
+          readyTimeout: 5000,
+        });
     });
     expect(JSON.parse(identity)).toMatchObject({ name: body.name, ip: body.public_ip });
     // the same key does not open another pool machine
@@ -246,8 +279,20 @@ describe('the Travis worker', () => {
     await expect(
       new Promise((resolve, reject) => {
         const client = new ssh2.Client();
-        client.on('ready', () => { client.end(); resolve('in'); }).on('error', reject)
-          .connect({ host: other!.publicIp!, port: 2222, username: 'travis', privateKey: body.ssh_private_key, passphrase: stack.config.sshKeyPassphrase!, readyTimeout: 5000 });
+        client
+          .on('ready', () => {
+            client.end();
+            resolve('in');
+          })
+          .on('error', reject)
+          .connect({
+            host: other!.publicIp!,
+            port: 2222,
+            username: 'travis',
+            privateKey: body.ssh_private_key,
+            passphrase: stack.config.sshKeyPassphrase!,
+            readyTimeout: 5000,
+          });
       }),
     ).rejects.toThrow(/authentication/i);
     await expectConsistent(stack, 'travis');

@@ -23,10 +23,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
 export const counts = (stack: LocalStack, pool: string) => stack.api.instances.countByState(pool);
 
 export async function waitForCounts(stack: LocalStack, pool: string, want: Partial<Record<InstanceState, number>>, timeoutMs = 20_000) {
-  return waitFor(`${pool} to reach ${JSON.stringify(want)}`, async () => {
-    const c = await counts(stack, pool);
-    return Object.entries(want).every(([s, n]) => c[s as InstanceState] === n) ? c : null;
-  }, timeoutMs);
+  return waitFor(
+    `${pool} to reach ${JSON.stringify(want)}`,
+    async () => {
+      const c = await counts(stack, pool);
+      return Object.entries(want).every(([s, n]) => c[s as InstanceState] === n) ? c : null;
+    },
+    timeoutMs,
+  );
 }
 
 export async function claim(stack: LocalStack, pool: string, body: Record<string, unknown> = {}) {
@@ -54,17 +58,26 @@ export async function machinesOf(stack: LocalStack, pool: string) {
  * record has a machine.
  */
 export async function expectConsistent(stack: LocalStack, pool: string, timeoutMs = 20_000) {
-  await waitFor(`${pool} to settle`, async () => {
-    const c = await counts(stack, pool);
-    return c.creating === 0 && c.deleting === 0 ? true : null;
-  }, timeoutMs);
-  await waitFor(`${pool} machines and records to agree`, async () => {
-    const machines = (await machinesOf(stack, pool)).filter((m) => m.health !== 'deleting').map((m) => m.name).sort();
-    const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed']))
-      .map((r) => r.name)
-      .sort();
-    return JSON.stringify(machines) === JSON.stringify(live) ? true : null;
-  }, timeoutMs);
+  await waitFor(
+    `${pool} to settle`,
+    async () => {
+      const c = await counts(stack, pool);
+      return c.creating === 0 && c.deleting === 0 ? true : null;
+    },
+    timeoutMs,
+  );
+  await waitFor(
+    `${pool} machines and records to agree`,
+    async () => {
+      const machines = (await machinesOf(stack, pool))
+        .filter((m) => m.health !== 'deleting')
+        .map((m) => m.name)
+        .sort();
+      const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed'])).map((r) => r.name).sort();
+      return JSON.stringify(machines) === JSON.stringify(live) ? true : null;
+    },
+    timeoutMs,
+  );
   const machines = (await machinesOf(stack, pool)).map((m) => m.name).sort();
   const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed'])).map((r) => r.name).sort();
   expect(machines).toEqual(live);

@@ -34,15 +34,19 @@ const call = <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void
   new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
 
 it('runs a build the way the Travis worker does, and warmer closes the record after the worker deletes the VM', async () => {
-  await putPool(stack.api, 'travis', spec({
-    image: 'projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
-    machineType: 'n1-standard-2',
-    zones: ['us-central1-f'],
-    publicIp: true,
-    perMachineSshKeys: true,
-    targetReady: 1,
-    healthCheck: { port: stack.compute.sshPort, timeoutMs: 500, failuresBeforeUnhealthy: 2, intervalSeconds: 1 },
-  }));
+  await putPool(
+    stack.api,
+    'travis',
+    spec({
+      image: 'projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
+      machineType: 'n1-standard-2',
+      zones: ['us-central1-f'],
+      publicIp: true,
+      perMachineSshKeys: true,
+      targetReady: 1,
+      healthCheck: { port: stack.compute.sshPort, timeoutMs: 500, failuresBeforeUnhealthy: 2, intervalSeconds: 1 },
+    }),
+  );
   await waitForCounts(stack, 'travis', { ready: 1 });
   const res = await fetch(`${stack.apiUrl}/request-instance`, {
     method: 'POST',
@@ -60,19 +64,24 @@ it('runs a build the way the Travis worker does, and warmer closes the record af
 
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) =>
-    client.on('ready', resolve).on('error', reject).connect({
-      host: vm.public_ip || vm.ip,
-      port: stack.compute.sshPort,
-      username: 'travis',
-      privateKey: vm.ssh_private_key,
-      passphrase: stack.config.sshKeyPassphrase!,
-      readyTimeout: 5000,
-    }),
+    client
+      .on('ready', resolve)
+      .on('error', reject)
+      .connect({
+        host: vm.public_ip || vm.ip,
+        port: stack.compute.sshPort,
+        username: 'travis',
+        privateKey: vm.ssh_private_key,
+        passphrase: stack.config.sshKeyPassphrase!,
+        readyTimeout: 5000,
+      }),
   );
   const sftp = await call<ssh2.SFTPWrapper>((cb) => client.sftp(cb));
   // the worker refuses to overwrite: the file must not exist yet
   await expect(call((cb) => sftp.stat('build.sh', cb))).rejects.toThrow(/no such file/i);
-  await call<void>((cb) => sftp.writeFile('build.sh', 'echo "building on $(hostname)"\necho step-1 > /tmp/build.trace\ntty >> /tmp/build.trace\nexit 3\n', cb as never));
+  await call<void>((cb) =>
+    sftp.writeFile('build.sh', 'echo "building on $(hostname)"\necho step-1 > /tmp/build.trace\ntty >> /tmp/build.trace\nexit 3\n', cb as never),
+  );
   const run = await new Promise<{ out: string; code: number | null }>((resolve, reject) =>
     client.exec('bash ~/build.sh', { pty: { term: 'xterm', cols: 120, rows: 40 } }, (err, stream) => {
       if (err) return reject(err);

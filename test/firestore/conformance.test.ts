@@ -333,7 +333,7 @@ describe('the queries warmer uses', () => {
     expect((await c.get()).size).toBe(4);
   });
 
-  it("state in [...] ", async () => {
+  it('state in [...] ', async () => {
     const { instances } = scope();
     await seedPool(instances);
     await instances.doc('vm-01').update({ state: 'claimed' });
@@ -345,8 +345,7 @@ describe('the queries warmer uses', () => {
   it('count() with pool == P and state == S', async () => {
     const { instances } = scope();
     await seedPool(instances);
-    const count = async (state: string) =>
-      (await instances.where('pool', '==', POOL).where('state', '==', state).count().get()).data().count;
+    const count = async (state: string) => (await instances.where('pool', '==', POOL).where('state', '==', state).count().get()).data().count;
     expect(await count('ready')).toBe(25);
     expect(await count('booting')).toBe(5);
     expect(await count('claimed')).toBe(0);
@@ -355,9 +354,7 @@ describe('the queries warmer uses', () => {
 
   it('updatedAt < T (and the other range and != filters) on timestamps', async () => {
     const { instances } = scope();
-    await Promise.all(
-      [1, 2, 3, 4].map((i) => instances.doc(`vm-${i}`).set({ pool: POOL, state: 'claimed', updatedAt: at(i * 10) })),
-    );
+    await Promise.all([1, 2, 3, 4].map((i) => instances.doc(`vm-${i}`).set({ pool: POOL, state: 'claimed', updatedAt: at(i * 10) })));
     await instances.doc('no-updated-at').set({ pool: POOL, state: 'claimed' });
     await instances.doc('numeric').set({ pool: POOL, state: 'claimed', updatedAt: 5 });
     const ids = async (q: Query) => (await q.get()).docs.map((d) => d.id);

@@ -46,7 +46,6 @@ function codeOf(run: () => unknown): number | 'ok' {
 }
 
 describe('DocumentStore transactions (optimistic concurrency)', () => {
-
   it('aborts (10) a commit whose read document changed since, and writes nothing', () => {
     const store = new DocumentStore();
     store.commit([set('a', 'ready')], null);

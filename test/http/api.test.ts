@@ -189,7 +189,17 @@ describe('POST /request-instance (the Travis worker)', () => {
   const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`worker:${password}`).toString('base64')}` });
 
   beforeEach(async () => {
-    await deps.pools.putPool('travis', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
+    await deps.pools.putPool(
+      'travis',
+      spec({
+        image: 'projects/eco/global/images/travis-ci-garnet-trusty',
+        machineType: 'n1-standard-2',
+        publicIp: true,
+        perMachineSshKeys: true,
+        targetReady: 1,
+      }),
+      now,
+    );
     const r = record({ pool: 'travis', state: 'ready' });
     r.publicIp = '127.1.2.3';
     r.sshPrivateKeyEncrypted = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n...';
@@ -260,7 +270,13 @@ describe('POST /request-instance (the Travis worker)', () => {
 });
 
 describe('admin', () => {
-  const newSpec = { image: 'projects/debian-cloud/global/images/family/debian-12', machineType: 'e2-small', zones: ['europe-west4-a'], targetReady: 2, maxSize: 4 };
+  const newSpec = {
+    image: 'projects/debian-cloud/global/images/family/debian-12',
+    machineType: 'e2-small',
+    zones: ['europe-west4-a'],
+    targetReady: 2,
+    maxSize: 4,
+  };
 
   it('PUT creates (201) then replaces (200); GET shows spec and live counts', async () => {
     const created = await api('PUT', '/pools/linux', { token: ADMIN, body: newSpec });

@@ -66,14 +66,17 @@ const api = (method: string, path: string, opts: Parameters<typeof call>[3] = {}
 function raw(method: string, path: string, body: string | Buffer, headers: Record<string, string>): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const url = new URL(server.url);
-    const req = request({ host: url.hostname, port: url.port, path, method, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined });
-      });
-    });
+    const req = request(
+      { host: url.hostname, port: url.port, path, method, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -140,10 +143,19 @@ describe('hostile input on every route', () => {
   it('a chunked body without Content-Length is cut at the limit (413)', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const url = new URL(server.url);
-      const req = request({ host: url.hostname, port: url.port, path: '/claim', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLAIM}` } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      });
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: '/claim',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${CLAIM}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 8; i++) req.write(' '.repeat(1024));
       req.end();
@@ -164,14 +176,25 @@ describe('hostile input on every route', () => {
 
 describe('labels', () => {
   it('`constructor` is a valid Compute Engine label key and is kept', async () => {
-    const res = await api('POST', '/claim', { token: CLAIM, rawBody: '{"pool":"ci","labels":{"constructor":"x","team":"infra"}}', headers: { 'content-type': 'application/json' } });
+    const res = await api('POST', '/claim', {
+      token: CLAIM,
+      rawBody: '{"pool":"ci","labels":{"constructor":"x","team":"infra"}}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
     const stored = await deps.instances.get(res.json.instances[0].name);
-    expect(Object.entries(stored!.claim!.labels)).toEqual([['constructor', 'x'], ['team', 'infra']]);
+    expect(Object.entries(stored!.claim!.labels)).toEqual([
+      ['constructor', 'x'],
+      ['team', 'infra'],
+    ]);
   });
 
   it.each(['__proto__', '_x', 'Team', 'toString'])('the key %s is refused with a message that names it', async (key) => {
-    const res = await api('POST', '/claim', { token: CLAIM, rawBody: `{"pool":"ci","labels":{${JSON.stringify(key)}:"x"}}`, headers: { 'content-type': 'application/json' } });
+    const res = await api('POST', '/claim', {
+      token: CLAIM,
+      rawBody: `{"pool":"ci","labels":{${JSON.stringify(key)}:"x"}}`,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(400);
     expect(res.json.error.details).toEqual([expect.objectContaining({ path: `labels.${key}`, message: expect.stringContaining(`"${key}"`) })]);
     await unchanged();
@@ -302,9 +325,12 @@ describe('the refill publish is off the answer path', () => {
   it.each([
     ['hangs', () => new Promise<void>(() => {})],
     ['fails', async () => Promise.reject(new Error('pubsub unreachable'))],
-    ['throws synchronously', () => {
-      throw new Error('pubsub client broken');
-    }],
+    [
+      'throws synchronously',
+      () => {
+        throw new Error('pubsub client broken');
+      },
+    ],
   ])('a publisher that %s: POST /claim and /request-instance answer 200 at once', async (_n, publish) => {
     deps.publisher.publishRefill = publish as never;
     const t0 = performance.now();
@@ -336,10 +362,10 @@ describe('POST /request-instance: keys and budget', () => {
     expect(res.json).toEqual({ error: 'no config found for pool' });
     const entry = logger.entries.find((e) => e.message === 'travis request matched no pool');
     expect(entry!.reason).toMatch(/travis.*per-machine SSH keys/);
-    expect((await deps.instances.listByPool('travis', ['ready']))).toHaveLength(1);
+    expect(await deps.instances.listByPool('travis', ['ready'])).toHaveLength(1);
   });
 
-  it('a keyed pool\'s machine without a key is released (no_key), never answered with an empty key', async () => {
+  it("a keyed pool's machine without a key is released (no_key), never answered with an empty key", async () => {
     const [t] = await deps.instances.listByPool('travis');
     await deps.instances.transition(t!.name, ['ready'], 'deleting', now, { reason: 'test' });
     await deps.instances.create(record({ pool: 'travis', state: 'ready' }));
@@ -380,7 +406,14 @@ describe('POST /request-instance: keys and budget', () => {
 });
 
 describe('PUT /pools/{name} warnings', () => {
-  const keyed = { image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', zones: ['us-central1-a'], targetReady: 1, maxSize: 2, perMachineSshKeys: true };
+  const keyed = {
+    image: 'projects/eco/global/images/travis-ci-garnet-trusty',
+    machineType: 'n1-standard-2',
+    zones: ['us-central1-a'],
+    targetReady: 1,
+    maxSize: 2,
+    perMachineSshKeys: true,
+  };
   it('a keyed pool with neither a claim lifetime nor a max run duration is accepted with a warning, logged', async () => {
     const res = await api('PUT', '/pools/tw', { token: ADMIN, body: keyed });
     expect(res.status).toBe(201);

@@ -21,13 +21,24 @@ const now = 1_700_000_000_000;
 
 beforeAll(async () => {
   server = await serveFunction(
-    createApiHandler('all', () => ({ claimTokens: [`team-a=${A}`, `team-b=${B}`], adminTokens: [`ops=${ADMIN}`], project: 'p', maxBodyBytes: 4096, retryAfterSeconds: 3 }), async () => deps, () => memoryLogger()),
+    createApiHandler(
+      'all',
+      () => ({ claimTokens: [`team-a=${A}`, `team-b=${B}`], adminTokens: [`ops=${ADMIN}`], project: 'p', maxBodyBytes: 4096, retryAfterSeconds: 3 }),
+      async () => deps,
+      () => memoryLogger(),
+    ),
   );
 });
 afterAll(async () => server.close());
 
 beforeEach(async () => {
-  deps = { instances: new MemoryInstanceStore(), pools: new MemoryPoolStore(), publisher: new FakePublisher(), clock: { now: () => now }, logger: memoryLogger() };
+  deps = {
+    instances: new MemoryInstanceStore(),
+    pools: new MemoryPoolStore(),
+    publisher: new FakePublisher(),
+    clock: { now: () => now },
+    logger: memoryLogger(),
+  };
   await deps.pools.putPool('ci', spec({ targetReady: 4 }), now);
   for (let i = 0; i < 4; i++) await deps.instances.create(record({ pool: 'ci', state: 'ready', at: now - 10_000 + i }));
 });
@@ -40,7 +51,10 @@ describe('ownership', () => {
     const mine = (await claimAs(A, { requestId: 'job-1', assignee: 'ada' })).json.instances[0];
     expect(mine.principal).toBe('team-a');
     const missing = await api('GET', '/instances/ci-nope', { token: B });
-    for (const [method, name] of [['GET', mine.name], ['DELETE', mine.name]] as const) {
+    for (const [method, name] of [
+      ['GET', mine.name],
+      ['DELETE', mine.name],
+    ] as const) {
       const res = await api(method, `/instances/${name}`, { token: B });
       expect(res.status).toBe(404);
       expect(res.json).toEqual({ error: { code: 'not_found', message: `instance "${name}" does not exist` } });
@@ -73,7 +87,10 @@ describe('ownership', () => {
     await claimAs(A, { requestId: 'job-7', assignee: 'ada' });
     const res = await claimAs(A, { requestId: 'job-7', assignee: 'ada', ...change });
     expect(res.status).toBe(422);
-    expect(res.json.error).toMatchObject({ code: 'idempotency_key_reused', details: { requestId: 'job-7', original: { pool: 'ci', count: 1, assignee: 'ada', labels: {} } } });
+    expect(res.json.error).toMatchObject({
+      code: 'idempotency_key_reused',
+      details: { requestId: 'job-7', original: { pool: 'ci', count: 1, assignee: 'ada', labels: {} } },
+    });
     expect((await deps.instances.countByState('ci')).claimed).toBe(1);
   });
 
@@ -82,7 +99,10 @@ describe('ownership', () => {
     await api('DELETE', `/instances/${got.name}`, { token: A });
     const res = await claimAs(A, { requestId: 'job-9' });
     expect(res.status).toBe(410);
-    expect(res.json.error).toMatchObject({ code: 'claim_gone', details: { requestId: 'job-9', instances: [{ name: got.name, state: 'deleting', reason: 'released' }], missing: 0 } });
+    expect(res.json.error).toMatchObject({
+      code: 'claim_gone',
+      details: { requestId: 'job-9', instances: [{ name: got.name, state: 'deleting', reason: 'released' }], missing: 0 },
+    });
     expect(res.json).not.toHaveProperty('instances');
     // Its record gone altogether (after the audit TTL): still 410, counted as missing.
     deps.instances.records.delete(got.name);
@@ -99,7 +119,17 @@ describe('ownership', () => {
   });
 
   it('the Travis route claims as the Basic password’s principal', async () => {
-    await deps.pools.putPool('travis', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
+    await deps.pools.putPool(
+      'travis',
+      spec({
+        image: 'projects/eco/global/images/travis-ci-garnet-trusty',
+        machineType: 'n1-standard-2',
+        publicIp: true,
+        perMachineSshKeys: true,
+        targetReady: 1,
+      }),
+      now,
+    );
     const r = record({ pool: 'travis', state: 'ready' });
     r.sshPrivateKeyEncrypted = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n...';
     await deps.instances.create(r);

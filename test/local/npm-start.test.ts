@@ -72,16 +72,39 @@ interface Started {
 
 async function start(via: 'npm' | 'node', ports: Record<'api' | 'firestore' | 'pubsub' | 'compute', number>, state = 'state'): Promise<Started> {
   const args = [
-    '--port', String(ports.api), '--firestore-port', String(ports.firestore), '--pubsub-port', String(ports.pubsub),
-    '--compute-port', String(ports.compute), '--pools', join(dir, 'pools.yaml'), '--state-dir', join(dir, state),
-    '--state-interval', '200', '--boot-delay', '200', '--schedule', '500', '--no-table',
+    '--port',
+    String(ports.api),
+    '--firestore-port',
+    String(ports.firestore),
+    '--pubsub-port',
+    String(ports.pubsub),
+    '--compute-port',
+    String(ports.compute),
+    '--pools',
+    join(dir, 'pools.yaml'),
+    '--state-dir',
+    join(dir, state),
+    '--state-interval',
+    '200',
+    '--boot-delay',
+    '200',
+    '--schedule',
+    '500',
+    '--no-table',
   ];
   const [command, argv] = via === 'npm' ? ['npm', ['start', '--', ...args]] : [process.execPath, ['--import', 'tsx', 'local/start.ts', ...args]];
   const child = spawn(command, argv, {
     cwd: root,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, METADATA_SERVER_DETECTION: 'none', WARMER_CLAIM_TOKENS: CLAIM, WARMER_ADMIN_TOKENS: ADMIN, WARMER_SSH_KEY_PASSPHRASE: PASSPHRASE, WARMER_LOG_LEVEL: 'ERROR' },
+    env: {
+      ...process.env,
+      METADATA_SERVER_DETECTION: 'none',
+      WARMER_CLAIM_TOKENS: CLAIM,
+      WARMER_ADMIN_TOKENS: ADMIN,
+      WARMER_SSH_KEY_PASSPHRASE: PASSPHRASE,
+      WARMER_LOG_LEVEL: 'ERROR',
+    },
   });
   children.push(child);
   let text = '';
@@ -89,11 +112,16 @@ async function start(via: 'npm' | 'node', ports: Record<'api' | 'firestore' | 'p
   child.stderr!.on('data', (d) => (text += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const how = () => `exit code ${child.exitCode}, signal ${child.signalCode}`;
-  const pid = await waitFor('the banner', async () => {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${via} ended before the banner (${how()}): ${text}`);
-    const m = /process\s+(\d+)/.exec(text);
-    return m ? Number(m[1]) : null;
-  }, 60_000, 100);
+  const pid = await waitFor(
+    'the banner',
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${via} ended before the banner (${how()}): ${text}`);
+      const m = /process\s+(\d+)/.exec(text);
+      return m ? Number(m[1]) : null;
+    },
+    60_000,
+    100,
+  );
   return { child, output: () => text, pid, api: `http://127.0.0.1:${ports.api}`, exited };
 }
 

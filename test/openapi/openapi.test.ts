@@ -51,7 +51,8 @@ const validatorAt = (pointer: string) => {
   if (!v) validators.set(pointer, (v = ajv.compile({ $ref: `openapi#${pointer}` })));
   return v;
 };
-const deref = (obj: any): [any, string | null] => (obj?.$ref ? [obj.$ref.startsWith('#/') ? pointerGet(obj.$ref.slice(1)) : undefined, obj.$ref.slice(1)] : [obj, null]);
+const deref = (obj: any): [any, string | null] =>
+  obj?.$ref ? [obj.$ref.startsWith('#/') ? pointerGet(obj.$ref.slice(1)) : undefined, obj.$ref.slice(1)] : [obj, null];
 function pointerGet(pointer: string): unknown {
   return pointer
     .split('/')
@@ -110,20 +111,59 @@ const travis = {
   machine_type: 'https://www.googleapis.com/compute/v1/projects/eco/zones/us-central1-a/machineTypes/n1-standard-2',
   public_ip: true,
 };
-const newSpec = { image: 'projects/debian-cloud/global/images/family/debian-12', machineType: 'e2-small', zones: ['europe-west4-a'], targetReady: 1, maxSize: 2 };
+const newSpec = {
+  image: 'projects/debian-cloud/global/images/family/debian-12',
+  machineType: 'e2-small',
+  zones: ['europe-west4-a'],
+  targetReady: 1,
+  maxSize: 2,
+};
 const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`worker:${password}`).toString('base64')}` });
 
 beforeEach(async () => {
   broken = null;
-  deps = { instances: new MemoryInstanceStore(), pools: new MemoryPoolStore(), publisher: new FakePublisher(), clock: { now: () => now }, logger: memoryLogger() };
+  deps = {
+    instances: new MemoryInstanceStore(),
+    pools: new MemoryPoolStore(),
+    publisher: new FakePublisher(),
+    clock: { now: () => now },
+    logger: memoryLogger(),
+  };
   await deps.pools.putPool('ci', spec({ targetReady: 2, claimLifetimeSeconds: 3600, labels: { team: 'ci' } }), now);
   await deps.pools.putPool('off', spec({ enabled: false }), now);
-  await deps.pools.putPool('travis', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-2', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
-  await deps.pools.putPool('travis-empty', spec({ image: 'projects/eco/global/images/travis-ci-garnet-trusty', machineType: 'n1-standard-4', publicIp: true, perMachineSshKeys: true, targetReady: 1 }), now);
+  await deps.pools.putPool(
+    'travis',
+    spec({
+      image: 'projects/eco/global/images/travis-ci-garnet-trusty',
+      machineType: 'n1-standard-2',
+      publicIp: true,
+      perMachineSshKeys: true,
+      targetReady: 1,
+    }),
+    now,
+  );
+  await deps.pools.putPool(
+    'travis-empty',
+    spec({
+      image: 'projects/eco/global/images/travis-ci-garnet-trusty',
+      machineType: 'n1-standard-4',
+      publicIp: true,
+      perMachineSshKeys: true,
+      targetReady: 1,
+    }),
+    now,
+  );
   await deps.instances.create(record({ pool: 'ci', state: 'ready', name: READY, at: now - 20_000 }));
   await deps.instances.create(record({ pool: 'ci', state: 'ready', at: now - 10_000 }));
   const claimed = record({ pool: 'ci', state: 'claimed', name: CLAIMED, at: now - 5_000 });
-  claimed.claim = { principal: CLAIM_PRINCIPAL, requestId: 'job-1', assignee: 'ada@example.com', labels: { team: 'infra' }, claimedAt: now - 5_000, expiresAt: now + 3_595_000 };
+  claimed.claim = {
+    principal: CLAIM_PRINCIPAL,
+    requestId: 'job-1',
+    assignee: 'ada@example.com',
+    labels: { team: 'infra' },
+    claimedAt: now - 5_000,
+    expiresAt: now + 3_595_000,
+  };
   await deps.instances.create(claimed);
   const t = record({ pool: 'travis', state: 'ready' });
   t.publicIp = '127.1.2.3';
@@ -149,7 +189,13 @@ const malformed = { rawBody: '{"pool": "ci"', headers: { 'content-type': 'applic
 const cases: Array<[string, Method, string, number, Case]> = [
   // POST /claim
   ['claim', 'POST', '/claim', 200, { token: CLAIM, body: { pool: 'ci', requestId: 'r-1', assignee: 'ada@example.com', labels: { team: 'infra' } } }],
-  ['claim with an admin token and Idempotency-Key', 'POST', '/claim', 200, { token: ADMIN, body: { pool: 'ci', count: 2 }, headers: { 'idempotency-key': 'r-2' } }],
+  [
+    'claim with an admin token and Idempotency-Key',
+    'POST',
+    '/claim',
+    200,
+    { token: ADMIN, body: { pool: 'ci', count: 2 }, headers: { 'idempotency-key': 'r-2' } },
+  ],
   ['claim a per-machine-key machine (sshPrivateKey)', 'POST', '/claim', 200, { token: CLAIM, body: { pool: 'travis' } }],
   ['claim: unknown field', 'POST', '/claim', 400, { token: CLAIM, body: { pool: 'ci', colour: 'red' }, invalidBody: true }],
   ['claim: count 0', 'POST', '/claim', 400, { token: CLAIM, body: { pool: 'ci', count: 0 }, invalidBody: true }],
@@ -162,17 +208,31 @@ const cases: Array<[string, Method, string, number, Case]> = [
   ['claim: too large', 'POST', '/claim', 413, { token: CLAIM, body: { pool: 'ci', assignee: big } }],
   ['claim: text body', 'POST', '/claim', 415, { token: CLAIM, ...text }],
   ['claim: internal failure', 'POST', '/claim', 500, { token: CLAIM, body: { pool: 'ci' }, fail: 'internal' }],
-  ['claim: request id reused for another request', 'POST', '/claim', 422, {
-    token: CLAIM, body: { pool: 'ci', requestId: 'r-9', count: 2 },
-    setup: () => call(server.url, 'POST', '/claim', { token: CLAIM, body: { pool: 'ci', requestId: 'r-9' } }),
-  }],
-  ['claim: replay after the machine was released', 'POST', '/claim', 410, {
-    token: CLAIM, body: { pool: 'ci', requestId: 'r-10' },
-    setup: async () => {
-      const first = await call(server.url, 'POST', '/claim', { token: CLAIM, body: { pool: 'ci', requestId: 'r-10' } });
-      await call(server.url, 'DELETE', `/instances/${first.json.instances[0].name}`, { token: CLAIM });
+  [
+    'claim: request id reused for another request',
+    'POST',
+    '/claim',
+    422,
+    {
+      token: CLAIM,
+      body: { pool: 'ci', requestId: 'r-9', count: 2 },
+      setup: () => call(server.url, 'POST', '/claim', { token: CLAIM, body: { pool: 'ci', requestId: 'r-9' } }),
     },
-  }],
+  ],
+  [
+    'claim: replay after the machine was released',
+    'POST',
+    '/claim',
+    410,
+    {
+      token: CLAIM,
+      body: { pool: 'ci', requestId: 'r-10' },
+      setup: async () => {
+        const first = await call(server.url, 'POST', '/claim', { token: CLAIM, body: { pool: 'ci', requestId: 'r-10' } });
+        await call(server.url, 'DELETE', `/instances/${first.json.instances[0].name}`, { token: CLAIM });
+      },
+    },
+  ],
   ['claim: empty pool', 'POST', '/claim', 503, { token: CLAIM, body: { pool: 'ci', count: 3 } }],
   ['claim: store unavailable', 'POST', '/claim', 503, { token: CLAIM, body: { pool: 'ci' }, fail: 'transient' }],
   // GET /instances/{name}
@@ -219,10 +279,28 @@ const cases: Array<[string, Method, string, number, Case]> = [
   ['get pool: internal failure', 'GET', '/pools/{name}', 500, { token: ADMIN, params: { name: 'ci' }, fail: 'internal' }],
   ['get pool: store unavailable', 'GET', '/pools/{name}', 503, { token: ADMIN, params: { name: 'ci' }, fail: 'transient' }],
   // PUT /pools/{name}
-  ['replace a pool', 'PUT', '/pools/{name}', 200, { token: ADMIN, params: { name: 'ci' }, body: { ...newSpec, serviceAccount: { email: 'vm@p.iam.gserviceaccount.com' }, healthCheck: { port: 2222 } } }],
+  [
+    'replace a pool',
+    'PUT',
+    '/pools/{name}',
+    200,
+    { token: ADMIN, params: { name: 'ci' }, body: { ...newSpec, serviceAccount: { email: 'vm@p.iam.gserviceaccount.com' }, healthCheck: { port: 2222 } } },
+  ],
   ['create a pool', 'PUT', '/pools/{name}', 201, { token: ADMIN, params: { name: 'linux' }, body: newSpec }],
-  ['create a keyed pool with no claim lifetime: warnings', 'PUT', '/pools/{name}', 201, { token: ADMIN, params: { name: 'keyed' }, body: { ...newSpec, perMachineSshKeys: true } }],
-  ['put: invalid spec, every problem listed', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'linux' }, body: { ...newSpec, zones: ['nowhere'], extra: 1 }, invalidBody: true }],
+  [
+    'create a keyed pool with no claim lifetime: warnings',
+    'PUT',
+    '/pools/{name}',
+    201,
+    { token: ADMIN, params: { name: 'keyed' }, body: { ...newSpec, perMachineSshKeys: true } },
+  ],
+  [
+    'put: invalid spec, every problem listed',
+    'PUT',
+    '/pools/{name}',
+    400,
+    { token: ADMIN, params: { name: 'linux' }, body: { ...newSpec, zones: ['nowhere'], extra: 1 }, invalidBody: true },
+  ],
   ['put: bad name', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'Linux' }, body: newSpec }],
   ['put: no body', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'linux' } }],
   ['put: malformed JSON', 'PUT', '/pools/{name}', 400, { token: ADMIN, params: { name: 'linux' }, ...malformed }],
@@ -307,7 +385,11 @@ describe('every answer matches the document', () => {
     expect(res.json.error.code).toBe('method_not_allowed');
   });
 
-  it.each([['GET', '/nowhere'], ['POST', '/pools/ci/extra'], ['GET', '/instances']])('%s %s → 404 NotFoundRoute', async (method, path) => {
+  it.each([
+    ['GET', '/nowhere'],
+    ['POST', '/pools/ci/extra'],
+    ['GET', '/instances'],
+  ])('%s %s → 404 NotFoundRoute', async (method, path) => {
     const res = await call(server.url, method, path, { token: ADMIN });
     expect(res.status).toBe(404);
     const v = validatorAt('/components/responses/NotFoundRoute/content/application~1json/schema');
@@ -353,7 +435,7 @@ describe('the document', () => {
     expect(res.json.openapi).toMatch(/^3\.1\./);
   });
 
-  it("every $ref resolves", () => {
+  it('every $ref resolves', () => {
     const refs: string[] = [];
     const walk = (v: unknown): void => {
       if (Array.isArray(v)) v.forEach(walk);
@@ -383,7 +465,13 @@ describe('the document', () => {
     const full = validatorAt('/components/schemas/PoolSpec');
     expect(full(spec()), errorsOf(full)).toBe(true);
     const input = validatorAt('/components/schemas/PoolSpecInput');
-    for (const bad of [{ ...newSpec, colour: 'red' }, { ...newSpec, targetReady: -1 }, { ...newSpec, zones: [] }, { ...newSpec, healthCheck: { port: 0 } }, { image: 'x' }]) {
+    for (const bad of [
+      { ...newSpec, colour: 'red' },
+      { ...newSpec, targetReady: -1 },
+      { ...newSpec, zones: [] },
+      { ...newSpec, healthCheck: { port: 0 } },
+      { image: 'x' },
+    ]) {
       expect(input(bad), JSON.stringify(bad)).toBe(false);
     }
   });

@@ -2,12 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PubSub } from '@google-cloud/pubsub';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { startPubSubEmulator, type PubSubEmulator } from '../../local/pubsub/emulator.js';
-import {
-  PubSubPublisher,
-  decodePubSubCloudEvent,
-  ensureTopology,
-  type DecodedPubSubEvent,
-} from '../../shared/adapters/pubsub-publisher.js';
+import { PubSubPublisher, decodePubSubCloudEvent, ensureTopology, type DecodedPubSubEvent } from '../../shared/adapters/pubsub-publisher.js';
 import { isWarmerError } from '../../shared/errors.js';
 import type { RefillMessage, TeardownMessage } from '../../shared/domain/messages.js';
 import { PROJECT, clientFor, serveFunction } from './helpers.js';
@@ -137,9 +132,7 @@ describe('decodePubSubCloudEvent', () => {
 
   it('decodes a binary-mode event', () => {
     expect(
-      decodePubSubCloudEvent(
-        event({ message: { data: b64('{"pool":"p"}'), attributes: { kind: 'refill' }, messageId: '42' }, subscription: 'x' }),
-      ),
+      decodePubSubCloudEvent(event({ message: { data: b64('{"pool":"p"}'), attributes: { kind: 'refill' }, messageId: '42' }, subscription: 'x' })),
     ).toEqual({ ok: true, data: { pool: 'p' }, attributes: { kind: 'refill' }, messageId: '42' });
   });
 

@@ -143,8 +143,10 @@ describe('report', () => {
     const r = runSizing({ jobs, skipped: 0 }, { warmupDays: 0.5, maxFixed: 16 });
     expect(Object.keys(r).sort()).toEqual(['comparison', 'policies', 'trace']);
     expect(r.comparison.map((c) => c.warmHitTarget)).toEqual([0.9, 0.95, 0.99]);
-    for (const c of r.comparison) expect(Object.keys(c).sort()).toEqual(['bestFixedIdleVmHours', 'bestFixedTarget', 'demandIdleVmHours', 'ratio', 'warmHitTarget']);
-    for (const p of r.policies) expect(Object.keys(p).sort()).toEqual(['cost', 'idleVmHours', 'name', 'totalVmHours', 'waitP50S', 'waitP95S', 'waitP99S', 'warmHitRate']);
+    for (const c of r.comparison)
+      expect(Object.keys(c).sort()).toEqual(['bestFixedIdleVmHours', 'bestFixedTarget', 'demandIdleVmHours', 'ratio', 'warmHitTarget']);
+    for (const p of r.policies)
+      expect(Object.keys(p).sort()).toEqual(['cost', 'idleVmHours', 'name', 'totalVmHours', 'waitP50S', 'waitP95S', 'waitP99S', 'warmHitRate']);
     const names = r.policies.map((p) => p.name);
     expect(names.some((n) => n.startsWith('fixed-'))).toBe(true);
     expect(names.filter((n) => n.startsWith('demand-'))).toHaveLength(3);
@@ -155,7 +157,8 @@ describe('report', () => {
 });
 
 describe('pickOldestReady', () => {
-  const rec = (name: string, state: InstanceRecord['state'], readyAt: number) => ({ name, state, createdAt: 0, stateChangedAt: { ready: readyAt } }) as unknown as InstanceRecord;
+  const rec = (name: string, state: InstanceRecord['state'], readyAt: number) =>
+    ({ name, state, createdAt: 0, stateChangedAt: { ready: readyAt } }) as unknown as InstanceRecord;
   it.each([
     [[rec('a', 'ready', 5), rec('b', 'ready', 3)], 'b'],
     [[rec('a', 'claimed', 1), rec('b', 'ready', 3)], 'b'],

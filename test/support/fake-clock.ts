@@ -32,11 +32,15 @@ export class FakeClock implements Clock {
       if (signal?.aborted) return resolve();
       const timer = { at: this.#now + ms, fire: resolve };
       this.#timers.push(timer);
-      signal?.addEventListener('abort', () => {
-        const i = this.#timers.indexOf(timer);
-        if (i >= 0) this.#timers.splice(i, 1);
-        resolve();
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#timers.indexOf(timer);
+          if (i >= 0) this.#timers.splice(i, 1);
+          resolve();
+        },
+        { once: true },
+      );
     });
 
   /** Timers waiting on `after`. */

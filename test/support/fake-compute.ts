@@ -85,7 +85,10 @@ export class FakeProber implements Prober {
   healthyByDefault = true;
 
   async probe(t: ProbeTarget): Promise<ProbeResult> {
-    return this.answers.get(t.address) ?? (this.healthyByDefault ? { ok: true, durationMs: 1, banner: 'SSH-2.0-fake' } : { ok: false, durationMs: 1, reason: 'refused', detail: 'ECONNREFUSED' });
+    return (
+      this.answers.get(t.address) ??
+      (this.healthyByDefault ? { ok: true, durationMs: 1, banner: 'SSH-2.0-fake' } : { ok: false, durationMs: 1, reason: 'refused', detail: 'ECONNREFUSED' })
+    );
   }
 
   async probeMany(targets: ProbeTarget[]): Promise<ProbeResult[]> {

@@ -12,7 +12,16 @@ import { memoryLogger } from '../../shared/logging.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const CLAIM = 'claim-token-status-page-0123';
 const ADMIN = 'admin-token-status-page-0123';
 const POOL = 'status-demo';
@@ -56,7 +65,9 @@ if (!haveChromium && !inCi) {
 } else if (!haveChromium) {
   describe('status page in Chromium', () => {
     it('needs Chromium', () => {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: CI must install Debian's chromium package (.ci/run does) so the status page can be tested in a browser`);
+      throw new Error(
+        `Chromium is missing at ${CHROMIUM}: CI must install Debian's chromium package (.ci/run does) so the status page can be tested in a browser`,
+      );
     });
   });
 } else {
@@ -209,7 +220,16 @@ if (!haveChromium && !inCi) {
       const second = await api(stack, 'POST', '/claim', CLAIM, { pool: POOL });
       expect(second.status).toBe(200);
       await expect.poll(() => countOnPage(page, 'claimed'), { timeout: 15_000 }).toBe('1');
-      await expect.poll(() => chart.locator('text[data-legend="warm"]').textContent().catch(() => null), { timeout: 15_000 }).toBe('warm 2');
+      await expect
+        .poll(
+          () =>
+            chart
+              .locator('text[data-legend="warm"]')
+              .textContent()
+              .catch(() => null),
+          { timeout: 15_000 },
+        )
+        .toBe('warm 2');
       expect(await card.locator('svg[data-chart="claims"]').getAttribute('aria-label')).toBe('claims per 5 minutes: 2 warm, 1 missed');
       expect(await page.evaluate('window.__sameDocument')).toBe(42);
       expect(dataRequests.length).toBeGreaterThan(before);

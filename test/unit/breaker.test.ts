@@ -49,26 +49,99 @@ describe('recordCreateResults: one pass at a time', () => {
   const closedWith = (window: BreakerState['window'], consecutiveFailures = 0): BreakerState => ({ consecutiveFailures, openUntil: null, window });
   it.each<[string, BreakerState, CreateOutcomes, BreakerState]>([
     // closed
-    ['nothing happened: unchanged', closedWith([{ at: NOW - MIN, ok: 0, failed: 2 }], 2), { succeeded: 0, failed: 0 }, closedWith([{ at: NOW - MIN, ok: 0, failed: 2 }], 2)],
+    [
+      'nothing happened: unchanged',
+      closedWith([{ at: NOW - MIN, ok: 0, failed: 2 }], 2),
+      { succeeded: 0, failed: 0 },
+      closedWith([{ at: NOW - MIN, ok: 0, failed: 2 }], 2),
+    ],
     ['inserts that succeeded are no outcome yet', CLOSED_BREAKER, { succeeded: 0, failed: 0, started: 5 }, CLOSED_BREAKER],
     ['one failure: below the minimum, closed', CLOSED_BREAKER, { succeeded: 0, failed: 1 }, closedWith([{ at: NOW, ok: 0, failed: 1 }], 1)],
-    ['two failures: still below the minimum', closedWith([{ at: NOW - MIN, ok: 0, failed: 1 }], 1), { succeeded: 0, failed: 1 }, closedWith([{ at: NOW - MIN, ok: 0, failed: 1 }, { at: NOW, ok: 0, failed: 1 }], 2)],
-    ['the third failure in the window opens for 30 s', closedWith([{ at: NOW - 2 * MIN, ok: 0, failed: 2 }], 2), { succeeded: 0, failed: 1 }, open(1, NOW + 30 * S)],
+    [
+      'two failures: still below the minimum',
+      closedWith([{ at: NOW - MIN, ok: 0, failed: 1 }], 1),
+      { succeeded: 0, failed: 1 },
+      closedWith(
+        [
+          { at: NOW - MIN, ok: 0, failed: 1 },
+          { at: NOW, ok: 0, failed: 1 },
+        ],
+        2,
+      ),
+    ],
+    [
+      'the third failure in the window opens for 30 s',
+      closedWith([{ at: NOW - 2 * MIN, ok: 0, failed: 2 }], 2),
+      { succeeded: 0, failed: 1 },
+      open(1, NOW + 30 * S),
+    ],
     ['six failures in one pass open for 30 s, not 240 s', CLOSED_BREAKER, { succeeded: 0, failed: 6 }, open(1, NOW + 30 * S, { consecutiveFailures: 6 })],
-    ['failures beside more successes: below the ratio', closedWith([{ at: NOW - MIN, ok: 5, failed: 0 }]), { succeeded: 0, failed: 2 }, closedWith([{ at: NOW - MIN, ok: 5, failed: 0 }, { at: NOW, ok: 0, failed: 2 }], 2)],
-    ['half failed over the window: opens', closedWith([{ at: NOW - MIN, ok: 2, failed: 0 }]), { succeeded: 0, failed: 2 }, open(1, NOW + 30 * S, { consecutiveFailures: 2 })],
-    ['failures older than the window are forgotten', closedWith([{ at: NOW - 11 * MIN, ok: 0, failed: 2 }], 2), { succeeded: 0, failed: 1 }, closedWith([{ at: NOW, ok: 0, failed: 1 }], 3)],
-    ['a success resets the consecutive count, not the window', closedWith([{ at: NOW - MIN, ok: 0, failed: 1 }], 1), { succeeded: 2, failed: 0 }, closedWith([{ at: NOW - MIN, ok: 0, failed: 1 }, { at: NOW, ok: 2, failed: 0 }], 0)],
+    [
+      'failures beside more successes: below the ratio',
+      closedWith([{ at: NOW - MIN, ok: 5, failed: 0 }]),
+      { succeeded: 0, failed: 2 },
+      closedWith(
+        [
+          { at: NOW - MIN, ok: 5, failed: 0 },
+          { at: NOW, ok: 0, failed: 2 },
+        ],
+        2,
+      ),
+    ],
+    [
+      'half failed over the window: opens',
+      closedWith([{ at: NOW - MIN, ok: 2, failed: 0 }]),
+      { succeeded: 0, failed: 2 },
+      open(1, NOW + 30 * S, { consecutiveFailures: 2 }),
+    ],
+    [
+      'failures older than the window are forgotten',
+      closedWith([{ at: NOW - 11 * MIN, ok: 0, failed: 2 }], 2),
+      { succeeded: 0, failed: 1 },
+      closedWith([{ at: NOW, ok: 0, failed: 1 }], 3),
+    ],
+    [
+      'a success resets the consecutive count, not the window',
+      closedWith([{ at: NOW - MIN, ok: 0, failed: 1 }], 1),
+      { succeeded: 2, failed: 0 },
+      closedWith(
+        [
+          { at: NOW - MIN, ok: 0, failed: 1 },
+          { at: NOW, ok: 2, failed: 0 },
+        ],
+        0,
+      ),
+    ],
     // open
     ['open: more failures change nothing but the count', open(1, NOW + 10 * S), { succeeded: 0, failed: 2 }, open(1, NOW + 10 * S, { consecutiveFailures: 5 })],
     ['open: a machine that reaches ready closes it', open(2, NOW + 10 * S, { specKey: 'k' }), { succeeded: 1, failed: 0 }, { ...CLOSED_BREAKER, specKey: 'k' }],
     // half-open
-    ['half-open: the insert that succeeded is the probe', open(1, NOW - S), { succeeded: 0, failed: 0, started: 1 }, open(1, NOW - S, { probeUntil: NOW + P.probeTimeoutMs })],
-    ['half-open: the probe reaching ready closes it', open(3, NOW - MIN, { probeUntil: NOW + MIN }), { succeeded: 1, failed: 0 }, { ...CLOSED_BREAKER, specKey: null }],
-    ['half-open: the probe failing reopens for 60 s', open(1, NOW - MIN, { probeUntil: NOW + MIN }), { succeeded: 0, failed: 1 }, open(2, NOW + 60 * S, { consecutiveFailures: 4 })],
+    [
+      'half-open: the insert that succeeded is the probe',
+      open(1, NOW - S),
+      { succeeded: 0, failed: 0, started: 1 },
+      open(1, NOW - S, { probeUntil: NOW + P.probeTimeoutMs }),
+    ],
+    [
+      'half-open: the probe reaching ready closes it',
+      open(3, NOW - MIN, { probeUntil: NOW + MIN }),
+      { succeeded: 1, failed: 0 },
+      { ...CLOSED_BREAKER, specKey: null },
+    ],
+    [
+      'half-open: the probe failing reopens for 60 s',
+      open(1, NOW - MIN, { probeUntil: NOW + MIN }),
+      { succeeded: 0, failed: 1 },
+      open(2, NOW + 60 * S, { consecutiveFailures: 4 }),
+    ],
     ['and again: 120 s', open(2, NOW - MIN), { succeeded: 0, failed: 1 }, open(3, NOW + 120 * S, { consecutiveFailures: 4 })],
     ['capped at 15 min', open(12, NOW - MIN), { succeeded: 0, failed: 1 }, open(13, NOW + 15 * MIN, { consecutiveFailures: 4 })],
-    ['half-open, probe out, nothing yet: unchanged', open(1, NOW - MIN, { probeUntil: NOW + MIN }), { succeeded: 0, failed: 0 }, open(1, NOW - MIN, { probeUntil: NOW + MIN })],
+    [
+      'half-open, probe out, nothing yet: unchanged',
+      open(1, NOW - MIN, { probeUntil: NOW + MIN }),
+      { succeeded: 0, failed: 0 },
+      open(1, NOW - MIN, { probeUntil: NOW + MIN }),
+    ],
   ])('%s', (_name, state, results, expected) => {
     expect(recordCreateResults(state, results, NOW, P)).toEqual(expected);
   });
@@ -78,8 +151,16 @@ describe('breakerForSpec: a new image or machine type closes it', () => {
   const spec = { image: 'img-2', machineType: 'e2-small' };
   const key = breakerKey(spec);
   it.each<[string, BreakerState, BreakerState]>([
-    ['open for the old image: closed', open(4, NOW + 10 * MIN, { specKey: breakerKey({ image: 'img-1', machineType: 'e2-small' }) }), { ...CLOSED_BREAKER, specKey: key }],
-    ['open for the old machine type: closed', open(1, NOW + MIN, { specKey: breakerKey({ image: 'img-2', machineType: 'n2-standard-2' }) }), { ...CLOSED_BREAKER, specKey: key }],
+    [
+      'open for the old image: closed',
+      open(4, NOW + 10 * MIN, { specKey: breakerKey({ image: 'img-1', machineType: 'e2-small' }) }),
+      { ...CLOSED_BREAKER, specKey: key },
+    ],
+    [
+      'open for the old machine type: closed',
+      open(1, NOW + MIN, { specKey: breakerKey({ image: 'img-2', machineType: 'n2-standard-2' }) }),
+      { ...CLOSED_BREAKER, specKey: key },
+    ],
     ['open for this spec: stays open', open(1, NOW + MIN, { specKey: key }), open(1, NOW + MIN, { specKey: key })],
     ['a state from before keys is adopted', { consecutiveFailures: 3, openUntil: NOW + MIN }, { consecutiveFailures: 3, openUntil: NOW + MIN, specKey: key }],
   ])('%s', (_name, state, expected) => {
@@ -139,6 +220,8 @@ describe('the breaker over time', () => {
 describe('readiedSince', () => {
   it('counts ready and claimed records that became ready after the time', () => {
     const r = (state: string, readyAt?: number) => ({ state, stateChangedAt: readyAt === undefined ? {} : { ready: readyAt } });
-    expect(readiedSince([r('ready', NOW + 1), r('claimed', NOW + 5), r('ready', NOW), r('booting'), r('deleting', NOW + 9), r('ready', NOW - MIN)], NOW)).toBe(2);
+    expect(readiedSince([r('ready', NOW + 1), r('claimed', NOW + 5), r('ready', NOW), r('booting'), r('deleting', NOW + 9), r('ready', NOW - MIN)], NOW)).toBe(
+      2,
+    );
   });
 });

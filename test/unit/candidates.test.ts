@@ -19,7 +19,7 @@ describe('pickAmongOldest', () => {
 
   it('picks distinct names, each among the oldest count + window, for any random source', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const list = names(60);
     for (let k = 0; k < 200; k++) {
       const got = pickAmongOldest(list, 3, SPREAD_WINDOW, random);

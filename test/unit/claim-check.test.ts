@@ -38,7 +38,14 @@ const dead = { ok: false as const, durationMs: 300, reason: 'timed_out' as const
 
 beforeEach(async () => {
   now = T0;
-  deps = { instances: new MemoryInstanceStore(), pools: new MemoryPoolStore(), publisher: new FakePublisher(), prober: new TimedProber(), clock: { now: () => now }, logger: memoryLogger() };
+  deps = {
+    instances: new MemoryInstanceStore(),
+    pools: new MemoryPoolStore(),
+    publisher: new FakePublisher(),
+    prober: new TimedProber(),
+    clock: { now: () => now },
+    logger: memoryLogger(),
+  };
   await deps.pools.putPool('ci', spec({ targetReady: 3, claimCheck: { enabled: true, timeoutMs: 300, budgetMs: 1000 } }), T0);
   names.length = 0;
   for (let i = 0; i < 3; i++) {

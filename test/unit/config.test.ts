@@ -96,34 +96,67 @@ describe('loadConfig: several bad variables are all reported at once', () => {
 
 describe('loadConfig: good configurations', () => {
   const cases: Array<[string, Record<string, string>, (c: ReturnType<typeof loadConfig>) => void]> = [
-    ['defaults', { WARMER_PROJECT: 'p' }, (c) => {
-      expect(c).toMatchObject({ project: 'p', claimTokens: [], adminTokens: [], sshKeyPassphrase: null, logLevel: 'INFO', dryRun: false, maxBodyBytes: 65_536, emptyRetryAfterSeconds: 5 });
-      expect(c.topics).toEqual({ teardown: 'warmer-teardown', refill: 'warmer-refill', deadLetter: 'warmer-dead-letter' });
-      expect(c).toMatchObject({ firestoreEmulatorHost: null, pubsubEmulatorHost: null, computeEmulatorHost: null, probeConcurrency: 64, createConcurrency: 10, orphanGraceSeconds: 600, leaseSeconds: 120 });
-    }],
+    [
+      'defaults',
+      { WARMER_PROJECT: 'p' },
+      (c) => {
+        expect(c).toMatchObject({
+          project: 'p',
+          claimTokens: [],
+          adminTokens: [],
+          sshKeyPassphrase: null,
+          logLevel: 'INFO',
+          dryRun: false,
+          maxBodyBytes: 65_536,
+          emptyRetryAfterSeconds: 5,
+        });
+        expect(c.topics).toEqual({ teardown: 'warmer-teardown', refill: 'warmer-refill', deadLetter: 'warmer-dead-letter' });
+        expect(c).toMatchObject({
+          firestoreEmulatorHost: null,
+          pubsubEmulatorHost: null,
+          computeEmulatorHost: null,
+          probeConcurrency: 64,
+          createConcurrency: 10,
+          orphanGraceSeconds: 600,
+          leaseSeconds: 120,
+        });
+      },
+    ],
     ['GOOGLE_CLOUD_PROJECT stands in', { GOOGLE_CLOUD_PROJECT: 'gcp' }, (c) => expect(c.project).toBe('gcp')],
     ['WARMER_PROJECT wins', { GOOGLE_CLOUD_PROJECT: 'gcp', WARMER_PROJECT: 'w' }, (c) => expect(c.project).toBe('w')],
-    ['tokens are split and trimmed', { ...good, WARMER_CLAIM_TOKENS: ` ${TOKEN} , sha256:${'cd'.repeat(32)},` }, (c) => expect(c.claimTokens).toEqual([TOKEN, `sha256:${'cd'.repeat(32)}`])],
+    [
+      'tokens are split and trimmed',
+      { ...good, WARMER_CLAIM_TOKENS: ` ${TOKEN} , sha256:${'cd'.repeat(32)},` },
+      (c) => expect(c.claimTokens).toEqual([TOKEN, `sha256:${'cd'.repeat(32)}`]),
+    ],
     ['dry run "false" is false', { ...good, WARMER_DRY_RUN: 'false' }, (c) => expect(c.dryRun).toBe(false)],
     ['dry run "0" is false', { ...good, WARMER_DRY_RUN: '0' }, (c) => expect(c.dryRun).toBe(false)],
     ['dry run "true" is true', { ...good, WARMER_DRY_RUN: 'true' }, (c) => expect(c.dryRun).toBe(true)],
     ['dry run "1" is true', { ...good, WARMER_DRY_RUN: '1' }, (c) => expect(c.dryRun).toBe(true)],
-    ['empty values count as unset', { ...good, WARMER_DRY_RUN: '', WARMER_LOG_LEVEL: '', WARMER_MAX_BODY_BYTES: '' }, (c) => {
-      expect(c).toMatchObject({ dryRun: false, logLevel: 'INFO', maxBodyBytes: 65_536 });
-    }],
-    ['numbers and hosts', {
-      ...good,
-      WARMER_MAX_BODY_BYTES: '2048',
-      WARMER_LEASE_SECONDS: '30',
-      FIRESTORE_EMULATOR_HOST: '127.0.0.1:8081',
-      PUBSUB_EMULATOR_HOST: 'localhost:8085',
-      WARMER_COMPUTE_EMULATOR_HOST: '127.0.0.1:8082',
-      WARMER_SSH_KEY_PASSPHRASE: 'a long passphrase',
-      WARMER_LOG_LEVEL: 'DEBUG',
-    }, (c) => {
-      expect(c).toMatchObject({ maxBodyBytes: 2048, leaseSeconds: 30, firestoreEmulatorHost: '127.0.0.1:8081', pubsubEmulatorHost: 'localhost:8085' });
-      expect(c).toMatchObject({ computeEmulatorHost: '127.0.0.1:8082', sshKeyPassphrase: 'a long passphrase', logLevel: 'DEBUG' });
-    }],
+    [
+      'empty values count as unset',
+      { ...good, WARMER_DRY_RUN: '', WARMER_LOG_LEVEL: '', WARMER_MAX_BODY_BYTES: '' },
+      (c) => {
+        expect(c).toMatchObject({ dryRun: false, logLevel: 'INFO', maxBodyBytes: 65_536 });
+      },
+    ],
+    [
+      'numbers and hosts',
+      {
+        ...good,
+        WARMER_MAX_BODY_BYTES: '2048',
+        WARMER_LEASE_SECONDS: '30',
+        FIRESTORE_EMULATOR_HOST: '127.0.0.1:8081',
+        PUBSUB_EMULATOR_HOST: 'localhost:8085',
+        WARMER_COMPUTE_EMULATOR_HOST: '127.0.0.1:8082',
+        WARMER_SSH_KEY_PASSPHRASE: 'a long passphrase',
+        WARMER_LOG_LEVEL: 'DEBUG',
+      },
+      (c) => {
+        expect(c).toMatchObject({ maxBodyBytes: 2048, leaseSeconds: 30, firestoreEmulatorHost: '127.0.0.1:8081', pubsubEmulatorHost: 'localhost:8085' });
+        expect(c).toMatchObject({ computeEmulatorHost: '127.0.0.1:8082', sshKeyPassphrase: 'a long passphrase', logLevel: 'DEBUG' });
+      },
+    ],
   ];
   it.each(cases)('%s', (_name, env, check) => check(loadConfig(env)));
 });
@@ -134,7 +167,15 @@ describe('loadLocalConfig (npm start)', () => {
   });
 
   it('takes PORT, tokens, the passphrase and the log level', () => {
-    expect(loadLocalConfig({ PORT: '9090', WARMER_CLAIM_TOKENS: TOKEN, WARMER_ADMIN_TOKENS: HASH, WARMER_SSH_KEY_PASSPHRASE: 'long enough', WARMER_LOG_LEVEL: 'ERROR' })).toEqual({
+    expect(
+      loadLocalConfig({
+        PORT: '9090',
+        WARMER_CLAIM_TOKENS: TOKEN,
+        WARMER_ADMIN_TOKENS: HASH,
+        WARMER_SSH_KEY_PASSPHRASE: 'long enough',
+        WARMER_LOG_LEVEL: 'ERROR',
+      }),
+    ).toEqual({
       port: 9090,
       claimTokens: [TOKEN],
       adminTokens: [HASH],
@@ -144,7 +185,9 @@ describe('loadLocalConfig (npm start)', () => {
   });
 
   it('reports every bad variable at once', () => {
-    const problems = problemsOf(() => loadLocalConfig({ PORT: 'http', WARMER_CLAIM_TOKENS: 'short', WARMER_SSH_KEY_PASSPHRASE: 'x', WARMER_LOG_LEVEL: 'LOUD' }));
+    const problems = problemsOf(() =>
+      loadLocalConfig({ PORT: 'http', WARMER_CLAIM_TOKENS: 'short', WARMER_SSH_KEY_PASSPHRASE: 'x', WARMER_LOG_LEVEL: 'LOUD' }),
+    );
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['PORT', 'WARMER_CLAIM_TOKENS', 'WARMER_LOG_LEVEL', 'WARMER_SSH_KEY_PASSPHRASE']);
   });
 });

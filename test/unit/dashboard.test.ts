@@ -7,7 +7,18 @@ import { MemoryInstanceStore, MemoryPoolStore } from '../../shared/adapters/memo
 import { MemoryHistoryStore } from '../../shared/adapters/memory-history.js';
 import { memoryLogger } from '../../shared/logging.js';
 import type { HistoryEvent, HistoryStore } from '../../shared/history.js';
-import { BUCKET_MS, buildDashboard, cachedDashboard, cachedStatus, type ActivityEvent, dashboardWindow, percentile, RECENT_TEARDOWNS, STATUS_CACHE_MS, WINDOW_BUCKETS } from '../../shared/services/dashboard.js';
+import {
+  BUCKET_MS,
+  buildDashboard,
+  cachedDashboard,
+  cachedStatus,
+  type ActivityEvent,
+  dashboardWindow,
+  percentile,
+  RECENT_TEARDOWNS,
+  STATUS_CACHE_MS,
+  WINDOW_BUCKETS,
+} from '../../shared/services/dashboard.js';
 import { claimInstances, releaseInstance } from '../../shared/services/claim.js';
 import { handleTeardown } from '../../shared/services/teardown.js';
 import { FakeCompute } from '../support/fake-compute.js';
@@ -129,11 +140,13 @@ describe('buildDashboard', () => {
     expect(teardowns.map((t) => t.at)).toEqual([...teardowns.map((t) => t.at)].sort((a, b) => b - a));
   });
 
-  it('served claims come from the claims\' receipts, next to misses from the history', async () => {
+  it("served claims come from the claims' receipts, next to misses from the history", async () => {
     const { deps } = await setup();
     for (let i = 0; i < 3; i++) await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW - 60_000 + i }));
     await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'r1', assignee: null, labels: {}, count: 2 });
-    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'r2', assignee: null, labels: {}, count: 2 })).rejects.toMatchObject({ code: 'pool_empty' });
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'r2', assignee: null, labels: {}, count: 2 })).rejects.toMatchObject({
+      code: 'pool_empty',
+    });
     const ci = (await buildDashboard(deps)).pools.find((p) => p.name === 'ci')!;
     expect(ci.claims).toMatchObject({ hits: 1, misses: 1, machinesServed: 2 });
   });
@@ -179,7 +192,9 @@ describe('buildDashboard', () => {
     for (let i = 0; i < 2; i++) await deps.instances.create(record({ pool: 'ci', state: 'ready', at: NOW - 10 * MIN + i }));
     const hit = await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'job-1', assignee: null, labels: {}, count: 1 });
     await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'job-1', assignee: null, labels: {}, count: 1 }); // replay: not a second hit
-    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'job-2', assignee: null, labels: {}, count: 3 })).rejects.toMatchObject({ code: 'pool_empty' });
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'job-2', assignee: null, labels: {}, count: 3 })).rejects.toMatchObject({
+      code: 'pool_empty',
+    });
     const name = hit.instances[0]!.name;
     await releaseInstance(deps, name, { role: 'claim', principal: 'alice' });
     setNow(NOW + 5000);

@@ -20,7 +20,13 @@ async function setup() {
   let now = T0;
   const logger = memoryLogger();
   const history = new MemoryHistoryStore();
-  const deps: ReconcileDeps & { instances: MemoryInstanceStore; compute: FakeCompute; prober: FakeProber; publisher: FakePublisher; history: MemoryHistoryStore } = {
+  const deps: ReconcileDeps & {
+    instances: MemoryInstanceStore;
+    compute: FakeCompute;
+    prober: FakeProber;
+    publisher: FakePublisher;
+    history: MemoryHistoryStore;
+  } = {
     pools: new MemoryPoolStore(),
     ...linkedMemoryStores(),
     compute: new FakeCompute(),
@@ -41,7 +47,9 @@ describe('history recording', () => {
     for (let i = 0; i < 2; i++) await deps.instances.create(record({ pool: 'ci', state: 'ready', at: T0 - 1000 + i }));
     await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'a', assignee: null, labels: {}, count: 2 });
     await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'a', assignee: null, labels: {}, count: 2 });
-    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'b', assignee: null, labels: {}, count: 1 })).rejects.toMatchObject({ code: 'pool_empty' });
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'b', assignee: null, labels: {}, count: 1 })).rejects.toMatchObject({
+      code: 'pool_empty',
+    });
     expect(history.events).toEqual([{ type: 'claim_miss', pool: 'ci', at: T0, count: 1 }]);
     expect(await deps.instances.claimsSince(T0 - 1)).toEqual([{ pool: 'ci', at: T0, count: 2 }]);
   });
@@ -85,7 +93,9 @@ describe('history recording', () => {
     advance(10_000);
     expect(await reconcilePool(deps, 'ci')).toMatchObject({ outcome: 'done', madeReady: 2 });
     const res = await claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'x', assignee: null, labels: {}, count: 1 });
-    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'y', assignee: null, labels: {}, count: 4 })).rejects.toMatchObject({ code: 'pool_empty' });
+    await expect(claimInstances(deps, { pool: 'ci', principal: 'alice', requestId: 'y', assignee: null, labels: {}, count: 4 })).rejects.toMatchObject({
+      code: 'pool_empty',
+    });
     await releaseInstance(deps, res.instances[0]!.name, { role: 'claim', principal: 'alice' });
     expect(await handleTeardown(deps, { instance: res.instances[0]!.name, pool: 'ci', reason: 'released' })).toBe('deleted');
     const warnings = logger.entries.filter((e) => e.message === 'history event not recorded');

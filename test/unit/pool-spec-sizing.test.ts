@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parsePoolSpec } from '../../shared/domain/pool-spec.js';
 
-const minimal = { image: 'projects/debian-cloud/global/images/family/debian-12', machineType: 'e2-small', zones: ['us-central1-a'], targetReady: 2, maxSize: 50 };
+const minimal = {
+  image: 'projects/debian-cloud/global/images/family/debian-12',
+  machineType: 'e2-small',
+  zones: ['us-central1-a'],
+  targetReady: 2,
+  maxSize: 50,
+};
 
 describe('pool spec: sizing', () => {
   it('is optional, and absent means fixed sizing (no field added)', () => {
@@ -16,7 +22,13 @@ describe('pool spec: sizing', () => {
   });
 
   it('accepts a full demand sizing with cron floors', () => {
-    const sizing = { mode: 'demand', warmHitTarget: 0.99, minReady: 1, maxReady: 40, schedules: [{ cron: '* 8-18 * * 1-5', minReady: 10, timezone: 'Europe/Berlin' }] };
+    const sizing = {
+      mode: 'demand',
+      warmHitTarget: 0.99,
+      minReady: 1,
+      maxReady: 40,
+      schedules: [{ cron: '* 8-18 * * 1-5', minReady: 10, timezone: 'Europe/Berlin' }],
+    };
     const r = parsePoolSpec({ ...minimal, sizing });
     expect(r.ok).toBe(true);
     if (r.ok) expect(r.spec.sizing).toEqual(sizing);

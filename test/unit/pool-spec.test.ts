@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { cpusOf, effectiveMaxRunDurationSeconds, isValidPoolName, lastSegment, parsePoolSpec, regionOfZone } from '../../shared/domain/pool-spec.js';
 
-const minimal = { image: 'projects/debian-cloud/global/images/family/debian-12', machineType: 'e2-small', zones: ['us-central1-a'], targetReady: 2, maxSize: 5 };
+const minimal = {
+  image: 'projects/debian-cloud/global/images/family/debian-12',
+  machineType: 'e2-small',
+  zones: ['us-central1-a'],
+  targetReady: 2,
+  maxSize: 5,
+};
 
 describe('parsePoolSpec', () => {
   it('applies defaults to a minimal spec', () => {
@@ -48,7 +54,12 @@ describe('parsePoolSpec', () => {
 
 describe('naming helpers', () => {
   it.each([
-    ['ci', true], ['ci-linux-2', true], ['Ci', false], ['2ci', false], ['ci-', false], ['a'.repeat(41), false],
+    ['ci', true],
+    ['ci-linux-2', true],
+    ['Ci', false],
+    ['2ci', false],
+    ['ci-', false],
+    ['a'.repeat(41), false],
   ])('pool name %s valid=%s', (name, ok) => expect(isValidPoolName(name)).toBe(ok));
 
   it.each([
@@ -60,7 +71,11 @@ describe('naming helpers', () => {
   it('regionOfZone', () => expect(regionOfZone('europe-west4-b')).toBe('europe-west4'));
 
   it.each([
-    ['n1-standard-4', 4], ['e2-small', 2], ['f1-micro', 1], ['n2-custom-6-8192', 6], ['custom-8-16384', 8],
+    ['n1-standard-4', 4],
+    ['e2-small', 2],
+    ['f1-micro', 1],
+    ['n2-custom-6-8192', 6],
+    ['custom-8-16384', 8],
   ])('cpusOf(%s) = %d', (machineType, cpus) => {
     const r = parsePoolSpec({ ...minimal, machineType });
     if (!r.ok) throw new Error('spec');
@@ -71,10 +86,14 @@ describe('naming helpers', () => {
 describe('effectiveMaxRunDurationSeconds', () => {
   it.each([
     ['explicit setting wins', { maxRunDurationSeconds: 7200, maxIdleAgeSeconds: 600, claimLifetimeSeconds: 600 }, 7200],
-    ['every phase bounded: boot + idle + claim + 1 h', { bootTimeoutSeconds: 300, maxIdleAgeSeconds: 3600, claimLifetimeSeconds: 1800 }, 300 + 3600 + 1800 + 3600],
+    [
+      'every phase bounded: boot + idle + claim + 1 h',
+      { bootTimeoutSeconds: 300, maxIdleAgeSeconds: 3600, claimLifetimeSeconds: 1800 },
+      300 + 3600 + 1800 + 3600,
+    ],
     ['no claim lifetime: none', { maxIdleAgeSeconds: 3600 }, null],
     ['no idle age: none', { claimLifetimeSeconds: 3600 }, null],
-    ['capped at Compute Engine\'s 120 days', { maxIdleAgeSeconds: 90 * 86_400, claimLifetimeSeconds: 90 * 86_400 }, 120 * 86_400],
+    ["capped at Compute Engine's 120 days", { maxIdleAgeSeconds: 90 * 86_400, claimLifetimeSeconds: 90 * 86_400 }, 120 * 86_400],
   ])('%s', (_n, overrides, expected) => {
     const r = parsePoolSpec({ ...minimal, ...overrides });
     if (!r.ok) throw new Error(JSON.stringify(r.problems));

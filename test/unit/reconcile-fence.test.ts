@@ -75,8 +75,15 @@ async function setup(renewals: 'work' | 'fail') {
   await deps.pools.putPool('ci', spec({ targetReady: 3, maxSize: 4, zones: ['us-central1-a'] }), clock.now());
   // An orphan: a machine of the pool with no record, well past the grace period.
   compute.machines.set('ci-orphan', {
-    name: 'ci-orphan', zone: 'us-central1-a', status: 'RUNNING', ip: '127.9.9.9', publicIp: null,
-    labels: { 'warmer-pool': 'ci', 'warmer-managed': 'true' }, labelFingerprint: 'f0', createdAt: clock.now() - 3_600_000, requestId: 'x',
+    name: 'ci-orphan',
+    zone: 'us-central1-a',
+    status: 'RUNNING',
+    ip: '127.9.9.9',
+    publicIp: null,
+    labels: { 'warmer-pool': 'ci', 'warmer-managed': 'true' },
+    labelFingerprint: 'f0',
+    createdAt: clock.now() - 3_600_000,
+    requestId: 'x',
   });
   return { clock, deps, compute };
 }
@@ -84,7 +91,12 @@ async function setup(renewals: 'work' | 'fail') {
 describe('a pass that hangs past its lease never breaks maxSize', () => {
   it.each([
     { case: 'the heartbeat keeps the lease: the second pass is skipped', renewals: 'work' as const, second: 'skipped_lease', first: 'done' },
-    { case: 'renewals fail: the lease runs out, the second pass takes over, the first is fenced', renewals: 'fail' as const, second: 'done', first: 'lease_lost' },
+    {
+      case: 'renewals fail: the lease runs out, the second pass takes over, the first is fenced',
+      renewals: 'fail' as const,
+      second: 'done',
+      first: 'lease_lost',
+    },
   ])('$case', async ({ renewals, second, first }) => {
     const { clock, deps, compute } = await setup(renewals);
     const maxSize = 4;
@@ -135,7 +147,9 @@ describe('a pass that hangs past its lease never breaks maxSize', () => {
     expect(claim.kind).toBe('acquired');
     const doc = await deps.runtime.getRuntimeDoc('ci');
     const rec = (await import('../support/builders.js')).record({ pool: 'ci', state: 'creating', name: 'ci-x' });
-    await expect(deps.instances.create(rec, { pool: 'ci', holder: 'old', generation: doc.generation - 1, now: clock.now() + LEASE + 2 })).rejects.toMatchObject({ code: 'precondition_failed' });
+    await expect(deps.instances.create(rec, { pool: 'ci', holder: 'old', generation: doc.generation - 1, now: clock.now() + LEASE + 2 })).rejects.toMatchObject(
+      { code: 'precondition_failed' },
+    );
     expect(await deps.instances.get('ci-x')).toBeNull();
     await deps.instances.create(rec, { pool: 'ci', holder: 'new', generation: doc.generation, now: clock.now() + LEASE + 2 });
     expect(await deps.instances.get('ci-x')).not.toBeNull();

@@ -51,7 +51,9 @@ function rec(name: string, state: InstanceState, o: RecOpts = {}): InstanceRecor
   const base = newInstanceRecord({ name, pool: POOL, zone: o.zone ?? A, requestId: `req-${name}-${seq++}`, now: createdAt });
   const health: HealthInfo = { consecutiveFailures: o.failures ?? 0, lastProbeAt: null, lastError: null };
   const claim: ClaimInfo | null =
-    state === 'claimed' || o.claim ? { principal: 'ada', requestId: 'claim-1', assignee: 'ada', labels: {}, claimedAt: NOW - inStateFor, expiresAt: null, ...o.claim } : null;
+    state === 'claimed' || o.claim
+      ? { principal: 'ada', requestId: 'claim-1', assignee: 'ada', labels: {}, claimedAt: NOW - inStateFor, expiresAt: null, ...o.claim }
+      : null;
   return {
     ...base,
     state,
@@ -136,7 +138,13 @@ describe('planReconcile: how many to create', () => {
     ['counts booting (no over-creation while machines boot)', { targetReady: 3 }, many(3, 'booting', 'b'), [], 0],
     ['counts creating (inserts on their way)', { targetReady: 3 }, many(2, 'creating', 'c'), [], 1],
     ['does not count claimed toward target', { targetReady: 3 }, many(2, 'claimed', 'x'), [], 3],
-    ['does not count unhealthy, failed or deleting toward target', { targetReady: 3 }, [rec('u', 'unhealthy'), rec('f', 'failed'), rec('d', 'deleting')], [], 3],
+    [
+      'does not count unhealthy, failed or deleting toward target',
+      { targetReady: 3 },
+      [rec('u', 'unhealthy'), rec('f', 'failed'), rec('d', 'deleting')],
+      [],
+      3,
+    ],
     ['maxSize counts claimed: maxSize 10, 8 claimed, target 5 → 2', { targetReady: 5, maxSize: 10 }, many(8, 'claimed', 'x'), [], 2],
     [
       'maxSize counts claimed, deleting, failed and unrecorded machines',
@@ -154,14 +162,20 @@ describe('planReconcile: how many to create', () => {
     expect(p.creates).toHaveLength(expected);
   });
 
-  it('planning twice, with the first pass\'s creates now recorded as creating, creates nothing more', () => {
+  it("planning twice, with the first pass's creates now recorded as creating, creates nothing more", () => {
     const s = spec({ targetReady: 4, zones: [A, B] });
     const first = plan(input({ spec: s }));
     expect(first.creates).toHaveLength(4);
     // The service writes a creating record per create before inserting; the next pass
     // (a minute later, inserts maybe not even listed yet) must see them as on their way.
     const records = first.creates.map((c, i) => {
-      const r = newInstanceRecord({ name: instanceName(POOL, `0000000${i}-aaaa-4aaa-8aaa-aaaaaaaaaaaa`), pool: POOL, zone: c.zone, requestId: `r${i}`, now: NOW });
+      const r = newInstanceRecord({
+        name: instanceName(POOL, `0000000${i}-aaaa-4aaa-8aaa-aaaaaaaaaaaa`),
+        pool: POOL,
+        zone: c.zone,
+        requestId: `r${i}`,
+        now: NOW,
+      });
       return r;
     });
     const second = plan(input({ spec: s, now: NOW + MIN, records }));
@@ -248,7 +262,12 @@ describe('planReconcile: circuit breaker', () => {
     ['closed with failures below the threshold: full pass', { consecutiveFailures: 2, openUntil: null }, 3, null],
     ['open: nothing', { consecutiveFailures: 3, openUntil: NOW + 30 * S }, 0, 'WARNING pool breaker open'],
     ['half-open: one', { consecutiveFailures: 3, openUntil: NOW - S }, 1, 'INFO pool breaker half-open: one creation'],
-    ['half-open with the probe out: none', { consecutiveFailures: 3, openUntil: NOW - S, probeUntil: NOW + MIN }, 0, 'INFO pool breaker half-open: probe in flight'],
+    [
+      'half-open with the probe out: none',
+      { consecutiveFailures: 3, openUntil: NOW - S, probeUntil: NOW + MIN },
+      0,
+      'INFO pool breaker half-open: probe in flight',
+    ],
   ])('%s', (_name, breaker, expected, event) => {
     const p = plan(input({ breaker }));
     expect(p.creates).toHaveLength(expected);
@@ -284,7 +303,9 @@ describe('planReconcile: probes', () => {
   it('booting + good probe → ready, with the probe health', () => {
     const w = withMachines([rec('b', 'booting')]);
     const p = plan(input({ spec: spec({ targetReady: 1 }), ...w, probes: new Map<string, ProbeResult>([['b', OK]]) }));
-    expect(p.transitions).toEqual([{ name: 'b', from: 'booting', to: 'ready', reason: 'probe_ok', patch: { health: { consecutiveFailures: 0, lastProbeAt: NOW, lastError: null } } }]);
+    expect(p.transitions).toEqual([
+      { name: 'b', from: 'booting', to: 'ready', reason: 'probe_ok', patch: { health: { consecutiveFailures: 0, lastProbeAt: NOW, lastError: null } } },
+    ]);
     expect(p.creates).toEqual([]);
   });
 
@@ -293,7 +314,9 @@ describe('planReconcile: probes', () => {
     const p = plan(input({ spec: spec({ targetReady: 1 }), ...w, probes: new Map<string, ProbeResult>([['b', FAIL]]) }));
     expect(p.transitions).toEqual([]);
     expect(p.teardowns).toEqual([]);
-    expect(p.healthUpdates).toEqual([{ name: 'b', state: 'booting', health: { consecutiveFailures: 0, lastProbeAt: NOW, lastError: 'timed_out: no answer in 2000 ms' } }]);
+    expect(p.healthUpdates).toEqual([
+      { name: 'b', state: 'booting', health: { consecutiveFailures: 0, lastProbeAt: NOW, lastError: 'timed_out: no answer in 2000 ms' } },
+    ]);
   });
 
   it.each<[string, number, ProbeResult, string]>([
@@ -336,7 +359,13 @@ describe('planReconcile: probes', () => {
 describe('planReconcile: timeouts and lifetimes', () => {
   it.each<[string, InstanceRecord, Partial<PoolSpecInput>, Map<string, ProbeResult>, string | null]>([
     ['booting past the boot timeout → boot_timeout', rec('b', 'booting', { inStateFor: 11 * MIN }), {}, new Map(), 'boot_timeout'],
-    ['booting past the boot timeout with failing probes → boot_timeout', rec('b', 'booting', { inStateFor: 11 * MIN }), {}, new Map([['b', FAIL]]), 'boot_timeout'],
+    [
+      'booting past the boot timeout with failing probes → boot_timeout',
+      rec('b', 'booting', { inStateFor: 11 * MIN }),
+      {},
+      new Map([['b', FAIL]]),
+      'boot_timeout',
+    ],
     ['booting within the boot timeout → kept', rec('b', 'booting', { inStateFor: 9 * MIN }), {}, new Map(), null],
     ['booting without a booting time counts from createdAt', rec('b', 'booting', { noStateTime: true, age: 11 * MIN }), {}, new Map(), 'boot_timeout'],
     ['booting late but answering now → ready, not torn down', rec('b', 'booting', { inStateFor: 11 * MIN }), {}, new Map([['b', OK]]), null],
@@ -500,7 +529,12 @@ describe('planReconcile: stuck creating records', () => {
   ])('%s', (_name, extra, specInput, retries) => {
     const records = [rec('c2', 'creating', { inStateFor: 7 * MIN }), rec('c1', 'creating', { inStateFor: 8 * MIN })];
     const p = plan(input({ spec: spec(specInput), records, ...extra }));
-    expect(p.retryCreates).toEqual([{ name: 'c1', zone: A }, { name: 'c2', zone: A }].slice(0, retries));
+    expect(p.retryCreates).toEqual(
+      [
+        { name: 'c1', zone: A },
+        { name: 'c2', zone: A },
+      ].slice(0, retries),
+    );
     if (_name.startsWith('retries go first')) expect(p.creates).toHaveLength(1);
     if (_name.startsWith('half-open')) expect(p.creates).toEqual([]);
   });
@@ -540,7 +574,11 @@ describe('planReconcile: a busy pool in one pass', () => {
         spec: spec({ zones: [A, B, C], targetReady: 4, maxSize: 20, maxIdleAgeSeconds: 24 * 3600 }),
         records,
         machines,
-        probes: new Map<string, ProbeResult>([['ready-bad', FAIL], ['boot-up', OK], ['boot-late', FAIL]]),
+        probes: new Map<string, ProbeResult>([
+          ['ready-bad', FAIL],
+          ['boot-up', OK],
+          ['boot-late', FAIL],
+        ]),
       }),
     );
     expect(teardownsOf(p)).toEqual({ 'ready-old': 'max_idle_age', 'boot-late': 'boot_timeout', 'claim-old': 'claim_expired' });

@@ -40,7 +40,7 @@ describe('reconcilePool', () => {
     expect(new Set([...deps.compute.machines.values()].map((m) => m.zone))).toEqual(new Set(['us-central1-a', 'us-central1-b']));
     advance(5000);
     await reconcilePool(deps, 'ci');
-    expect((await counts())).toMatchObject({ ready: 3, booting: 0 });
+    expect(await counts()).toMatchObject({ ready: 3, booting: 0 });
     expect(deps.compute.machines.size).toBe(3);
   });
 
@@ -148,7 +148,11 @@ describe('reconcilePool', () => {
     advance(5_000);
     await reconcilePool(deps, 'ci');
     expect(deps.compute.machines.size).toBe(0); // open
-    await deps.pools.putPool('ci', spec({ targetReady: 3, maxSize: 6, zones: ['us-central1-a', 'us-central1-b'], image: 'projects/p/global/images/fixed' }), now());
+    await deps.pools.putPool(
+      'ci',
+      spec({ targetReady: 3, maxSize: 6, zones: ['us-central1-a', 'us-central1-b'], image: 'projects/p/global/images/fixed' }),
+      now(),
+    );
     advance(1_000);
     await reconcilePool(deps, 'ci');
     expect(deps.compute.machines.size).toBe(3);
@@ -156,7 +160,7 @@ describe('reconcilePool', () => {
     expect((await deps.runtime.getRuntime('ci')).breaker.openUntil).toBeNull();
   });
 
-  it('reads the quota (for the pool\'s machine type) only when the pass creates something', async () => {
+  it("reads the quota (for the pool's machine type) only when the pass creates something", async () => {
     const { deps, advance } = await setup({ machineType: 'n2-standard-2' });
     await reconcilePool(deps, 'ci');
     expect(deps.compute.quotaReads).toEqual([{ region: 'us-central1', machineType: 'n2-standard-2' }]);
@@ -182,7 +186,9 @@ describe('reconcilePool', () => {
     advance(1000);
     await reconcilePool(deps, 'ci');
     const [a, b] = await deps.instances.listByPool('ci', ['ready']);
-    await deps.instances.transition(b!.name, ['ready'], 'claimed', 1, { claim: { principal: 'p', requestId: 'r', assignee: null, labels: {}, claimedAt: 1, expiresAt: null } });
+    await deps.instances.transition(b!.name, ['ready'], 'claimed', 1, {
+      claim: { principal: 'p', requestId: 'r', assignee: null, labels: {}, claimedAt: 1, expiresAt: null },
+    });
     for (const r of [a!, b!]) deps.prober.answers.set(r.ip!, { ok: false, durationMs: 2000, reason: 'timed_out', detail: 'no banner' });
     for (let i = 0; i < 4; i++) {
       advance(10_000);
@@ -204,8 +210,15 @@ describe('reconcilePool', () => {
     const [ready] = await deps.instances.listByPool('ci', ['ready']);
     deps.compute.machines.delete(ready!.name);
     deps.compute.machines.set('ci-orphan', {
-      name: 'ci-orphan', zone: 'us-central1-a', status: 'RUNNING', ip: '127.9.9.9', publicIp: null,
-      labels: { 'warmer-pool': 'ci', 'warmer-managed': 'true', warmth: 'warmed' }, labelFingerprint: 'x', createdAt: now(), requestId: 'x',
+      name: 'ci-orphan',
+      zone: 'us-central1-a',
+      status: 'RUNNING',
+      ip: '127.9.9.9',
+      publicIp: null,
+      labels: { 'warmer-pool': 'ci', 'warmer-managed': 'true', warmth: 'warmed' },
+      labelFingerprint: 'x',
+      createdAt: now(),
+      requestId: 'x',
     });
     await reconcilePool(deps, 'ci');
     expect((await deps.instances.get(ready!.name))!.state).toBe('deleted');
@@ -245,7 +258,9 @@ describe('reconcilePool', () => {
     advance(1000);
     await reconcilePool(deps, 'ci');
     const [r] = await deps.instances.listByPool('ci', ['ready']);
-    await deps.instances.transition(r!.name, ['ready'], 'claimed', 1, { claim: { principal: 'p', requestId: 'r', assignee: 'Ada@Example.com', labels: {}, claimedAt: 1, expiresAt: null } });
+    await deps.instances.transition(r!.name, ['ready'], 'claimed', 1, {
+      claim: { principal: 'p', requestId: 'r', assignee: 'Ada@Example.com', labels: {}, claimedAt: 1, expiresAt: null },
+    });
     await reconcilePool(deps, 'ci');
     expect(deps.compute.machines.get(r!.name)!.labels).toMatchObject({ warmth: 'claimed', 'warmer-assignee': 'ada_example_com' });
   });

@@ -53,7 +53,10 @@ describe('handleRefill: covered or not', () => {
     const { deps, clock } = await setup();
     const t = clock.now();
     if (lastPassAt !== null) {
-      await deps.runtime.saveRuntime('ci', { ...emptyRuntime(), lastPass: { startedAt: t + lastPassAt, durationMs: 1, created: 0, tornDown: 0, orphansDeleted: 0, error: null } });
+      await deps.runtime.saveRuntime('ci', {
+        ...emptyRuntime(),
+        lastPass: { startedAt: t + lastPassAt, durationMs: 1, created: 0, tornDown: 0, orphansDeleted: 0, error: null },
+      });
     }
     const out = await handleRefill(deps, { pool: 'ci', publishedAt: publishedAt === null ? null : t + publishedAt }, NO_WATCH);
     if (ran) {
@@ -146,7 +149,9 @@ describe('handleRefill: another pass holds the lease (coalesced)', () => {
     expect(passTx).toBeLessThanOrEqual(4);
     const skipLines = logger.entries.slice(linesBefore).filter((l) => String(l.message).startsWith('reconcile skipped') && l.severity !== 'DEBUG');
     expect(skipLines).toEqual([]);
-    console.log(`refill burst: ${requests} requests → ${calls.claimPass} claimPass + ${passTx} pass transactions, ${(calls.getRuntime ?? 0) + (calls.checkLease ?? 0)} plain reads (per request: ${((calls.claimPass! + passTx) / requests).toFixed(3)} transactions)`);
+    console.log(
+      `refill burst: ${requests} requests → ${calls.claimPass} claimPass + ${passTx} pass transactions, ${(calls.getRuntime ?? 0) + (calls.checkLease ?? 0)} plain reads (per request: ${((calls.claimPass! + passTx) / requests).toFixed(3)} transactions)`,
+    );
   });
 });
 
@@ -154,7 +159,13 @@ describe('handleRefill: the boot watch after a pass', () => {
   it.each([
     { case: 'healthy machines become ready within the watch', budgetMs: 90_000, healthy: true, want: ['ready', 'ready', 'ready'], sleeps: 1 },
     { case: 'no watch with a zero budget', budgetMs: 0, healthy: true, want: ['booting', 'booting', 'booting'], sleeps: 0 },
-    { case: 'machines that never answer: watched until the budget, then left booting', budgetMs: 5000, healthy: false, want: ['booting', 'booting', 'booting'], sleeps: 4 },
+    {
+      case: 'machines that never answer: watched until the budget, then left booting',
+      budgetMs: 5000,
+      healthy: false,
+      want: ['booting', 'booting', 'booting'],
+      sleeps: 4,
+    },
   ])('$case', async ({ budgetMs, healthy, want, sleeps }) => {
     const { deps, clock } = await setup();
     deps.prober.healthyByDefault = healthy;

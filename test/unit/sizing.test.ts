@@ -29,7 +29,8 @@ function officeHistory(weeks: number, size = 10): DemandHistory {
     for (let hour = 0; hour < 24; hour++) {
       const t = MON + d * DAY + hour * H;
       h = rollHistory(h, t);
-      if (weekday && hour >= 9 && hour < 17) for (let i = 0; i < size; i++) h = recordClaim(h, t + 5 * 60_000 + i * 1000, { count: 1, warm: 1, predictedHitRate: 1 });
+      if (weekday && hour >= 9 && hour < 17)
+        for (let i = 0; i < size; i++) h = recordClaim(h, t + 5 * 60_000 + i * 1000, { count: 1, warm: 1, predictedHitRate: 1 });
     }
   }
   return rollHistory(h, MON + weeks * 7 * DAY);
@@ -162,7 +163,11 @@ describe('sizingTarget', () => {
   });
 
   it('fixed mode keeps targetReady, raised by a schedule floor', () => {
-    const fixed = { targetReady: 3, maxSize: 100, sizing: { mode: 'fixed' as const, warmHitTarget: 0.95, minReady: 0, maxReady: null, schedules: [{ cron: '* 9-17 * * 1-5', minReady: 8 }] } };
+    const fixed = {
+      targetReady: 3,
+      maxSize: 100,
+      sizing: { mode: 'fixed' as const, warmHitTarget: 0.95, minReady: 0, maxReady: null, schedules: [{ cron: '* 9-17 * * 1-5', minReady: 8 }] },
+    };
     expect(sizingTarget(office, fixed, MON + 3 * H).target).toBe(3);
     expect(sizingTarget(office, fixed, MON + 10 * H)).toMatchObject({ target: 8, mode: 'fixed', why: { boundedBy: 'schedule' } });
   });
@@ -178,8 +183,24 @@ describe('cron floors', () => {
   ])('%s at %s → %s', (cron, now, matches) => expect(cronMatches(cron, now)).toBe(matches));
 
   it('the largest matching floor wins', () => {
-    expect(scheduleFloor([{ cron: '* * * * *', minReady: 1 }, { cron: '* 9-17 * * *', minReady: 5 }], MON + 10 * H)).toBe(5);
-    expect(scheduleFloor([{ cron: '* * * * *', minReady: 1 }, { cron: '* 9-17 * * *', minReady: 5 }], MON + 20 * H)).toBe(1);
+    expect(
+      scheduleFloor(
+        [
+          { cron: '* * * * *', minReady: 1 },
+          { cron: '* 9-17 * * *', minReady: 5 },
+        ],
+        MON + 10 * H,
+      ),
+    ).toBe(5);
+    expect(
+      scheduleFloor(
+        [
+          { cron: '* * * * *', minReady: 1 },
+          { cron: '* 9-17 * * *', minReady: 5 },
+        ],
+        MON + 20 * H,
+      ),
+    ).toBe(1);
   });
 
   it('reads the cron in the schedule time zone', () => {

@@ -34,7 +34,16 @@ describe('Firestore snapshot: every value kind survives encode → JSON → deco
     ['bytes', { kind: 'bytes', value: new Uint8Array([0, 1, 254, 255]) }],
     ['reference', { kind: 'reference', value: `${DB}/instances/m-1` }],
     ['geo', { kind: 'geo', latitude: 52.1, longitude: -4.5 }],
-    ['array', { kind: 'array', values: [{ kind: 'integer', value: 1 }, { kind: 'string', value: 'x' }] }],
+    [
+      'array',
+      {
+        kind: 'array',
+        values: [
+          { kind: 'integer', value: 1 },
+          { kind: 'string', value: 'x' },
+        ],
+      },
+    ],
     ['map', { kind: 'map', fields: new Map<string, FsValue>([['a', { kind: 'map', fields: new Map([['b', { kind: 'null' }]]) }]]) }],
   ];
   it.each(values)('%s', (_name, value) => {
@@ -61,7 +70,11 @@ describe('Firestore snapshot: a damaged file is refused, saying where', () => {
     ['unknown value type', (s) => ((s.documents[0].fields.v = { textValue: 'x' }), s), /documents\[0\]\.fields\.v: unknown value type/],
     ['two value types', (s) => ((s.documents[0].fields.v = { stringValue: 'x', nullValue: null }), s), /exactly one/],
     ['integer not a string of digits', (s) => ((s.documents[0].fields.v = { integerValue: '1.5' }), s), /integerValue/],
-    ['nested bad value', (s) => ((s.documents[0].fields.v = { mapValue: { fields: { a: { arrayValue: { values: [{ booleanValue: 'yes' }] } } } } }), s), /fields\.v\.a\[0\]/],
+    [
+      'nested bad value',
+      (s) => ((s.documents[0].fields.v = { mapValue: { fields: { a: { arrayValue: { values: [{ booleanValue: 'yes' }] } } } } }), s),
+      /fields\.v\.a\[0\]/,
+    ],
   ];
   it.each(cases)('%s', (_name, damage, where) => {
     expect(() => decodeFirestoreSnapshot(damage(good()))).toThrow(SnapshotError);

@@ -45,7 +45,7 @@ export function historyContract(name: string, make: () => HistoryStore) {
       await h.record({ type: 'teardown', pool: 'ci', at: T0 + 3, instance: 'x', reason: 'max_idle' });
       expect((await h.since('ci', T0)).map((e) => e.at)).toEqual([T0 + 1, T0 + 3]);
       expect((await h.since('web', T0)).map((e) => e.count)).toEqual([2]);
-      expect((await h.since('nope', T0))).toEqual([]);
+      expect(await h.since('nope', T0)).toEqual([]);
       expect((await h.since(null, T0)).map((e) => e.pool)).toEqual(['ci', 'web', 'ci']);
     });
 

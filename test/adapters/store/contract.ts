@@ -57,9 +57,7 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const pool = freshPool();
       const r = record({ pool, state: 'ready' });
       await instances.create(r);
-      const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => instances.transition(r.name, ['ready'], 'deleting', T0 + i, { reason: `r${i}` })),
-      );
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => instances.transition(r.name, ['ready'], 'deleting', T0 + i, { reason: `r${i}` })));
       const winners = results.filter((x) => x !== null);
       expect(winners).toHaveLength(1);
       expect((await instances.get(r.name))!.reason).toBe(winners[0]!.reason);
@@ -93,12 +91,24 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const pool = freshPool();
       const recs = Array.from({ length: 40 }, (_, i) => record({ pool, state: 'ready', at: T0 + i * 1000 }));
       for (const r of recs) await instances.create(r);
-      const out = await instances.claim({ pool, principal: 'alice', requestId: 'r1', assignee: 'ada', labels: { team: 'x' }, count: 1, lifetimeSeconds: 60, now: T0 + 99_000 });
+      const out = await instances.claim({
+        pool,
+        principal: 'alice',
+        requestId: 'r1',
+        assignee: 'ada',
+        labels: { team: 'x' },
+        count: 1,
+        lifetimeSeconds: 60,
+        now: T0 + 99_000,
+      });
       expect(out.kind).toBe('claimed');
       if (out.kind !== 'claimed') return;
       const got = out.instances[0]!;
       expect(recs.slice(0, 17).map((r) => r.name)).toContain(got.name); // approximately oldest: among the 17 oldest of 40
-      expect(got).toMatchObject({ state: 'claimed', claim: { principal: 'alice', requestId: 'r1', assignee: 'ada', labels: { team: 'x' }, claimedAt: T0 + 99_000, expiresAt: T0 + 159_000 } });
+      expect(got).toMatchObject({
+        state: 'claimed',
+        claim: { principal: 'alice', requestId: 'r1', assignee: 'ada', labels: { team: 'x' }, claimedAt: T0 + 99_000, expiresAt: T0 + 159_000 },
+      });
       expect(await instances.get(got.name)).toEqual(got);
     });
 
@@ -202,7 +212,9 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const pool = freshPool();
       for (let i = 0; i < 10; i++) await instances.create(record({ pool, state: 'ready', at: T0 + i }));
       const outs = await Promise.all(
-        Array.from({ length: 25 }, (_, i) => instances.claim({ pool, principal: 'alice', requestId: `c${i}`, assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 + 100 })),
+        Array.from({ length: 25 }, (_, i) =>
+          instances.claim({ pool, principal: 'alice', requestId: `c${i}`, assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 + 100 }),
+        ),
       );
       const names = outs.flatMap((o) => (o.kind === 'claimed' ? o.instances.map((i) => i.name) : []));
       expect(names).toHaveLength(10);
@@ -216,7 +228,9 @@ export function storeContract(name: string, make: () => StoreUnderTest) {
       const pool = freshPool();
       for (let i = 0; i < 6; i++) await instances.create(record({ pool, state: 'ready' }));
       const outs = await Promise.all(
-        Array.from({ length: 8 }, () => instances.claim({ pool, principal: 'alice', requestId: 'retry-me', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 })),
+        Array.from({ length: 8 }, () =>
+          instances.claim({ pool, principal: 'alice', requestId: 'retry-me', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: T0 }),
+        ),
       );
       const names = new Set(outs.flatMap((o) => (o.kind === 'claimed' ? o.instances.map((i) => i.name) : ['EMPTY'])));
       expect(names.size).toBe(1);

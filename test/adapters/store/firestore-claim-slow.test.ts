@@ -60,11 +60,7 @@ describe('claim on a slow backend', () => {
     // would have allowed (the old 3 s cap lost this machine under CI load).
     emulator.setCommitLatency(3_500);
     // The same request sent twice at once, and one other request: 2 machines, 2 requests.
-    const [a, b, other] = await Promise.all([
-      store.claim(request(pool, 'job-1')),
-      store.claim(request(pool, 'job-1')),
-      store.claim(request(pool, 'job-2')),
-    ]);
+    const [a, b, other] = await Promise.all([store.claim(request(pool, 'job-1')), store.claim(request(pool, 'job-1')), store.claim(request(pool, 'job-2'))]);
     expect(a.kind).toBe('claimed');
     expect(b.kind).toBe('claimed');
     expect(claimedNames(a)).toEqual(claimedNames(b));
