@@ -20,7 +20,7 @@
  *   reads at a past read_time (answered from the current state), findNearest, explain.
  *   warmer does not rely on them: the ports in shared/ports.ts have no watch or
  *   point-in-time method, and its stores need only get/getAll, the queries, count(),
- *   transactions and writes pinned by test/firestore/conformance.test.ts.
+ *   transactions and writes pinned by test/adapters/firestore/conformance.test.ts.
  * - other known differences from production: no composite-index requirement, no limits
  *   (document size, writes per commit), int64 exact only up to 2^53, read-only
  *   transactions read the current state instead of a snapshot, and contention is

@@ -6,7 +6,7 @@
  * decided by shared/domain/candidates.ts), re-reads exactly the picked documents inside
  * it and flips them; a candidate that moved makes it try fresh candidates.
  *
- * What this code relies on from Firestore (pinned by test/firestore/conformance): isolated
+ * What this code relies on from Firestore (pinned by test/adapters/firestore/conformance): isolated
  * read-write transactions that abort and retry on conflict, create() failing on an
  * existing document, equality/`in`/range filters on top-level fields, orderBy excluding
  * documents that lack the field, count(). It never filters on nested field paths, never

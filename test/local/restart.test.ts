@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack.js';
 import { silentLogger } from '../../shared/logging.js';
 import { ADMIN_TOKEN, CLAIM_TOKEN, claim, counts, spec as baseSpec, waitFor, waitForCounts } from '../e2e/support.js';
-import { sshExec, testKey } from '../compute/helpers.js';
+import { sshExec, testKey } from '../adapters/compute/helpers.js';
 
 const admin = testKey('admin');
 const spec = (overrides: Record<string, unknown>) => baseSpec({ sshAdminKeys: [admin.entry], ...overrides });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { classifyComputeError, factsOfError, type ComputeErrorFacts } from '../../shared/adapters/gce-errors.js';
-import { instanceResource, labelFilter, toMachine } from '../../shared/adapters/gce-resources.js';
-import type { ErrorCode } from '../../shared/errors.js';
-import { parseFilter } from '../../local/compute/filter.js';
-import { spec } from '../support/builders.js';
+import { classifyComputeError, factsOfError, type ComputeErrorFacts } from '../../../shared/adapters/gce-errors.js';
+import { instanceResource, labelFilter, toMachine } from '../../../shared/adapters/gce-resources.js';
+import type { ErrorCode } from '../../../shared/errors.js';
+import { parseFilter } from '../../../local/compute/filter.js';
+import { spec } from '../../support/builders.js';
 
 describe('classifyComputeError', () => {
   const cases: Array<[string, ComputeErrorFacts, ErrorCode]> = [

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spec } from '../support/builders.js';
+import { spec } from '../../support/builders.js';
 import { harness, sshExec, testKey, type Harness } from './helpers.js';
 
 const { Client } = ssh2;

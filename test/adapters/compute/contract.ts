@@ -4,8 +4,8 @@
  * Compute Engine through the real client — so the fake cannot drift from the adapter.
  */
 import { describe, expect, it } from 'vitest';
-import type { Compute } from '../../shared/ports.js';
-import { spec } from '../support/builders.js';
+import type { Compute } from '../../../shared/ports.js';
+import { spec } from '../../support/builders.js';
 
 export interface ComputeUnderTest {
   compute: Compute;

@@ -11,8 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import { FieldValue, Timestamp, type CollectionReference, type Firestore, type Query } from '@google-cloud/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
-import { createFirestore } from '../../shared/adapters/firestore-client.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../../local/firestore/emulator.js';
+import { createFirestore } from '../../../shared/adapters/firestore-client.js';
 
 const externalHost = process.env['FIRESTORE_EMULATOR_HOST'] || null;
 

@@ -1,9 +1,9 @@
 /** 200 local machines in one process: they all boot and pass an SSH-banner probe; numbers are printed. */
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TcpProber } from '../../shared/adapters/tcp-prober.js';
-import type { Machine } from '../../shared/domain/machine.js';
-import { spec } from '../support/builders.js';
+import { TcpProber } from '../../../shared/adapters/tcp-prober.js';
+import type { Machine } from '../../../shared/domain/machine.js';
+import { spec } from '../../support/builders.js';
 import { harness, sshExec, testKey, type Harness } from './helpers.js';
 
 const COUNT = 200;

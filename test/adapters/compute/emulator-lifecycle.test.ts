@@ -1,8 +1,8 @@
 /** Addresses never collide between emulators, and stop() leaves nothing listening. */
 import net from 'node:net';
 import { expect, it } from 'vitest';
-import { startComputeEmulator } from '../../local/compute/index.js';
-import { TcpProber } from '../../shared/adapters/tcp-prober.js';
+import { startComputeEmulator } from '../../../local/compute/index.js';
+import { TcpProber } from '../../../shared/adapters/tcp-prober.js';
 
 const prober = new TcpProber();
 const BASE = '127.23.0.1';

@@ -1,7 +1,7 @@
 import ssh2 from 'ssh2';
-import { startComputeEmulator, type ComputeEmulator, type ComputeEmulatorOptions } from '../../local/compute/emulator.js';
-import { GceCompute, type GceComputeOptions } from '../../shared/adapters/gce-compute.js';
-import { generateEd25519 } from '../../local/compute/world.js';
+import { startComputeEmulator, type ComputeEmulator, type ComputeEmulatorOptions } from '../../../local/compute/emulator.js';
+import { GceCompute, type GceComputeOptions } from '../../../shared/adapters/gce-compute.js';
+import { generateEd25519 } from '../../../local/compute/world.js';
 
 const { Client } = ssh2;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
-import { GceCompute } from '../../shared/adapters/gce-compute.js';
-import { startComputeEmulator, type ComputeEmulator } from '../../local/compute/emulator.js';
-import { FakeCompute } from '../support/fake-compute.js';
+import { GceCompute } from '../../../shared/adapters/gce-compute.js';
+import { startComputeEmulator, type ComputeEmulator } from '../../../local/compute/emulator.js';
+import { FakeCompute } from '../../support/fake-compute.js';
 import { computeContract } from './contract.js';
 import { PROJECT } from './helpers.js';
 

@@ -3,10 +3,10 @@ import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Message, PubSub } from '@google-cloud/pubsub';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
-import { startPubSubEmulator, type PubSubEmulator } from '../../local/pubsub/emulator.js';
-import { backoffDelayMs } from '../../local/pubsub/broker.js';
-import { loadPubSubServices } from '../../local/pubsub/protos.js';
-import { decodePubSubCloudEvent } from '../../shared/adapters/pubsub-publisher.js';
+import { startPubSubEmulator, type PubSubEmulator } from '../../../local/pubsub/emulator.js';
+import { backoffDelayMs } from '../../../local/pubsub/broker.js';
+import { loadPubSubServices } from '../../../local/pubsub/protos.js';
+import { decodePubSubCloudEvent } from '../../../shared/adapters/pubsub-publisher.js';
 import { PROJECT, clientFor, collect, ms, serveFunction } from './helpers.js';
 
 let emulator: PubSubEmulator;

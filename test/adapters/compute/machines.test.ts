@@ -1,10 +1,10 @@
 /** Local machines: boot, SSH with the keys from metadata, and what the prober sees when they break. */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { remoteComputeControl } from '../../local/compute/emulator.js';
-import { TcpProber } from '../../shared/adapters/tcp-prober.js';
-import type { ProbeTarget } from '../../shared/domain/probe.js';
-import { spec } from '../support/builders.js';
+import { remoteComputeControl } from '../../../local/compute/emulator.js';
+import { TcpProber } from '../../../shared/adapters/tcp-prober.js';
+import type { ProbeTarget } from '../../../shared/domain/probe.js';
+import { spec } from '../../support/builders.js';
 import { harness, sshExec, testKey, type Harness } from './helpers.js';
 
 const SSH_PORT = 2222;

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PubSub } from '@google-cloud/pubsub';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
-import { startPubSubEmulator, type PubSubEmulator } from '../../local/pubsub/emulator.js';
-import { PubSubPublisher, decodePubSubCloudEvent, ensureTopology, type DecodedPubSubEvent } from '../../shared/adapters/pubsub-publisher.js';
-import { isWarmerError } from '../../shared/errors.js';
-import type { RefillMessage, TeardownMessage } from '../../shared/domain/messages.js';
+import { startPubSubEmulator, type PubSubEmulator } from '../../../local/pubsub/emulator.js';
+import { PubSubPublisher, decodePubSubCloudEvent, ensureTopology, type DecodedPubSubEvent } from '../../../shared/adapters/pubsub-publisher.js';
+import { isWarmerError } from '../../../shared/errors.js';
+import type { RefillMessage, TeardownMessage } from '../../../shared/domain/messages.js';
 import { PROJECT, clientFor, serveFunction } from './helpers.js';
 
 let emulator: PubSubEmulator;

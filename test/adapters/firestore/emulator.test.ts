@@ -4,13 +4,13 @@
  * any Firestore must give, through the real client).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
-import { FirestoreError } from '../../local/firestore/errors.js';
-import type { Query } from '../../local/firestore/query.js';
-import { DocumentStore } from '../../local/firestore/store.js';
-import type { FsValue } from '../../local/firestore/values.js';
-import type { ParsedWrite } from '../../local/firestore/writes.js';
-import { createFirestore } from '../../shared/adapters/firestore-client.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../../local/firestore/emulator.js';
+import { FirestoreError } from '../../../local/firestore/errors.js';
+import type { Query } from '../../../local/firestore/query.js';
+import { DocumentStore } from '../../../local/firestore/store.js';
+import type { FsValue } from '../../../local/firestore/values.js';
+import type { ParsedWrite } from '../../../local/firestore/writes.js';
+import { createFirestore } from '../../../shared/adapters/firestore-client.js';
 
 const ROOT = 'projects/p/databases/(default)/documents';
 const str = (value: string): FsValue => ({ kind: 'string', value });

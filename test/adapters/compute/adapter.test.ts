@@ -1,9 +1,9 @@
 /** GceCompute through the real @google-cloud/compute client against the local emulator. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isWarmerError, type ErrorCode } from '../../shared/errors.js';
-import type { CreateMachineRequest } from '../../shared/domain/machine.js';
-import { GceCompute } from '../../shared/adapters/gce-compute.js';
-import { spec } from '../support/builders.js';
+import { isWarmerError, type ErrorCode } from '../../../shared/errors.js';
+import type { CreateMachineRequest } from '../../../shared/domain/machine.js';
+import { GceCompute } from '../../../shared/adapters/gce-compute.js';
+import { spec } from '../../support/builders.js';
 import { harness, PROJECT, type Harness } from './helpers.js';
 
 let h: Harness;
