@@ -1,63 +1,103 @@
 /**
- * bench:claim — claim latency (p50/p99) and throughput at concurrency 1, 8 and 32,
- * through the real HTTP stack (functions-framework) and the embedded Firestore emulator,
- * next to a floor measured in the same run: the same HTTP stack and emulator doing the
- * minimum a claim must do (one transaction that reads one instance record and updates
- * its state and claim).
+ * bench:claim — the claim as deployed, next to a floor measured in the same run.
  *
- * Targets: claim p50 ≤ 2× the floor's p50; claim throughput at 32 ≥ ½ the floor's;
- * zero duplicate machines.   `--json` prints one JSON object.
+ * Every function runs as Cloud Run runs it: its own Node.js process, functions-framework's
+ * CLI on the compiled entry point (functions/index.ts → .bench-build/), configured by
+ * environment alone, talking gRPC to the embedded Firestore and Pub/Sub emulators (this
+ * process). The claim's refill request is really published to Pub/Sub. The floor is a
+ * function deployed the same way doing the minimum a claim must do: one transaction that
+ * reads one instance record and updates its state and claim (bench/functions/floor.ts).
+ *
+ * Scenarios:
+ *   warm        c1 and c32, caches warm: p50 and throughput against the floor's.
+ *   idleGap     one claim after an idle gap longer than every cache TTL, against the floor after the same gap.
+ *   instances4  64 claimers over 4 instances sharing the emulator, against the same claimers on one
+ *               instance; ~200 ready machines; commits per claim (every Commit the emulator saw, aborted
+ *               ones included), false empties (503 while machines are ready), duplicates.
+ *   coldStart   a fresh process importing the entry against one importing a functions-framework hello;
+ *               the first claim of a fresh process (sent once its port accepts) against a warm claim.
+ * `--latency-ms N` puts a proxy adding N ms one way in front of both emulators.
+ * `--json` prints one object.
  */
 import { Command } from 'commander';
 import Table from 'cli-table3';
-import type { Request, Response } from '@google-cloud/functions-framework';
+import { PubSub } from '@google-cloud/pubsub';
 import { FirestoreInstanceStore } from '../shared/adapters/firestore-instance-store.js';
 import { FirestorePoolStore } from '../shared/adapters/firestore-pool-store.js';
 import { createFirestore } from '../shared/adapters/firestore-client.js';
-import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
-import { silentLogger } from '../shared/logging.js';
-import type { Publisher } from '../shared/ports.js';
-import type { ApiDeps } from '../shared/services/deps.js';
-import { createApiHandler } from '../functions/http/api.js';
+import { ensureTopology } from '../shared/adapters/pubsub-publisher.js';
 import { startFirestoreEmulator } from '../local/firestore/emulator.js';
+import { startPubSubEmulator } from '../local/pubsub/emulator.js';
 import { record, spec } from '../test/support/builders.js';
-import { serveFunction } from '../test/support/http.js';
+import { buildDeployed } from './support/build.js';
+import { startLatencyProxy, type LatencyProxy } from './support/latency-proxy.js';
+import { startFunction, timeImport, type FunctionProcess } from './support/processes.js';
 
 const program = new Command()
   .name('bench:claim')
-  .description('claim latency and throughput against a floor measured in the same run')
+  .description('the claim as deployed, against a floor measured in the same run')
   .option('--json', 'print one JSON object')
-  .option('--requests <n>', 'requests per concurrency level', (v) => Number(v), 320)
-  .option('--concurrency <list>', 'comma-separated levels', '1,8,32')
+  .option('--requests <n>', 'claims per warm level', (v) => Number(v), 200)
+  .option('--latency-ms <n>', 'one-way latency added to every emulator call', (v) => Number(v), 0)
+  .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 5)
+  .option('--rounds <n>', 'rounds of the instances scenario (150 claims on 200 ready each)', (v) => Number(v), 3)
   .parse();
-const opts = program.opts<{ json?: boolean; requests: number; concurrency: string }>();
-const levels = opts.concurrency.split(',').map(Number);
+const opts = program.opts<{ json?: boolean; requests: number; latencyMs: number; idleSamples: number; rounds: number }>();
 const TOKEN = 'bench-claim-token-0123456789';
+const PROJECT = 'warmer-bench';
+/** Longer than every cache of the claim path (pool specs 2 s, candidates 1 s). */
+const IDLE_GAP_MS = 2_500;
+const CLAIMERS = 64;
+const READY = 200;
+const PER_ROUND = 150;
+
+const round = (n: number) => Math.round(n * 100) / 100;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const quantile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+};
+const median = (xs: number[]) => quantile(xs, 0.5);
 
 interface Stats {
+  n: number;
   p50: number;
   p99: number;
-  mean: number;
   throughput: number;
-  errors: number;
+}
+const stats = (lat: number[], wallMs: number): Stats => ({
+  n: lat.length,
+  p50: round(quantile(lat, 0.5)),
+  p99: round(quantile(lat, 0.99)),
+  throughput: round((lat.length / wallMs) * 1000),
+});
+
+interface Outcome {
+  status: number;
+  code?: string;
+  names: string[];
 }
 
-function stats(latencies: number[], wallMs: number, errors: number): Stats {
-  const s = [...latencies].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
-  return {
-    p50: round(q(0.5)),
-    p99: round(q(0.99)),
-    mean: round(s.reduce((a, b) => a + b, 0) / s.length),
-    throughput: round((latencies.length / wallMs) * 1000),
-    errors,
-  };
+async function claimOnce(url: string, pool: string): Promise<Outcome> {
+  const res = await fetch(`${url}/claim`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ pool }),
+  });
+  const body = (await res.json().catch(() => ({}))) as { instances?: Array<{ name: string }>; error?: { code?: string } };
+  return { status: res.status, code: body.error?.code, names: (body.instances ?? []).map((i) => i.name) };
 }
-const round = (n: number) => Math.round(n * 100) / 100;
 
-async function drive(total: number, concurrency: number, one: (i: number) => Promise<boolean>): Promise<Stats> {
+async function floorOnce(url: string, doc: string): Promise<Outcome> {
+  const res = await fetch(`${url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ doc }) });
+  await res.text();
+  return { status: res.status, names: [] };
+}
+
+/** `total` calls by `concurrency` workers; `one(i)` makes call i (and so picks its instance). */
+async function drive(total: number, concurrency: number, one: (i: number) => Promise<Outcome>) {
   const latencies: number[] = [];
-  let errors = 0;
+  const outcomes: Outcome[] = [];
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
@@ -65,145 +105,257 @@ async function drive(total: number, concurrency: number, one: (i: number) => Pro
       while (next < total) {
         const i = next++;
         const s = performance.now();
-        const ok = await one(i);
+        const o = await one(i);
         latencies.push(performance.now() - s);
-        if (!ok) errors++;
+        outcomes.push(o);
       }
     }),
   );
-  return stats(latencies, performance.now() - t0, errors);
+  return { stats: stats(latencies, performance.now() - t0), outcomes };
 }
 
 async function main() {
-  const emulator = await startFirestoreEmulator();
-  const db = createFirestore({ projectId: 'warmer-bench', emulatorHost: emulator.hostPort });
-  const prefix = `bench${Date.now()}_`;
-  const pools = new FirestorePoolStore(db, { prefix });
-  const instances = new FirestoreInstanceStore(db, { prefix });
-  let refills = 0;
-  const publisher: Publisher = {
-    // Counted, not sent: Pub/Sub is not what is measured here (the publish runs alongside
-    // the history write below, which is measured).
-    publishRefill: async () => void refills++,
-    publishTeardown: async () => {},
-  };
-  // As in production, each claim also records a history event (for the status page) in Firestore.
-  const history = new FirestoreHistoryStore(db, { prefix });
-  const deps: ApiDeps = { pools, instances, publisher, history, clock: { now: () => Date.now() }, logger: silentLogger };
-  const claimServer = await serveFunction(
-    createApiHandler(
-      'claim',
-      () => ({ claimTokens: [TOKEN], adminTokens: [], project: 'bench', maxBodyBytes: 65536, retryAfterSeconds: 5 }),
-      async () => deps,
-      () => silentLogger,
-    ),
-  );
-  // The floor: the same stack, one transaction that reads one document and updates it.
-  // The documents are instance records like the claim's (the same size to read and
-  // decode), and the update sets only what a claim must: the state and the claim.
-  const floorStore = new FirestoreInstanceStore(db, { prefix: `${prefix}floor_` });
-  const floorCol = db.collection(`${prefix}floor_instances`);
-  const floorServer = await serveFunction(async (req: Request, res: Response) => {
-    const ref = floorCol.doc(String((req.body as { doc: string }).doc));
-    const out = await db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      const d = snap.data() as { state: string };
-      const now = Date.now();
-      tx.update(ref, { state: 'claimed', updatedAt: now, claim: { requestId: String(now), assignee: null, labels: {}, claimedAt: now, expiresAt: null } });
-      return d.state;
-    });
-    res.status(200).json({ state: out });
+  const calls = { Commit: 0, reads: 0 };
+  const firestore = await startFirestoreEmulator({
+    onCall: (method) => {
+      if (method === 'Commit') calls.Commit++;
+      else if (method === 'RunQuery' || method === 'BatchGetDocuments' || method === 'RunAggregationQuery') calls.reads++;
+    },
   });
-
-  const results: Array<{ concurrency: number; claim: Stats; floor: Stats; ratioP50: number; ratioThroughput: number; duplicates: number }> = [];
-  let allDuplicates = 0;
-  for (const c of levels) {
-    const pool = `bench-c${c}`;
-    await pools.putPool(pool, spec({ targetReady: 0, maxSize: 5000 }), Date.now());
-    const base = Date.now() - 1e6;
-    await Promise.all(Array.from({ length: opts.requests }, (_, i) => instances.create(record({ pool, state: 'ready', at: base + i, name: `${pool}-m${i}` }))));
-    await Promise.all(
-      Array.from({ length: opts.requests }, (_, i) => floorStore.create(record({ pool: `floor-c${c}`, state: 'ready', at: base + i, name: `c${c}-${i}` }))),
-    );
-
-    // Warm both paths (connections, JIT) before measuring.
-    for (let i = 0; i < 5; i++) {
-      await fetch(`${floorServer.url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ doc: `c${c}-${i}` }) });
-    }
-
-    const claimed: string[] = [];
-    const claim = await drive(opts.requests - 5, c, async () => {
-      const res = await fetch(`${claimServer.url}/claim`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-        body: JSON.stringify({ pool }),
-      });
-      const body = (await res.json()) as { instances?: Array<{ name: string }> };
-      if (res.status !== 200) return false;
-      for (const i of body.instances ?? []) claimed.push(i.name);
-      return true;
-    });
-    const floor = await drive(opts.requests - 5, c, async (i) => {
-      const res = await fetch(`${floorServer.url}/`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ doc: `c${c}-${i + 5}` }),
-      });
-      await res.text();
-      return res.status === 200;
-    });
-    const duplicates = claimed.length - new Set(claimed).size;
-    allDuplicates += duplicates;
-    results.push({
-      concurrency: c,
-      claim,
-      floor,
-      ratioP50: round(claim.p50 / floor.p50),
-      ratioThroughput: round(claim.throughput / floor.throughput),
-      duplicates,
-    });
-  }
-
-  const at32 = results.find((r) => r.concurrency === 32);
-  const targets = {
-    p50WithinTwiceFloor: results.every((r) => r.ratioP50 <= 2),
-    throughputAt32AtLeastHalfFloor: at32 ? at32.ratioThroughput >= 0.5 : null,
-    zeroDuplicates: allDuplicates === 0,
-    noErrors: results.every((r) => r.claim.errors === 0 && r.floor.errors === 0),
+  const pubsubEmulator = await startPubSubEmulator();
+  const proxies: LatencyProxy[] = [];
+  const via = async (hostPort: string) => {
+    if (opts.latencyMs <= 0) return hostPort;
+    const p = await startLatencyProxy(hostPort, opts.latencyMs);
+    proxies.push(p);
+    return p.hostPort;
   };
-  const report = { bench: 'claim', requestsPerLevel: opts.requests - 5, node: process.version, results, targets, refillsRequested: refills };
+  const firestoreHost = await via(firestore.hostPort);
+  const pubsubHost = await via(pubsubEmulator.hostPort);
+  const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: pubsubEmulator.hostPort, emulatorMode: true });
+  await ensureTopology(pubsub, { teardownTopic: 'warmer-teardown', refillTopic: 'warmer-refill', deadLetterTopic: 'warmer-dead-letter' });
+  const db = createFirestore({ projectId: PROJECT, emulatorHost: firestore.hostPort });
+  const pools = new FirestorePoolStore(db);
+  const instances = new FirestoreInstanceStore(db);
+  const floorStore = new FirestoreInstanceStore(db, { prefix: 'floor_' });
+  const env = {
+    WARMER_PROJECT: PROJECT,
+    WARMER_CLAIM_TOKENS: TOKEN,
+    FIRESTORE_EMULATOR_HOST: firestoreHost,
+    PUBSUB_EMULATOR_HOST: pubsubHost,
+    WARMER_LOG_LEVEL: 'INFO',
+  };
+  const base = Date.now() - 1e7;
+  let seq = 0;
+  const seed = async (pool: string, n: number) => {
+    await pools.putPool(pool, spec({ targetReady: 0, maxSize: 5000 }), Date.now());
+    await Promise.all(Array.from({ length: n }, () => instances.create(record({ pool, state: 'ready', at: base + ++seq, name: `${pool}-m${seq}` }))));
+  };
+  const seedFloor = async (n: number) =>
+    Promise.all(Array.from({ length: n }, (_, i) => floorStore.create(record({ pool: 'floor', state: 'ready', at: base + i, name: `f${i}` })))).then(() => n);
+  let floorNext = 0;
+  const floorDoc = () => `f${floorNext++}`;
 
-  if (opts.json) {
-    console.log(JSON.stringify(report));
-  } else {
-    const t = new Table({
-      head: ['conc.', 'claim p50 ms', 'p99 ms', 'req/s', 'floor p50 ms', 'p99 ms', 'req/s', 'p50 ×floor', 'req/s ×floor', 'dups', 'errors'],
-    });
-    for (const r of results) {
-      t.push([
-        r.concurrency,
-        r.claim.p50,
-        r.claim.p99,
-        r.claim.throughput,
-        r.floor.p50,
-        r.floor.p99,
-        r.floor.throughput,
-        r.ratioP50,
-        r.ratioThroughput,
-        r.duplicates,
-        r.claim.errors + r.floor.errors,
-      ]);
+  buildDeployed();
+  const warmN = opts.requests;
+  await Promise.all([
+    seed('warm-c1', warmN + 10),
+    seed('warm-c32', warmN * 2 + 40),
+    seed('idle', opts.idleSamples + 2),
+    seed('cold', 20),
+    seedFloor(warmN * 3 + 100 + opts.idleSamples),
+  ]);
+  const children: FunctionProcess[] = [];
+  const spawn = async (source: string, target: string) => {
+    const f = await startFunction(source, target, env);
+    children.push(f);
+    return f;
+  };
+  try {
+    // ── cold start: import in fresh processes (alternating, medians), then the first claim of a fresh process ──
+    const importEntry: number[] = [];
+    const importHello: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      importHello.push(timeImport('bench/functions/hello.js'));
+      importEntry.push(timeImport('functions/index.js'));
     }
-    console.log('bench:claim — through functions-framework HTTP and the embedded Firestore emulator');
-    console.log(t.toString());
-    console.log(
-      `targets: p50 ≤ 2× floor: ${targets.p50WithinTwiceFloor ? 'met' : 'MISSED'}; throughput at 32 ≥ ½ floor: ${targets.throughputAt32AtLeastHalfFloor ? 'met' : 'MISSED'}; duplicates: ${allDuplicates}`,
-    );
+    const firstClaims: number[] = [];
+    let one: FunctionProcess | null = null;
+    for (let i = 0; i < 3; i++) {
+      const f = await spawn('functions/index.js', 'claim');
+      const t = performance.now();
+      const o = await claimOnce(f.url, 'cold');
+      if (o.status !== 200) throw new Error(`first claim failed: ${o.status} ${o.code}`);
+      firstClaims.push(performance.now() - t);
+      if (i === 0) one = f;
+      else await f.stop();
+    }
+    const claimUrl = one!.url;
+    const floor = await spawn('bench/functions/floor.js', 'floor');
+    for (let i = 0; i < 5; i++) await floorOnce(floor.url, floorDoc());
+
+    // ── warm ──
+    const warm: Record<string, { claim: Stats; floor: Stats; p50Ratio: number; throughputRatio: number; errors: number }> = {};
+    const claimed: string[] = [];
+    for (const [key, c, n] of [
+      ['c1', 1, warmN],
+      ['c32', 32, warmN * 2],
+    ] as const) {
+      const pool = `warm-${key}`;
+      for (let i = 0; i < 5; i++) claimed.push(...(await claimOnce(claimUrl, pool)).names);
+      const cl = await drive(n, c, () => claimOnce(claimUrl, pool));
+      const fl = await drive(n, c, () => floorOnce(floor.url, floorDoc()));
+      cl.outcomes.forEach((o) => claimed.push(...o.names));
+      warm[key] = {
+        claim: cl.stats,
+        floor: fl.stats,
+        p50Ratio: round(cl.stats.p50 / fl.stats.p50),
+        throughputRatio: round(cl.stats.throughput / fl.stats.throughput),
+        errors: [...cl.outcomes, ...fl.outcomes].filter((o) => o.status !== 200).length,
+      };
+    }
+
+    // ── idle gap ──
+    const idleClaim: number[] = [];
+    const idleFloor: number[] = [];
+    const idleCalls = { Commit: 0, reads: 0 };
+    for (let i = 0; i < opts.idleSamples; i++) {
+      await sleep(IDLE_GAP_MS);
+      const before = { ...calls };
+      let t = performance.now();
+      const o = await claimOnce(claimUrl, 'idle');
+      idleClaim.push(performance.now() - t);
+      idleCalls.Commit += calls.Commit - before.Commit;
+      idleCalls.reads += calls.reads - before.reads;
+      if (o.status !== 200) throw new Error(`idle claim failed: ${o.status} ${o.code}`);
+      t = performance.now();
+      await floorOnce(floor.url, floorDoc());
+      idleFloor.push(performance.now() - t);
+    }
+
+    // ── instances: 64 claimers over 1, then 4 instances; rounds of PER_ROUND claims on READY ready machines ──
+    const runInstances = async (urls: string[], pool: string) => {
+      await seed(pool, 0);
+      let claimMs = 0;
+      let served = 0;
+      let falseEmpty = 0;
+      let otherErrors = 0;
+      const names: string[] = [];
+      const lat: number[] = [];
+      let commits = 0;
+      for (let r = 0; r < opts.rounds; r++) {
+        const ready = (await instances.countByState(pool)).ready;
+        await seed(pool, READY - ready);
+        const commitsBefore = calls.Commit;
+        const t0 = performance.now();
+        const res = await drive(PER_ROUND, CLAIMERS, (i) => claimOnce(urls[i % urls.length]!, pool));
+        claimMs += performance.now() - t0;
+        commits += calls.Commit - commitsBefore;
+        lat.push(res.stats.p50);
+        for (const o of res.outcomes) {
+          if (o.status === 200) {
+            served++;
+            names.push(...o.names);
+          } else if (o.status === 503 && o.code === 'pool_empty') falseEmpty++;
+          else otherErrors++;
+        }
+      }
+      return {
+        claims: served,
+        throughput: round((served / claimMs) * 1000),
+        p50OfRounds: round(median(lat)),
+        commitsPerClaim: round(commits / Math.max(1, served)),
+        // At most PER_ROUND of READY are taken in a round: every 503 pool_empty is false.
+        falseEmpty,
+        otherErrors,
+        duplicates: names.length - new Set(names).size,
+      };
+    };
+    const inst1 = await runInstances([claimUrl], 'inst1');
+    const more = await Promise.all([1, 2, 3].map(() => spawn('functions/index.js', 'claim')));
+    const urls4 = [claimUrl, ...more.map((m) => m.url)];
+    // Warm the new instances' connections as the first one is warm.
+    for (const u of urls4.slice(1)) for (let i = 0; i < 3; i++) await claimOnce(u, 'cold');
+    const inst4 = await runInstances(urls4, 'inst4');
+
+    const warmClaimP50 = warm.c1!.claim.p50;
+    const report = {
+      bench: 'claim',
+      node: process.version,
+      latencyMs: opts.latencyMs,
+      warm: Object.fromEntries(Object.entries(warm).map(([k, v]) => [k, { ...v }])),
+      idleGap: {
+        gapMs: IDLE_GAP_MS,
+        claimP50: round(median(idleClaim)),
+        floorP50: round(median(idleFloor)),
+        p50Ratio: round(median(idleClaim) / median(idleFloor)),
+        commitsPerClaim: round(idleCalls.Commit / opts.idleSamples),
+        readCallsPerClaim: round(idleCalls.reads / opts.idleSamples),
+      },
+      instances1: inst1,
+      instances4: {
+        ...inst4,
+        throughputVsOne: round(inst4.throughput / inst1.throughput),
+      },
+      coldStart: {
+        importEntryMs: round(median(importEntry)),
+        importHelloMs: round(median(importHello)),
+        importRatio: round(median(importEntry) / median(importHello)),
+        firstClaimMs: round(median(firstClaims)),
+        warmClaimMs: warmClaimP50,
+        firstClaimRatio: round(median(firstClaims) / warmClaimP50),
+      },
+      duplicatesWarm: claimed.length - new Set(claimed).size,
+    };
+    const targets = {
+      warmC1P50: report.warm.c1!.p50Ratio <= 1.5,
+      idleGapP50: report.idleGap.p50Ratio <= 2,
+      c32Throughput: report.warm.c32!.throughputRatio >= 0.6,
+      instances4Throughput: report.instances4.throughputVsOne >= 0.8,
+      instances4Commits: report.instances4.commitsPerClaim <= 1.3,
+      instances4FalseEmpty: report.instances4.falseEmpty === 0,
+      instances4Duplicates: report.instances4.duplicates === 0 && report.duplicatesWarm === 0,
+      importRatio: report.coldStart.importRatio <= 2,
+      firstClaimRatio: report.coldStart.firstClaimRatio <= 3,
+    };
+    if (opts.json) {
+      console.log(JSON.stringify({ ...report, targets }));
+    } else {
+      console.log(`bench:claim — deployed functions in their own processes, embedded emulators, +${opts.latencyMs} ms one way`);
+      const t = new Table({ head: ['scenario', 'claim p50 ms', 'p99 ms', 'req/s', 'floor p50 ms', 'req/s', 'p50 ×floor', 'req/s ×floor'] });
+      for (const [k, v] of Object.entries(report.warm)) {
+        t.push([`warm ${k}`, v.claim.p50, v.claim.p99, v.claim.throughput, v.floor.p50, v.floor.throughput, v.p50Ratio, v.throughputRatio]);
+      }
+      t.push(['idle gap', report.idleGap.claimP50, '', '', report.idleGap.floorP50, '', report.idleGap.p50Ratio, '']);
+      console.log(t.toString());
+      const u = new Table({ head: ['instances', 'claims', 'req/s', 'p50 ms', 'commits/claim', 'false empties', 'duplicates', 'other errors'] });
+      for (const [k, v] of [
+        ['1', inst1],
+        ['4', inst4],
+      ] as const) {
+        u.push([k, v.claims, v.throughput, v.p50OfRounds, v.commitsPerClaim, v.falseEmpty, v.duplicates, v.otherErrors]);
+      }
+      console.log(u.toString());
+      console.log(`4 instances: ${report.instances4.throughputVsOne}× the throughput of one`);
+      const c = report.coldStart;
+      console.log(
+        `cold start: import ${c.importEntryMs} ms = ${c.importRatio}× a functions-framework hello (${c.importHelloMs} ms); first claim ${c.firstClaimMs} ms = ${c.firstClaimRatio}× a warm one`,
+      );
+      console.log(
+        'targets: ' +
+          Object.entries(targets)
+            .map(([k, v]) => `${k} ${v ? 'met' : 'MISSED'}`)
+            .join(', '),
+      );
+    }
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await Promise.all(proxies.map((p) => p.close()));
+    await pubsub.close();
+    await db.terminate();
+    await pubsubEmulator.stop();
+    await firestore.stop();
   }
-  await claimServer.close();
-  await floorServer.close();
-  await db.terminate();
-  await emulator.stop();
 }
 
 main().catch((err) => {
