@@ -103,6 +103,11 @@ export interface InstanceStore {
   /** Moves `count` ready machines of the pool to claimed, all or nothing, idempotently. */
   claim(req: ClaimRequest): Promise<ClaimOutcome>;
   /**
+   * Optional: starts reading the pool's claim candidates now, so that a claim about to
+   * follow (once its pool spec is read) finds them read or on the way. Never throws.
+   */
+  prefetchCandidates?(pool: string): void;
+  /**
    * Claims served since `since` (from the claims' idempotency receipts, written in the
    * claim's own transaction: the status page's warm claims cost the claim path nothing).
    */

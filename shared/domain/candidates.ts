@@ -3,9 +3,10 @@
  *
  * A claim takes the oldest ready machines, approximately: it picks at random among the
  * oldest `count + window`, so concurrent claimers spread out instead of all trying the
- * same documents. A claimer that lost a race widens its window. Both stores use it: the
- * in-memory store with a window of 0 (exactly the oldest), the Firestore store with a
- * window that starts at SPREAD_WINDOW.
+ * same documents. Both stores use it: the in-memory store with a window of 0 (exactly the
+ * oldest), the Firestore store with the window of its ContentionWindow: SPREAD_WINDOW
+ * while claims do not collide, wider (for every claim of the process, not only the one
+ * that lost) after each race lost to another instance, narrowing again once they stop.
  */
 
 /** A source of uniformly distributed numbers in [0, 1) (Math.random in production). */
@@ -51,10 +52,13 @@ export class CandidateMemory {
     this.#cacheMs = cacheMs;
   }
 
-  /** The last read of the pool's candidates, oldest first, if still fresh at `now`. */
-  cached(pool: string, now: number): string[] {
+  /**
+   * The last read of the pool's candidates, oldest first, if still fresh at `now`; with
+   * `maxAgeMs` (shorter than the cache time), only if read within it.
+   */
+  cached(pool: string, now: number, maxAgeMs = this.#cacheMs): string[] {
     const entry = this.#candidates.get(pool);
-    return entry && entry.until > now ? entry.names : [];
+    return entry && entry.until > now && entry.until - this.#cacheMs + Math.min(maxAgeMs, this.#cacheMs) > now ? entry.names : [];
   }
 
   /** A fresh read of the pool's candidates, oldest first. */
@@ -77,5 +81,49 @@ export class CandidateMemory {
     const taken = this.#taken.get(pool) ?? new Map<string, number>();
     for (const [n, until] of taken) if (until <= now) taken.delete(n);
     return new Set(taken.keys());
+  }
+}
+
+/** How long a widened window holds without a new lost race before it halves. */
+export const WINDOW_DECAY_MS = 2_000;
+
+/**
+ * Per pool, how widely this process's claims spread: SPREAD_WINDOW while they win their
+ * races, twice as wide (up to MAX_SPREAD_WINDOW) after each race lost, halving for every
+ * WINDOW_DECAY_MS without one. Races are lost to other instances (claims of one process
+ * never pick the same machine), so the window grows with the contention the process
+ * sees, not with its own concurrency.
+ */
+export class ContentionWindow {
+  readonly #byPool = new Map<string, { window: number; at: number }>();
+
+  constructor(
+    readonly base = SPREAD_WINDOW,
+    readonly decayMs = WINDOW_DECAY_MS,
+  ) {}
+
+  current(pool: string, now: number): number {
+    const e = this.#byPool.get(pool);
+    if (!e) return this.base;
+    const halvings = Math.floor(Math.max(0, now - e.at) / this.decayMs);
+    const w = Math.max(this.base, Math.floor(e.window / 2 ** Math.min(halvings, 30)));
+    if (w === this.base) this.#byPool.delete(pool);
+    return w;
+  }
+
+  /** A race lost at `now`: returns the wider window (which every claim of the pool now uses). */
+  lost(pool: string, now: number): number {
+    const window = widenedWindow(Math.max(this.current(pool, now), this.base));
+    this.#byPool.set(pool, { window, at: now });
+    return window;
+  }
+
+  /**
+   * How long a cached read of the pool's candidates may be reused at `now`: `cacheMs` at
+   * the base window, shorter as the window widens (other instances are taking machines,
+   * so the cached list goes stale sooner).
+   */
+  cacheAgeMs(pool: string, now: number, cacheMs: number): number {
+    return Math.floor((cacheMs * this.base) / this.current(pool, now));
   }
 }

@@ -1,0 +1,285 @@
+/**
+ * The claim of the Firestore instance store: moves `count` ready machines of a pool to
+ * claimed, in one transaction with the claim's receipt (claims/{receipt}).
+ *
+ * It reads candidate names (ids only: a field mask with no fields) outside the
+ * transaction, oldest ready first, shared by the concurrent claims of the process and
+ * reused for a short while; picks among them (shared/domain/candidates.ts: at random
+ * among the K oldest, K growing with the races this process loses to other instances);
+ * re-reads exactly the picked documents inside the transaction and flips them. A
+ * candidate found taken is forgotten by every claim of the process; a claim that finds no
+ * free candidate reads afresh (and retries what it skipped) before it answers empty, so
+ * it never answers empty while a ready machine it could take exists.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Timestamp, type CollectionReference, type DocumentReference, type DocumentSnapshot, type Firestore, type Transaction } from '@google-cloud/firestore';
+import { WarmerError } from '../errors.js';
+import { CandidateMemory, ContentionWindow, pickAmongOldest, type Random } from '../domain/candidates.js';
+import { fingerprintOf, sameClaim, type ClaimFingerprint, type ClaimOutcome, type ClaimRequest } from '../domain/claim.js';
+import { claimedRecord } from '../domain/instance.js';
+import type { Clock } from '../ports.js';
+import { AUDIT_RETENTION_MS, claimReceiptId, fromSnapshot, toStored } from './firestore-instance-record.js';
+
+const MAX_CLAIM_ATTEMPTS = 24;
+/** How long a claimer reuses this process's last candidate query of a pool (shorter under contention). */
+export const CANDIDATE_CACHE_MS = 1000;
+/**
+ * The longest a claim that found no free candidate waits for this process's other claims
+ * of the pool to settle (each settle wakes it at once). Only a safety cap: those claims'
+ * transactions always end, and a claim that gave up on a machine another claim then
+ * failed to take would answer 503 while a ready machine sits unclaimed. Measured from
+ * when the wait starts, not from the claim's start, so a slow, busy process does not turn
+ * a long queue into false 503s.
+ */
+const INFLIGHT_WAIT_MS = 20_000;
+/** gRPC ABORTED: another transaction committed first on a document this one read. */
+const ABORTED = 10;
+
+/** claims/{claimReceiptId(principal, requestId)}: what was asked, by whom, and what was handed out. */
+export interface StoredReceipt {
+  pool: string;
+  /** Absent on receipts written before claims had owners (and fingerprints). */
+  principal?: string;
+  requestId: string;
+  count?: number;
+  assignee?: string | null;
+  labels?: Record<string, string>;
+  instances: string[];
+  createdAt: number;
+  expireAt: Timestamp;
+}
+
+/** Thrown inside a claim transaction whose picked machines moved: it rolls back instead of committing nothing. */
+class StaleCandidates extends Error {
+  constructor(readonly names: string[]) {
+    super('stale candidates');
+  }
+}
+
+export class FirestoreClaimer {
+  readonly #memory = new CandidateMemory(CANDIDATE_CACHE_MS);
+  readonly #contention = new ContentionWindow();
+  readonly #inflight = new Map<string, Set<string>>();
+  readonly #reading = new Map<string, Promise<string[]>>();
+  /** Per pool: resolved (and replaced) whenever one of this process's claim transactions ends. */
+  readonly #settled = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+
+  constructor(
+    private readonly db: Firestore,
+    private readonly instances: CollectionReference,
+    private readonly claims: CollectionReference,
+    private readonly clock: Clock,
+    private readonly random: Random,
+  ) {}
+
+  #ref(name: string) {
+    return this.instances.doc(name);
+  }
+
+  #inflightOf(pool: string): Set<string> {
+    let inflight = this.#inflight.get(pool);
+    if (!inflight) this.#inflight.set(pool, (inflight = new Set()));
+    return inflight;
+  }
+
+  /**
+   * Starts reading the pool's candidates unless a fresh read is cached or under way, so
+   * that a claim's pool lookup and its candidate read overlap (one round trip, not two).
+   */
+  prefetch(pool: string): void {
+    const now = this.clock.now();
+    if (this.#reading.has(pool) || this.#memory.cached(pool, now, this.#contention.cacheAgeMs(pool, now, CANDIDATE_CACHE_MS)).length > 0) return;
+    void this.#sharedRead(pool, 1 + this.#contention.current(pool, now) + 2 * this.#inflightOf(pool).size).catch(() => undefined);
+  }
+
+  /** A read of the pool's candidates that concurrent claims share. */
+  #sharedRead(pool: string, limit: number): Promise<string[]> {
+    const read = this.#readCandidates(pool, limit);
+    this.#reading.set(pool, read);
+    const done = () => {
+      if (this.#reading.get(pool) === read) this.#reading.delete(pool);
+    };
+    read.then(done, done);
+    return read;
+  }
+
+  async claim(req: ClaimRequest): Promise<ClaimOutcome> {
+    // The receipt of an earlier claim with this request id is read inside the
+    // transaction, together with the candidates: one round trip.
+    // Keyed by principal and request id: ids are scoped per principal, and a replay
+    // naming another pool is found (and refused as a mismatch), not claimed afresh.
+    const receiptRef = this.claims.doc(claimReceiptId(req.principal, req.requestId));
+    // Names seen taken (or contended) by this claim.
+    const skip = new Set<string>();
+    // Names other claims of this process are trying right now: never picked twice, so
+    // concurrent claims in one instance never collide; other instances are kept apart by
+    // the transaction.
+    const inflight = this.#inflightOf(req.pool);
+    let waitUntil: number | null = null;
+    let retriedSkipped = false;
+    const budgetEnd = req.maxWaitMs === undefined ? Infinity : this.clock.now() + req.maxWaitMs;
+    for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+      const now = this.clock.now();
+      const window = this.#contention.current(req.pool, now);
+      const taken = this.#memory.recentlyTaken(req.pool, now);
+      const usable = (names: string[]) => names.filter((n) => !skip.has(n) && !inflight.has(n) && !taken.has(n));
+      let fresh = usable(this.#memory.cached(req.pool, now, this.#contention.cacheAgeMs(req.pool, now, CANDIDATE_CACHE_MS)));
+      if (fresh.length < req.count) {
+        // (Re)read the oldest ready machines. Concurrent claims share one read: a claim
+        // that finds a read of the pool in flight waits for it before reading again.
+        const pending = this.#reading.get(req.pool);
+        if (pending) fresh = usable(await pending.catch(() => []));
+      }
+      if (fresh.length < req.count) {
+        fresh = usable(await this.#sharedRead(req.pool, req.count + window + skip.size + 2 * inflight.size + taken.size));
+        if (fresh.length < req.count && [...inflight].some((n) => !skip.has(n))) {
+          // Not enough free candidates, but other claims of this process are trying some:
+          // a machine they fail to take is still ready. Wait for them before saying empty.
+          const at = this.clock.now();
+          waitUntil ??= Math.min(at + INFLIGHT_WAIT_MS, budgetEnd);
+          if (at < waitUntil) {
+            await this.#nextSettle(req.pool, waitUntil - at);
+            attempt--;
+            continue;
+          }
+        }
+        if (fresh.length < req.count && skip.size > 0 && !retriedSkipped) {
+          // A lost race may have been on the receipt (a concurrent retry of this request),
+          // not on the machines: give what this claim skipped one more try before empty.
+          retriedSkipped = true;
+          skip.clear();
+          continue;
+        }
+        if (fresh.length < req.count) {
+          // Someone may have claimed with this request id meanwhile (a concurrent retry).
+          const again = await receiptRef.get();
+          if (again.exists && !req.replacing) return this.#replay(null, again, req);
+          return { kind: 'empty', available: fresh.length };
+        }
+      }
+      const picked = pickAmongOldest(fresh, req.count, window, this.random);
+      for (const n of picked) inflight.add(n);
+      let result;
+      try {
+        result = await this.#claimTransaction(req, receiptRef, picked);
+      } catch (err) {
+        if (err instanceof StaleCandidates) {
+          result = { kind: 'stale' as const, names: err.names };
+        } else {
+          // Another claimer committed first on one of our candidates (ABORTED). Rather than
+          // let the client back off and retry the same documents, spread wider and move on.
+          if ((err as { code?: number }).code !== ABORTED) throw err;
+          // Skipped by this claim only: the conflict may have been on the receipt (a
+          // concurrent retry of the same request), and then these machines are still ready.
+          for (const n of picked) skip.add(n);
+          this.#contention.lost(req.pool, this.clock.now());
+          continue;
+        }
+      } finally {
+        for (const n of picked) inflight.delete(n);
+        this.#signalSettle(req.pool);
+      }
+      if (result.kind === 'claimed') {
+        this.#memory.forget(req.pool, picked, this.clock.now());
+        return { kind: 'claimed', instances: result.instances, replayed: false };
+      }
+      if (result.kind === 'replay') return result.outcome;
+      // Taken by another instance since the read: proven stale for every claim of the process.
+      for (const n of result.names) skip.add(n);
+      this.#memory.forget(req.pool, result.names, this.clock.now());
+      this.#contention.lost(req.pool, this.clock.now());
+    }
+    throw new WarmerError('contention', 'too much contention on the pool; retry');
+  }
+
+  /** Resolves when the next claim transaction of this process on the pool ends, or after `maxMs`. */
+  async #nextSettle(pool: string, maxMs: number): Promise<void> {
+    let settle = this.#settled.get(pool);
+    if (!settle) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#settled.set(pool, (settle = { promise, resolve }));
+    }
+    const timeout = new AbortController();
+    try {
+      await Promise.race([settle.promise, sleep(maxMs, undefined, { signal: timeout.signal }).catch(() => undefined)]);
+    } finally {
+      timeout.abort();
+    }
+  }
+
+  #signalSettle(pool: string) {
+    const settle = this.#settled.get(pool);
+    if (!settle) return;
+    this.#settled.delete(pool);
+    settle.resolve();
+  }
+
+  async #readCandidates(pool: string, limit: number): Promise<string[]> {
+    // Names only (an empty field mask): the transaction reads the documents it picks.
+    const snaps = await this.instances.where('pool', '==', pool).where('state', '==', 'ready').orderBy('readyAt').select().limit(limit).get();
+    const names = snaps.docs.map((d) => d.id);
+    this.#memory.remember(pool, names, this.clock.now());
+    return names;
+  }
+
+  /** The answer to a request id seen before: its machines, or `mismatch` when the request differs. */
+  async #replay(tx: Transaction | null, receiptSnap: DocumentSnapshot, req: ClaimRequest): Promise<ClaimOutcome> {
+    const receipt = receiptSnap.data() as StoredReceipt;
+    const original: ClaimFingerprint = {
+      pool: receipt.pool,
+      count: receipt.count ?? receipt.instances.length,
+      assignee: receipt.assignee ?? null,
+      labels: receipt.labels ?? {},
+    };
+    if (!sameClaim(original, req)) return { kind: 'mismatch', original };
+    return this.#replayNames(tx, receipt.instances);
+  }
+
+  async #replayNames(tx: Transaction | null, names: string[]): Promise<ClaimOutcome> {
+    const refs = names.map((n) => this.#ref(n));
+    const snaps = refs.length === 0 ? [] : tx ? await tx.getAll(...refs) : await this.db.getAll(...refs);
+    return { kind: 'claimed', instances: snaps.filter((s) => s.exists).map(fromSnapshot), replayed: true };
+  }
+
+  #claimTransaction(req: ClaimRequest, receiptRef: DocumentReference, picked: string[]) {
+    return this.db.runTransaction(
+      async (tx) => {
+        const [receipt, ...docs] = await tx.getAll(receiptRef, ...picked.map((n) => this.#ref(n)));
+        const replacing = req.replacing;
+        const receiptNames = receipt!.exists ? (receipt!.data() as StoredReceipt).instances : [];
+        if (replacing) {
+          // A top-up: only of this principal's receipt, and only while it still holds the names.
+          if (!receipt!.exists || !replacing.every((n) => receiptNames.includes(n))) {
+            return { kind: 'replay' as const, outcome: await this.#replayNames(tx, receiptNames) };
+          }
+        } else if (receipt!.exists) return { kind: 'replay' as const, outcome: await this.#replay(tx, receipt!, req) };
+        const stale = docs.filter((d) => !d.exists || fromSnapshot(d).state !== 'ready' || fromSnapshot(d).pool !== req.pool);
+        // Nothing to write: roll back rather than commit an empty transaction.
+        if (stale.length > 0) throw new StaleCandidates(stale.map((d) => d.id));
+        const claimed = docs.map((d) => {
+          const next = claimedRecord(fromSnapshot(d), req);
+          tx.set(d.ref, toStored(next));
+          return next;
+        });
+        if (replacing) {
+          // Whole document, no update mask (see firestore-instance-store.ts).
+          const previous = receipt!.data() as StoredReceipt;
+          tx.set(receiptRef, { ...previous, instances: [...receiptNames.filter((n) => !replacing.includes(n)), ...claimed.map((c) => c.name)] });
+          return { kind: 'claimed' as const, instances: claimed };
+        }
+        const stored: StoredReceipt = {
+          ...fingerprintOf(req),
+          principal: req.principal,
+          requestId: req.requestId,
+          instances: claimed.map((c) => c.name),
+          createdAt: req.now,
+          expireAt: Timestamp.fromMillis(req.now + AUDIT_RETENTION_MS),
+        };
+        tx.create(receiptRef, stored);
+        return { kind: 'claimed' as const, instances: claimed };
+      },
+      { maxAttempts: 1 },
+    );
+  }
+}
