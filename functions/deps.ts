@@ -1,26 +1,47 @@
 /**
  * The deployed functions' dependencies: built once per instance, lazily, from the
- * environment (shared/config.ts is the only reader of process.env).
+ * environment (shared/config.ts is the only reader of process.env). The adapters and
+ * their SDKs (compose.ts) are imported on first use, not with the entry point.
  */
 import { loadConfig, type Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logging.js';
 import type { ApiDeps } from '../shared/services/deps.js';
-import { buildApiDeps, buildWorkerDeps, createClients, type Clients, type WorkerDeps } from './compose.js';
+import type { Clients, WorkerDeps } from './compose.js';
 
 let config: Config | null = null;
 let logger: Logger | null = null;
-let clients: Clients | null = null;
-let apiDeps: ApiDeps | null = null;
+let clients: Promise<{ compose: typeof import('./compose.js'); clients: Clients }> | null = null;
+let apiDeps: Promise<ApiDeps> | null = null;
 let workerDeps: Promise<WorkerDeps> | null = null;
 
 export const getConfig = (): Config => (config ??= loadConfig());
 export const getLogger = (): Logger => (logger ??= createLogger({ minSeverity: getConfig().logLevel }));
-const getClients = (): Clients => (clients ??= createClients(getConfig(), getLogger()));
+const getClients = () => (clients ??= import('./compose.js').then((compose) => ({ compose, clients: compose.createClients(getConfig(), getLogger()) })));
 
-export async function getApiDeps(): Promise<ApiDeps> {
-  return (apiDeps ??= buildApiDeps(getClients(), getLogger()));
+export function getApiDeps(): Promise<ApiDeps> {
+  return (apiDeps ??= getClients().then(({ compose, clients }) => compose.buildApiDeps(clients, getLogger())));
 }
 
 export function getWorkerDeps(): Promise<WorkerDeps> {
-  return (workerDeps ??= buildWorkerDeps(getConfig(), getClients(), getLogger()));
+  return (workerDeps ??= getClients().then(({ compose, clients }) => compose.buildWorkerDeps(getConfig(), clients, getLogger())));
+}
+
+/**
+ * Prepares the claim path ahead of the first request: imports its modules and builds its
+ * dependencies (no call goes out: a process without credentials must not fail on its
+ * own). Started right after the entry point is imported, off the import itself; a
+ * request that arrives first awaits the same promises, so nothing is done twice. A
+ * failure is only logged: the request path builds (and reports) the same things itself.
+ */
+export function warmUp(): Promise<void> {
+  return getApiDeps().then(
+    () => undefined,
+    (err: unknown) => {
+      try {
+        getLogger().warn('warm-up failed; the first request pays for it', {}, err);
+      } catch {
+        // No configuration: the first request reports it.
+      }
+    },
+  );
 }

@@ -6,11 +6,22 @@
  *   api        HTTP      both of the above behind one URL (the local stack)
  *   reconcile  Pub/Sub   refill requests and the scheduler's tick
  *   teardown   Pub/Sub   teardown requests
+ *
+ * Importing it loads only functions-framework, the configuration and the two hooks that
+ * must be in place before functions-framework builds its server (the body guard and the
+ * JSON final handler). The routes, services, adapters and cloud SDKs are imported on the
+ * first call of a function (each function only what it uses: the claim never loads
+ * Compute Engine or the reconcile code), and the API path is warmed up in the background
+ * right after the import (deps.ts warmUp).
  */
-import { cloudEvent, http } from '@google-cloud/functions-framework';
-import { createApiHandler, type ApiSettings } from './http/api.js';
-import { getApiDeps, getConfig, getLogger, getWorkerDeps } from './deps.js';
-import { reconcileHandler, teardownHandler } from './events.js';
+import { cloudEvent, http, type CloudEvent, type Request, type Response } from '@google-cloud/functions-framework';
+import { buildTokenSet, type TokenSet } from '../shared/auth.js';
+import { guardBodies } from './http/body-guard.js';
+import { installJsonFinalHandler } from './http/json-final-handler.js';
+import type { ApiKind, ApiSettings } from './http/api.js';
+import { getApiDeps, getConfig, getLogger, getWorkerDeps, warmUp } from './deps.js';
+
+installJsonFinalHandler();
 
 const settings = (): ApiSettings => {
   const c = getConfig();
@@ -24,8 +35,55 @@ const settings = (): ApiSettings => {
   };
 };
 
-http('claim', createApiHandler('claim', settings, getApiDeps, getLogger));
-http('admin', createApiHandler('admin', settings, getApiDeps, getLogger));
-http('api', createApiHandler('all', settings, getApiDeps, getLogger));
-cloudEvent('reconcile', reconcileHandler(getWorkerDeps, getLogger));
-cloudEvent('teardown', teardownHandler(getWorkerDeps, getLogger));
+type HttpHandler = (req: Request, res: Response) => Promise<void>;
+let apiModule: Promise<typeof import('./http/api.js')> | null = null;
+const loadApi = () => (apiModule ??= import('./http/api.js'));
+
+/**
+ * An HTTP function whose handler is built on its first request. The body guard is
+ * attached here, at registration, as functions-framework builds its server from it
+ * (with the same options createApiHandler gives it).
+ */
+function lazyApi(kind: ApiKind): HttpHandler {
+  let handler: Promise<HttpHandler> | null = null;
+  let tokens: TokenSet | null = null;
+  const fn: HttpHandler = async (req, res) => {
+    handler ??= loadApi().then((m) => m.createApiHandler(kind, settings, getApiDeps, getLogger));
+    await (
+      await handler
+    )(req, res);
+  };
+  return guardBodies(fn, {
+    tokens: () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens)),
+    logger: getLogger,
+    maxBodyBytes: () => settings().maxBodyBytes,
+  });
+}
+
+let eventsModule: Promise<typeof import('./events.js')> | null = null;
+const loadEvents = () => (eventsModule ??= import('./events.js'));
+
+function lazyEvent(pick: (m: typeof import('./events.js')) => (event: CloudEvent<unknown>) => Promise<unknown>) {
+  let handler: Promise<(event: CloudEvent<unknown>) => Promise<unknown>> | null = null;
+  return async (event: CloudEvent<unknown>): Promise<void> => {
+    handler ??= loadEvents().then(pick);
+    await (
+      await handler
+    )(event);
+  };
+}
+
+http('claim', lazyApi('claim'));
+http('admin', lazyApi('admin'));
+http('api', lazyApi('all'));
+cloudEvent(
+  'reconcile',
+  lazyEvent((m) => m.reconcileHandler(getWorkerDeps, getLogger)),
+);
+cloudEvent(
+  'teardown',
+  lazyEvent((m) => m.teardownHandler(getWorkerDeps, getLogger)),
+);
+
+// Off the import: functions-framework starts listening meanwhile.
+setImmediate(() => void warmUp());
