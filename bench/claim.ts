@@ -150,7 +150,7 @@ async function main() {
   const addReady = (pool: string, n: number) =>
     Promise.all(Array.from({ length: n }, () => instances.create(record({ pool, state: 'ready', at: base + ++seq, name: `${pool}-m${seq}` }))));
   const seed = async (pool: string, n: number) => {
-    await pools.putPool(pool, spec({ targetReady: 0, maxSize: 100_000 }), Date.now());
+    await pools.putPool(pool, spec({ targetReady: 0, maxSize: 5000 }), Date.now());
     await addReady(pool, n);
   };
   const seedFloor = async (n: number) =>
