@@ -38,11 +38,13 @@ const program = new Command()
   .description('the claim as deployed, against a floor measured in the same run')
   .option('--json', 'print one JSON object')
   .option('--requests <n>', 'claims per warm level', (v) => Number(v), 200)
+  .option('--only <list>', 'run only these scenarios (warm,idle,instances), for investigation; the report then lacks the others')
   .option('--latency-ms <n>', 'one-way latency added to every emulator call', (v) => Number(v), 0)
   .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 5)
   .option('--claims <n>', 'claims of the instances scenarios (64 claimers, pool kept at ~200 ready)', (v) => Number(v), 600)
   .parse();
-const opts = program.opts<{ json?: boolean; requests: number; latencyMs: number; idleSamples: number; claims: number }>();
+const opts = program.opts<{ only?: string; json?: boolean; requests: number; latencyMs: number; idleSamples: number; claims: number }>();
+const only = (s: string) => !opts.only || opts.only.split(',').includes(s);
 const TOKEN = 'bench-claim-token-0123456789';
 const PROJECT = 'warmer-bench';
 /** Longer than every cache of the claim path (pool specs 2 s, candidates 1 s). */
@@ -202,10 +204,12 @@ async function main() {
     // ── warm ──
     const warm: Record<string, { claim: Stats; floor: Stats; p50Ratio: number; throughputRatio: number; errors: number }> = {};
     const claimed: string[] = [];
-    for (const [key, c, n] of [
-      ['c1', 1, warmN],
-      ['c32', 32, warmN * 2],
-    ] as const) {
+    for (const [key, c, n] of (only('warm')
+      ? [
+          ['c1', 1, warmN],
+          ['c32', 32, warmN * 2],
+        ]
+      : []) as Array<[string, number, number]>) {
       const pool = `warm-${key}`;
       for (let i = 0; i < 5; i++) claimed.push(...(await claimOnce(claimUrl, pool)).names);
       const cl = await drive(n, c, () => claimOnce(claimUrl, pool));
@@ -224,7 +228,7 @@ async function main() {
     const idleClaim: number[] = [];
     const idleFloor: number[] = [];
     const idleCalls = { Commit: 0, reads: 0 };
-    for (let i = 0; i < opts.idleSamples; i++) {
+    for (let i = 0; i < (only('idle') ? opts.idleSamples : 0); i++) {
       await sleep(IDLE_GAP_MS);
       const before = { ...calls };
       let t = performance.now();
@@ -241,7 +245,7 @@ async function main() {
     // ── instances: 64 claimers over 1, then 4 instances; rounds of PER_ROUND claims on READY ready machines ──
     // The pool is kept at about READY ready machines: a top-up loop (this process, straight
     // to the emulator) adds one machine per claim served; its own commits are not counted.
-    const runInstances = async (urls: string[], pool: string) => {
+    const runInstances = async (urls: string[], pool: string, skip = false) => {
       await seed(pool, READY);
       let served = 0;
       let falseEmpty = 0;
@@ -260,7 +264,7 @@ async function main() {
       })();
       const commitsBefore = calls.Commit;
       const readsBefore = calls.reads;
-      const res = await drive(opts.claims, CLAIMERS, async (i) => {
+      const res = await drive(skip ? 0 : opts.claims, CLAIMERS, async (i) => {
         const o = await claimOnce(urls[i % urls.length]!, pool);
         if (o.status === 200) {
           served++;
@@ -284,14 +288,15 @@ async function main() {
         duplicates: names.length - new Set(names).size,
       };
     };
-    const inst1 = await runInstances([claimUrl], 'inst1');
+    const skipInstances = !only('instances');
+    const inst1 = await runInstances([claimUrl], 'inst1', skipInstances);
     const more = await Promise.all([1, 2, 3].map(() => spawn('functions/index.js', 'claim')));
     const urls4 = [claimUrl, ...more.map((m) => m.url)];
     // Warm the new instances' connections as the first one is warm.
     for (const u of urls4.slice(1)) for (let i = 0; i < 3; i++) await claimOnce(u, 'cold');
-    const inst4 = await runInstances(urls4, 'inst4');
+    const inst4 = await runInstances(urls4, 'inst4', skipInstances);
 
-    const warmClaimP50 = warm.c1!.claim.p50;
+    const warmClaimP50 = warm.c1?.claim.p50 ?? NaN;
     const report = {
       bench: 'claim',
       node: process.version,
@@ -322,9 +327,9 @@ async function main() {
       duplicatesWarm: claimed.length - new Set(claimed).size,
     };
     const targets = {
-      warmC1P50: report.warm.c1!.p50Ratio <= 1.5,
+      warmC1P50: (report.warm.c1?.p50Ratio ?? NaN) <= 1.5,
       idleGapP50: report.idleGap.p50Ratio <= 2,
-      c32Throughput: report.warm.c32!.throughputRatio >= 0.6,
+      c32Throughput: (report.warm.c32?.throughputRatio ?? NaN) >= 0.6,
       instances4Throughput: report.instances4.throughputVsOne >= 0.8,
       instances4Commits: report.instances4.commitsPerClaim <= 1.3,
       instances4FalseEmpty: report.instances4.falseEmpty === 0,
