@@ -14,6 +14,9 @@
  * Compute Engine or the reconcile code), and the API path is warmed up in the background
  * right after the import (deps.ts warmUp).
  */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Server } from 'node:http';
 import { cloudEvent, http, type CloudEvent, type Request, type Response } from '@google-cloud/functions-framework';
 import { buildTokenSet, type TokenSet } from '../shared/auth.js';
 import { guardBodies } from './http/body-guard.js';
@@ -44,6 +47,7 @@ const loadApi = () => (apiModule ??= import('./http/api.js'));
  * attached here, at registration, as functions-framework builds its server from it
  * (with the same options createApiHandler gives it).
  */
+const apiFunctions = new WeakSet<object>();
 function lazyApi(kind: ApiKind): HttpHandler {
   let handler: Promise<HttpHandler> | null = null;
   let tokens: TokenSet | null = null;
@@ -53,6 +57,7 @@ function lazyApi(kind: ApiKind): HttpHandler {
       await handler
     )(req, res);
   };
+  apiFunctions.add(fn);
   return guardBodies(fn, {
     tokens: () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens)),
     logger: getLogger,
@@ -85,5 +90,42 @@ cloudEvent(
   lazyEvent((m) => m.teardownHandler(getWorkerDeps, getLogger)),
 );
 
-// Off the import: functions-framework starts listening meanwhile.
-setImmediate(() => void warmUp());
+/** The longest an API function holds its port closed while its claim path is built. */
+const WARM_UP_BOUND_MS = 10_000;
+
+/**
+ * The API path is built right after the import (off it), and an API function's server
+ * starts listening once that is done (or after WARM_UP_BOUND_MS): Cloud Run routes no
+ * request to an instance before its port accepts, so the first claim does not wait on
+ * module loading. functions-framework builds its server with `getServer` (looked up on
+ * its module's exports at call time, as body-guard.ts relies on too) and calls `listen`
+ * on it right away; that `listen` is deferred here.
+ */
+function deferListenUntilWarm(): void {
+  const require = createRequire(import.meta.url);
+  const serverModule = require(join(dirname(require.resolve('@google-cloud/functions-framework')), 'server.js')) as {
+    getServer: (fn: unknown, options: unknown) => Server;
+  };
+  const original = serverModule.getServer;
+  serverModule.getServer = function getServer(fn: unknown, options: unknown): Server {
+    const server = original(fn, options);
+    if (!apiFunctions.has(fn as object)) return server;
+    const listen = server.listen.bind(server) as (...args: unknown[]) => Server;
+    server.listen = ((...args: unknown[]) => {
+      let bound: ReturnType<typeof setTimeout> | undefined;
+      const cap = new Promise<void>((resolve) => (bound = setTimeout(resolve, WARM_UP_BOUND_MS)));
+      void Promise.race([warm(), cap]).then(() => {
+        clearTimeout(bound);
+        listen(...args);
+      });
+      return server;
+    }) as Server['listen'];
+    return server;
+  };
+}
+
+let warming: Promise<void> | null = null;
+const warm = () => (warming ??= warmUp());
+// Off the import: starts once the importer's own work is done (or when the server listens).
+setImmediate(() => void warm());
+deferListenUntilWarm();
