@@ -47,6 +47,7 @@ interface StoredReceipt {
   count?: number;
   assignee?: string | null;
   labels?: Record<string, string>;
+  sshKeys?: string[];
   instances: string[];
   createdAt: number;
   expireAt: Timestamp;
@@ -178,6 +179,7 @@ export class FirestoreInstanceStore implements InstanceStore {
       count: receipt.count ?? receipt.instances.length,
       assignee: receipt.assignee ?? null,
       labels: receipt.labels ?? {},
+      ...(receipt.sshKeys?.length ? { sshKeys: receipt.sshKeys } : {}),
     };
     if (!sameClaim(original, req)) return { kind: 'mismatch', original };
     return this.#replayNames(tx, receipt.instances);
