@@ -153,3 +153,41 @@ describe('syncClaimAccess', () => {
     expect(compute.sshKeys.get(m.name)).toBe(`${ADMIN}\n${BOB}`);
   });
 });
+
+describe('the status page: claimed machines', () => {
+  it('lists claimed machines longest-held first, with assignee, expiry, address and access', async () => {
+    const { buildDashboard } = await import('../../shared/services/dashboard.js');
+    const { MemoryPoolStore } = await import('../../shared/adapters/memory-store.js');
+    const instances = new MemoryInstanceStore();
+    const pools = new MemoryPoolStore();
+    await pools.putPool('p', spec(), T0);
+    await instances.create(record({ pool: 'p', state: 'ready', at: T0 }));
+    const a = claimedRecord(record({ pool: 'p', state: 'ready', at: T0 }), {
+      principal: 'ci',
+      requestId: 'a',
+      assignee: 'ada',
+      labels: {},
+      sshKeys: [ADA],
+      lifetimeSeconds: 60,
+      now: T0 + 500,
+    });
+    const b = claimedRecord(record({ pool: 'p', state: 'ready', at: T0 }), {
+      principal: 'ci',
+      requestId: 'b',
+      assignee: null,
+      labels: {},
+      lifetimeSeconds: null,
+      now: T0 + 100,
+    });
+    await instances.create(a);
+    await instances.create(b);
+    const deps = { pools, instances, assignments: new MemoryAssignmentStore(instances), clock: { now: () => T0 + 1000 }, logger: memoryLogger() };
+    const d = await buildDashboard(deps);
+    expect(d.assignments).toEqual([
+      { name: b.name, pool: 'p', assignee: null, principal: 'ci', claimedAt: T0 + 100, expiresAt: null, address: b.ip, access: null },
+      { name: a.name, pool: 'p', assignee: 'ada', principal: 'ci', claimedAt: T0 + 500, expiresAt: T0 + 60_500, address: a.ip, access: 'pending' },
+    ]);
+    // Without an assignment store the section is absent (null), the rest of the page unchanged.
+    expect((await buildDashboard({ pools, instances, clock: deps.clock, logger: deps.logger })).assignments).toBeNull();
+  });
+});
