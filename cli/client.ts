@@ -55,12 +55,34 @@ export class WarmerClient {
     assignee?: string;
     requestId?: string;
     labels?: Record<string, string>;
+    sshKeys?: string[];
+    lifetimeSeconds?: number;
   }): Promise<{ instances: InstanceView[]; replayed: boolean }> {
     return this.request('POST', '/claim', body);
   }
 
   getInstance(name: string): Promise<InstanceView> {
     return this.request('GET', `/instances/${encodeURIComponent(name)}`);
+  }
+
+  listInstances(query: {
+    pool?: string;
+    state?: string;
+    assignee?: string;
+    limit?: number;
+    pageToken?: string;
+  }): Promise<{ instances: InstanceView[]; nextPageToken: string | null }> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+    return this.request('GET', `/instances${qs.size > 0 ? `?${qs}` : ''}`);
+  }
+
+  patchInstance(name: string, body: { expiresAt?: string | null; extendBySeconds?: number; assignee?: string; sshKeys?: string[] }): Promise<InstanceView> {
+    return this.request('PATCH', `/instances/${encodeURIComponent(name)}`, body);
+  }
+
+  renewInstance(name: string): Promise<InstanceView> {
+    return this.request('POST', `/instances/${encodeURIComponent(name)}/renew`);
   }
 
   release(name: string): Promise<{ instance: InstanceView; alreadyReleased: boolean }> {

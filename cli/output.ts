@@ -89,6 +89,24 @@ export function instancesTable(instances: InstanceView[]): string {
   return t.toString();
 }
 
+/** Age as a short duration: 45s, 12m, 5h, 3d. */
+export function age(fromMs: number, nowMs: number): string {
+  const s = Math.max(0, Math.round((nowMs - fromMs) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+export function assignmentsTable(instances: InstanceView[], nowMs: number): string {
+  const t = table(['machine', 'pool', 'assignee', 'since', 'expires', 'address', 'access']);
+  for (const i of instances) {
+    const since = i.claimedAt ? `${i.claimedAt} (${age(Date.parse(i.claimedAt), nowMs)})` : '-';
+    t.push([i.name, i.pool, orDash(i.assignee), since, i.expiresAt ?? 'never', orDash(i.publicIp ?? i.ip), i.access?.state ?? '-']);
+  }
+  return t.toString();
+}
+
 export function instanceDetail(i: InstanceView): string {
   const t = table(['field', 'value']);
   for (const [k, v] of Object.entries(i)) {

@@ -9,6 +9,7 @@ import { ApiError, ConnectionError, EXIT_API, EXIT_OK, EXIT_USAGE, UsageError } 
 import { instanceDetail, instancesTable, planText, poolDetail, poolsTable, statusTable } from './output.js';
 import { planApply, summarize, type PoolChange } from './plan.js';
 import { simulateCommand, simulateText } from './simulate.js';
+import { addAssignmentCommands } from './assignments.js';
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -277,6 +278,8 @@ Examples:
       const inst = await client(opts, 'claim').getInstance(name);
       out(inst, instanceDetail(inst));
     });
+
+  addAssignmentCommands(program, { common, client, out, now: () => Date.now() });
 
   // ── simulate ───────────────────────────────────────────────────────────────────────
   const number =

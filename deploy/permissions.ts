@@ -108,6 +108,7 @@ export const API_METHODS: readonly ApiMethod[] = [
   { api: GCE, method: 'instances.get', permissions: ['compute.instances.get'], why: 'the machine after insert; label fingerprint' },
   { api: GCE, method: 'instances.delete', permissions: ['compute.instances.delete'], why: 'teardown, orphans' },
   { api: GCE, method: 'instances.setLabels', permissions: ['compute.instances.setLabels'], why: 'labels of claimed machines' },
+  { api: GCE, method: 'instances.setMetadata', permissions: ['compute.instances.setMetadata'], why: "assignees' ssh-keys on claimed machines" },
   { api: GCE, method: 'instances.list', permissions: ['compute.instances.list'], why: 'machines of one zone' },
   { api: GCE, method: 'instances.aggregatedList', permissions: ['compute.instances.list'], why: 'inventory of all zones by the pool label' },
   { api: GCE, method: 'zoneOperations.get', permissions: ['compute.zoneOperations.get'], why: 'operation status' },

@@ -10,6 +10,7 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logging.js';
 import { createFirestore } from '../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../shared/adapters/firestore-instance-store.js';
+import { FirestoreAssignmentStore } from '../shared/adapters/firestore-instance-queries.js';
 import { TcpProber } from '../shared/adapters/tcp-prober.js';
 import { FirestorePoolRuntimeStore } from '../shared/adapters/firestore-runtime-store.js';
 import { CachingPoolStore } from '../shared/adapters/caching-pool-store.js';
@@ -44,6 +45,7 @@ export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {
     pools: pools.fresh,
     claimPools: pools,
     instances: new FirestoreInstanceStore(clients.firestore),
+    assignments: new FirestoreAssignmentStore(clients.firestore),
     publisher: clients.publisher,
     clock: systemClock,
     logger,
@@ -73,6 +75,7 @@ export async function buildWorkerDeps(c: Config, clients: Clients, logger: Logge
     pools: new FirestorePoolStore(clients.firestore),
     instances: new FirestoreInstanceStore(clients.firestore),
     runtime: new FirestorePoolRuntimeStore(clients.firestore),
+    assignments: new FirestoreAssignmentStore(clients.firestore),
     compute: new GceCompute({ project: c.project, endpoint }),
     prober: new TcpProber(),
     publisher: clients.publisher,

@@ -5,6 +5,7 @@
  */
 import type { ClaimOutcome, ClaimRequest, ServedClaim } from './domain/claim.js';
 import type { InstanceRecord, InstanceState } from './domain/instance.js';
+import type { InstancePage, InstanceQuery } from './domain/assignment.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from './domain/machine.js';
 import type { RefillMessage, TeardownMessage } from './domain/messages.js';
 import type { ClaimPassInput, LeaseGrant, PassClaim, PoolRuntime, PoolRuntimeDoc } from './domain/pool-runtime.js';
@@ -46,6 +47,12 @@ export interface Compute {
   listMachines(labels: Record<string, string>): Promise<Machine[]>;
   /** Merges the given labels into the machine's (retries when the fingerprint moved). */
   setLabels(zone: string, name: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * Edits the machine's `ssh-keys` metadata: takes out `remove`, puts in `add`, keeps every
+   * other entry and metadata item (instances.setMetadata with the metadata fingerprint;
+   * retries when the fingerprint moved).
+   */
+  updateSshKeys(zone: string, name: string, change: { add: readonly string[]; remove: readonly string[] }): Promise<void>;
   /** CPUs: the quota metric `machineType` counts against (its family's, else CPUS); CPUS when omitted. */
   quotaHeadroom(region: string, machineType?: string): Promise<QuotaHeadroom>;
 }
@@ -112,6 +119,20 @@ export interface InstanceStore {
    * claim's own transaction: the status page's warm claims cost the claim path nothing).
    */
   claimsSince(since: number): Promise<ServedClaim[]>;
+}
+
+/**
+ * Assignments: listing machines and changing a claimed machine's expiry, assignee and
+ * access. Kept apart from InstanceStore (the claim path's store); both stores implement it.
+ */
+export interface AssignmentStore {
+  /** Records matching the query, by name ascending, at most `limit`, after `after`. */
+  list(query: InstanceQuery): Promise<InstancePage>;
+  /**
+   * In one transaction: the record replaced by `change(record)` (null from `change`: left
+   * as it is). null when there is no record; else the record as it was and as written.
+   */
+  modify(name: string, change: (current: InstanceRecord) => InstanceRecord | null): Promise<{ before: InstanceRecord; after: InstanceRecord | null } | null>;
 }
 
 // ───────────────────────────── pool runtime (reconcile's own state) ─────────────────────────────

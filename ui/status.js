@@ -130,6 +130,7 @@
     stop();
     document.body.setAttribute('data-view', 'auth');
     $('pools').replaceChildren();
+    $('assignments').replaceChildren();
     $('auth').hidden = false;
     $('forget').hidden = true;
     $('meta').textContent = '';
@@ -201,6 +202,43 @@
       out.push(poolCard(p, data));
     });
     $('pools').replaceChildren.apply($('pools'), out);
+    renderAssignments(data);
+  }
+
+  /** Claimed machines: who has which, since when, until when. */
+  function renderAssignments(data) {
+    var list = data.assignments;
+    var box = $('assignments');
+    if (!list) return box.replaceChildren();
+    var now = data.generatedAt;
+    var rows = list.map(function (a) {
+      return h('tr', { 'data-instance': a.name }, [
+        h('td', {}, a.name),
+        h('td', {}, a.pool),
+        h('td', {}, a.assignee || '–'),
+        h('td', { title: new Date(a.claimedAt).toISOString() }, dur(now - a.claimedAt)),
+        h('td', {}, a.expiresAt === null ? 'never' : a.expiresAt <= now ? 'expired' : 'in ' + dur(a.expiresAt - now)),
+        h('td', {}, a.address || '–'),
+        h('td', {}, a.access || '–'),
+      ]);
+    });
+    box.replaceChildren(
+      h('h2', {}, 'Claimed machines (' + list.length + ')'),
+      list.length === 0
+        ? h('p', { class: 'empty' }, 'No machine is claimed.')
+        : h('table', { class: 'assignments' }, [
+            h('thead', {}, [
+              h(
+                'tr',
+                {},
+                ['machine', 'pool', 'assignee', 'age', 'expires', 'address', 'access'].map(function (c) {
+                  return h('th', {}, c);
+                }),
+              ),
+            ]),
+            h('tbody', {}, rows),
+          ]),
+    );
   }
 
   function poolCard(p, data) {

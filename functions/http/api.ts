@@ -11,6 +11,7 @@ import { guardBodies } from './body-guard.js';
 import { installJsonFinalHandler } from './json-final-handler.js';
 import { createRouter } from './router.js';
 import { adminRoutes, claimRoutes } from './routes.js';
+import { assignmentRoutes } from './assignment-routes.js';
 import { uiRoutes } from './ui-routes.js';
 import { openapiRoutes } from './openapi-routes.js';
 
@@ -36,6 +37,7 @@ export function createApiHandler(
 ): (req: Request, res: Response) => Promise<void> {
   const routes = [
     ...(kind !== 'admin' ? claimRoutes(deps, () => settings().travisAnswerBudgetMs ?? TRAVIS_ANSWER_BUDGET_MS) : []),
+    ...(kind !== 'admin' ? assignmentRoutes(deps) : []),
     ...(kind !== 'claim' ? adminRoutes(deps) : []),
     ...openapiRoutes(),
   ];

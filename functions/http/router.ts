@@ -29,7 +29,7 @@ export interface Reply {
   text?: string;
 }
 
-export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface Route {
   method: Method;
@@ -156,7 +156,7 @@ export function createRouter(routes: Route[], opts: RouterOptions) {
         caller = who;
       }
       let body: unknown = undefined;
-      if (req.method === 'POST' || req.method === 'PUT') {
+      if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') {
         const raw = (req as Request & { rawBody?: Buffer }).rawBody;
         const size = raw?.length ?? Number(req.get('content-length') ?? 0);
         if (size > opts.maxBodyBytes()) throw new WarmerError('payload_too_large', `request body is ${size} bytes; the limit is ${opts.maxBodyBytes()}`);

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { WarmerError } from '../../shared/errors.js';
-import { isValidPoolName, POOL_NAME, RESOURCE_NAME, type PoolSpec } from '../../shared/domain/pool-spec.js';
+import { isValidPoolName, POOL_NAME, RESOURCE_NAME, sshKeyEntrySchema, type PoolSpec } from '../../shared/domain/pool-spec.js';
 import type { ApiDeps } from '../../shared/services/deps.js';
 import { claimInstances, getInstance, releaseInstance, requestInstanceTravis, TRAVIS_ANSWER_BUDGET_MS } from '../../shared/services/claim.js';
 import { disablePool, listPoolStatuses, poolStatus, putPool, systemStatus } from '../../shared/services/pools.js';
@@ -57,6 +57,13 @@ const claimBody = z
     assignee: z.string().min(1).max(256).optional(),
     labels: labelsSchema.optional(),
     count: z.number().int().min(1).max(50).optional(),
+    sshKeys: z.array(sshKeyEntrySchema).max(64).optional(),
+    lifetimeSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(366 * 24 * 3600)
+      .optional(),
   })
   .strict();
 
@@ -71,7 +78,7 @@ const travisBody = z
   })
   .strict();
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined) throw new WarmerError('bad_request', 'a JSON body is required');
   const r = schema.safeParse(body);
   if (!r.success) {
@@ -85,7 +92,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-function instanceName(ctx: RouteContext): string {
+export function instanceName(ctx: RouteContext): string {
   const name = ctx.params.name!;
   if (!RESOURCE_NAME.test(name)) throw new WarmerError('bad_request', `"${name}" is not a valid instance name`);
   return name;
@@ -131,6 +138,8 @@ export function claimRoutes(deps: () => Promise<ApiDeps>, travisAnswerBudgetMs: 
             assignee: body.assignee ?? null,
             labels: body.labels ?? {},
             count: body.count ?? 1,
+            ...(body.sshKeys ? { sshKeys: body.sshKeys } : {}),
+            ...(body.lifetimeSeconds !== undefined ? { lifetimeSeconds: body.lifetimeSeconds } : {}),
           },
           { clientGone: ctx.clientGone },
         );

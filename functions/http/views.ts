@@ -20,6 +20,8 @@ export function instanceView(r: InstanceRecord, options: { withKey?: boolean } =
     assignee: r.claim?.assignee ?? null,
     labels: r.claim?.labels ?? {},
     requestId: r.claim?.requestId ?? null,
+    sshKeys: r.claim?.sshKeys ?? [],
+    access: r.claim?.access ? { state: r.claim.access.state, appliedAt: iso(r.claim.access.appliedAt) } : null,
     reason: r.reason,
     health: { consecutiveFailures: r.health.consecutiveFailures, lastProbeAt: iso(r.health.lastProbeAt), lastError: r.health.lastError },
     ...(options.withKey && r.sshPrivateKeyEncrypted ? { sshPrivateKey: r.sshPrivateKeyEncrypted } : {}),

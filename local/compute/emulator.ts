@@ -150,6 +150,12 @@ const ROUTES: Route[] = [
     kind: 'instances.setLabels',
     handle: async (w, [p, z, n], _q, req) => w.apiSetLabels(p!, z!, n!, await readBody(req)),
   },
+  {
+    method: 'POST',
+    pattern: new RegExp(`${P}/zones/${SEG}/instances/${SEG}/setMetadata$`),
+    kind: 'instances.setMetadata',
+    handle: async (w, [p, z, n], _q, req) => w.apiSetMetadata(p!, z!, n!, await readBody(req)),
+  },
   { method: 'GET', pattern: new RegExp(`${P}/aggregated/instances$`), kind: 'instances.aggregatedList', handle: (w, [p], q) => w.apiListAggregated(p!, q) },
   {
     method: 'GET',

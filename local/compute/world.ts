@@ -43,6 +43,7 @@ import { MachineSandbox } from './sandbox.js';
 import { Timers } from './timers.js';
 import { recordedAddress, type InstanceRecord } from './snapshot.js';
 
+import { applySetMetadata } from './metadata.js';
 export { API_BASE, cpusOfMachineType, labelFingerprint, regionOf } from './instance-resource.js';
 export { generateEd25519, makeHostKey } from './host-key.js';
 export type { OperationResource } from './operations.js';
@@ -202,6 +203,15 @@ export class ComputeWorld implements ComputeEmulatorControl {
     inst.resource.labels = labels;
     inst.resource.labelFingerprint = labelFingerprint(labels);
     const op = this.operations.create(project, zone, 'setLabels', String(inst.resource.selfLink), String(inst.resource.id), null);
+    this.runOperation(op, { onDone: () => null, delayMs: Math.min(this.faults.operationDelayMs, 50) });
+    return op.resource;
+  }
+
+  /** instances.setMetadata (metadata.ts): the machine's keys change at once. */
+  apiSetMetadata(project: string, zone: string, name: string, body: unknown): OperationResource {
+    const inst = this.mustFind(project, zone, name);
+    applySetMetadata(inst.resource, body);
+    const op = this.operations.create(project, zone, 'setMetadata', String(inst.resource.selfLink), String(inst.resource.id), null);
     this.runOperation(op, { onDone: () => null, delayMs: Math.min(this.faults.operationDelayMs, 50) });
     return op.resource;
   }

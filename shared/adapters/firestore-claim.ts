@@ -44,6 +44,7 @@ export interface StoredReceipt {
   count?: number;
   assignee?: string | null;
   labels?: Record<string, string>;
+  sshKeys?: string[];
   instances: string[];
   createdAt: number;
   expireAt: Timestamp;
@@ -231,6 +232,7 @@ export class FirestoreClaimer {
       count: receipt.count ?? receipt.instances.length,
       assignee: receipt.assignee ?? null,
       labels: receipt.labels ?? {},
+      ...(receipt.sshKeys?.length ? { sshKeys: receipt.sshKeys } : {}),
     };
     if (!sameClaim(original, req)) return { kind: 'mismatch', original };
     return this.#replayNames(tx, receipt.instances);

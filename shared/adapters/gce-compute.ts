@@ -16,7 +16,7 @@ import type { Compute } from '../ports.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../domain/machine.js';
 import { cpuQuotaMetricIn, GENERAL_CPU_METRIC } from '../domain/quota-metric.js';
 import { isFingerprintConflict, operationToWarmerError, toWarmerError } from './gce-errors.js';
-import { instanceResource, labelFilter, toMachine } from './gce-resources.js';
+import { instanceResource, labelFilter, sshKeysMetadata, toMachine } from './gce-resources.js';
 
 type IInstance = protos.google.cloud.compute.v1.IInstance;
 type IOperation = protos.google.cloud.compute.v1.IOperation;
@@ -175,6 +175,33 @@ export class GceCompute implements Compute {
         if (attempt >= this.setLabelsAttempts) {
           throw new WarmerError('transient', `${context}: the labels kept changing (${attempt} attempts)`, { cause: err });
         }
+        await sleep(Math.random() * 20 * attempt);
+      }
+    }
+  }
+
+  /**
+   * instances.setMetadata replaces the whole item list and needs the current metadata
+   * fingerprint (412 conditionNotMet when it moved: read again and retry):
+   * https://cloud.google.com/compute/docs/reference/rest/v1/instances/setMetadata. Only the
+   * `ssh-keys` item changes (editSshKeys); every other item is sent back as read.
+   */
+  async updateSshKeys(zone: string, name: string, change: { add: readonly string[]; remove: readonly string[] }): Promise<void> {
+    const context = `setMetadata ${zone}/${name}`;
+    for (let attempt = 1; ; attempt++) {
+      const instance = await this.getInstance(zone, name);
+      if (!instance) throw new WarmerError('not_found', `${context}: no such machine`);
+      const metadata = sshKeysMetadata(instance.metadata ?? {}, change);
+      if (!metadata) return;
+      try {
+        const [lro] = await this.instances.setMetadata({ project: this.project, zone, instance: name, metadataResource: metadata }, this.callOptions);
+        const op = await this.waitForOperation(zone, lro.latestResponse as IOperation, context);
+        if (op.error?.errors?.length) throw operationToWarmerError(op, context);
+        return;
+      } catch (err) {
+        if (err instanceof WarmerError || !isFingerprintConflict(err)) throw toWarmerError(err, context);
+        if (attempt >= this.setLabelsAttempts)
+          throw new WarmerError('transient', `${context}: the metadata kept changing (${attempt} attempts)`, { cause: err });
         await sleep(Math.random() * 20 * attempt);
       }
     }

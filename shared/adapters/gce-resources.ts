@@ -2,6 +2,7 @@
 import type { protos } from '@google-cloud/compute';
 import { lastSegment, effectiveMaxRunDurationSeconds } from '../domain/pool-spec.js';
 import type { CreateMachineRequest, Machine, MachineStatus } from '../domain/machine.js';
+import { editSshKeys } from '../domain/assignment.js';
 
 type IInstance = protos.google.cloud.compute.v1.IInstance;
 
@@ -69,4 +70,23 @@ export function labelFilter(labels: Record<string, string>): string {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `(labels.${k} = "${v.replace(/(["\\])/g, '\\$1')}")`)
     .join(' AND ');
+}
+
+/**
+ * The metadata to send with instances.setMetadata for an `ssh-keys` change: every item as
+ * read, `ssh-keys` edited, and the fingerprint read with it (exported for tests). null when
+ * the machine already has exactly those keys.
+ */
+export function sshKeysMetadata(
+  current: protos.google.cloud.compute.v1.IMetadata,
+  change: { add: readonly string[]; remove: readonly string[] },
+): protos.google.cloud.compute.v1.IMetadata | null {
+  const items = (current.items ?? []).map((i) => ({ key: i.key ?? '', value: i.value ?? '' }));
+  const at = items.findIndex((i) => i.key === 'ssh-keys');
+  const before = at >= 0 ? items[at]!.value : '';
+  const after = editSshKeys(before, change.add, change.remove);
+  if (after === before) return null;
+  if (at >= 0) items[at] = { key: 'ssh-keys', value: after };
+  else items.push({ key: 'ssh-keys', value: after });
+  return { items, fingerprint: current.fingerprint ?? '' };
 }

@@ -12,6 +12,8 @@ export interface ClaimRequest {
   requestId: string;
   assignee: string | null;
   labels: Record<string, string>;
+  /** The assignee's public keys (`user:ssh-ed25519 AAAA…`), added to the machine off the claim path. */
+  sshKeys?: string[];
   count: number;
   /** Seconds; null = no expiry. */
   lifetimeSeconds: number | null;
@@ -37,6 +39,8 @@ export interface ClaimFingerprint {
   count: number;
   assignee: string | null;
   labels: Record<string, string>;
+  /** Absent on receipts written before claims carried keys: no keys. */
+  sshKeys?: string[];
 }
 
 export type ClaimOutcome =
@@ -46,7 +50,8 @@ export type ClaimOutcome =
   | { kind: 'mismatch'; original: ClaimFingerprint };
 
 export function fingerprintOf(req: ClaimFingerprint): ClaimFingerprint {
-  return { pool: req.pool, count: req.count, assignee: req.assignee, labels: { ...req.labels } };
+  const keys = req.sshKeys ?? [];
+  return { pool: req.pool, count: req.count, assignee: req.assignee, labels: { ...req.labels }, ...(keys.length > 0 ? { sshKeys: [...keys] } : {}) };
 }
 
 /** Whether a replay asks for what the original did (labels compared as a set of pairs). */
@@ -56,7 +61,8 @@ export function sameClaim(original: ClaimFingerprint, replay: ClaimFingerprint):
     original.pool === replay.pool &&
     original.count === replay.count &&
     (original.assignee ?? null) === (replay.assignee ?? null) &&
-    pairs(original.labels ?? {}) === pairs(replay.labels ?? {})
+    pairs(original.labels ?? {}) === pairs(replay.labels ?? {}) &&
+    JSON.stringify([...(original.sshKeys ?? [])].sort()) === JSON.stringify([...(replay.sshKeys ?? [])].sort())
   );
 }
 

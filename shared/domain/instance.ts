@@ -59,6 +59,26 @@ export interface ClaimInfo {
   claimedAt: number;
   /** Epoch ms; null for long-lived assignments. */
   expiresAt: number | null;
+  /** Seconds a renewal extends the claim by (absent on older records: expiresAt − claimedAt). */
+  lifetimeSeconds?: number | null;
+  /** The assignee's public keys, as `ssh-keys` entries (absent: none). */
+  sshKeys?: string[];
+  /** Whether those keys (and removals of earlier assignees' keys) are on the machine; null: no keys involved. */
+  access?: ClaimAccess | null;
+}
+
+/**
+ * The assignee's SSH access, applied to the machine's `ssh-keys` metadata by reconcile,
+ * off the claim path (shared/services/claim-access.ts). `version` moves on every change,
+ * so an apply that raced a reassignment never marks the newer keys applied.
+ */
+export interface ClaimAccess {
+  state: 'pending' | 'applied';
+  version: number;
+  /** Keys of earlier assignees still to be removed from the machine. */
+  revoke: string[];
+  /** Epoch ms of the last apply; null before the first. */
+  appliedAt: number | null;
 }
 
 export interface HealthInfo {
@@ -127,8 +147,17 @@ export function newInstanceRecord(input: {
 /** A ready record as it becomes when claimed (the stores apply it compare-and-set). */
 export function claimedRecord(
   current: InstanceRecord,
-  claim: { principal: string; requestId: string; assignee: string | null; labels: Record<string, string>; lifetimeSeconds: number | null; now: number },
+  claim: {
+    principal: string;
+    requestId: string;
+    assignee: string | null;
+    labels: Record<string, string>;
+    sshKeys?: string[];
+    lifetimeSeconds: number | null;
+    now: number;
+  },
 ): InstanceRecord {
+  const sshKeys = [...(claim.sshKeys ?? [])];
   return {
     ...current,
     state: 'claimed',
@@ -141,6 +170,9 @@ export function claimedRecord(
       labels: { ...claim.labels },
       claimedAt: claim.now,
       expiresAt: claim.lifetimeSeconds === null ? null : claim.now + claim.lifetimeSeconds * 1000,
+      lifetimeSeconds: claim.lifetimeSeconds,
+      sshKeys,
+      access: sshKeys.length > 0 ? { state: 'pending', version: 1, revoke: [], appliedAt: null } : null,
     },
   };
 }

@@ -16,6 +16,13 @@ const ZONE = /^[a-z]+-[a-z]+[0-9]+-[a-z]$/;
 const SSH_KEY_ENTRY =
   /^[a-z_][a-z0-9_.-]{0,31}:(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/;
 
+/** One `ssh-keys` entry, public half only: the pool's admin keys and an assignee's keys (claims) alike. */
+export const sshKeyEntrySchema = z
+  .string()
+  .max(16_384)
+  .refine((k) => !/PRIVATE KEY/.test(k), 'that is a private key: give only public keys')
+  .refine((k) => SSH_KEY_ENTRY.test(k), 'SSH keys look like "user:ssh-ed25519 AAAA… comment"');
+
 const labels = z
   .record(
     z.string().regex(LABEL_KEY, 'label keys are lowercase letters, digits, _ and -, starting with a letter, at most 63 characters'),
@@ -104,16 +111,7 @@ export const poolSpecSchema = z
       .nullable()
       .default(null),
     /** Admin SSH keys, public halves only, as `user:ssh-ed25519 AAAA… comment`. */
-    sshAdminKeys: z
-      .array(
-        z
-          .string()
-          .max(16_384)
-          .refine((k) => !/PRIVATE KEY/.test(k), 'that is a private key: give only public keys')
-          .refine((k) => SSH_KEY_ENTRY.test(k), 'SSH keys look like "user:ssh-ed25519 AAAA… comment"'),
-      )
-      .max(64)
-      .default([]),
+    sshAdminKeys: z.array(sshKeyEntrySchema).max(64).default([]),
     startupScript: z
       .string()
       .max(256 * 1024)

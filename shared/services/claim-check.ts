@@ -61,8 +61,9 @@ export async function checkClaimed(
       requestId: input.requestId,
       assignee: input.assignee,
       labels: input.labels,
+      ...(input.sshKeys && input.sshKeys.length > 0 ? { sshKeys: input.sshKeys } : {}),
       count: bad.length,
-      lifetimeSeconds: pool.spec.claimLifetimeSeconds,
+      lifetimeSeconds: input.lifetimeSeconds ?? pool.spec.claimLifetimeSeconds,
       now: deps.clock.now(),
       replacing: bad.map((r) => r.name),
     });

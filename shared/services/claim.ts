@@ -28,6 +28,10 @@ export interface ClaimInput {
   assignee: string | null;
   labels: Record<string, string>;
   count: number;
+  /** The assignee's public SSH keys (added to the machine by reconcile, off this path). */
+  sshKeys?: string[];
+  /** The claim's own lifetime in seconds, instead of the pool's claimLifetimeSeconds. */
+  lifetimeSeconds?: number;
 }
 
 export interface ClaimResult {
@@ -70,8 +74,9 @@ export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: 
     requestId,
     assignee: input.assignee,
     labels: input.labels,
+    ...(input.sshKeys && input.sshKeys.length > 0 ? { sshKeys: input.sshKeys } : {}),
     count: input.count,
-    lifetimeSeconds: pool.spec.claimLifetimeSeconds,
+    lifetimeSeconds: input.lifetimeSeconds ?? pool.spec.claimLifetimeSeconds,
     now: started,
     ...(options.answerWithinMs === undefined ? {} : { maxWaitMs: Math.max(0, options.answerWithinMs - (deps.clock.now() - started)) }),
   });

@@ -11,11 +11,12 @@
  */
 import { INSTANCE_STATES, type InstanceState } from '../domain/instance.js';
 import type { HistoryEvent, HistoryStore } from '../history.js';
+import { claimedMachines, type DashboardAssignment } from './dashboard-assignments.js';
 
 /** What the status page summarizes: the recorded history, plus served claims read from their receipts. */
 export type ActivityEvent = HistoryEvent | { type: 'claim_hit'; pool: string; at: number; count: number };
 import type { Logger } from '../logging.js';
-import type { Clock, InstanceStore, PoolStore } from '../ports.js';
+import type { AssignmentStore, Clock, InstanceStore, PoolStore } from '../ports.js';
 
 export const BUCKET_MS = 5 * 60_000;
 export const WINDOW_BUCKETS = 12;
@@ -29,6 +30,8 @@ export interface DashboardDeps {
   clock: Clock;
   logger: Logger;
   history?: HistoryStore;
+  /** For the claimed machines' section (dashboard-assignments.ts). */
+  assignments?: AssignmentStore;
 }
 
 export interface ClaimBucket {
@@ -63,6 +66,8 @@ export interface Dashboard {
   /** 'none': no history store is configured; 'unavailable': reading it failed. */
   history: 'ok' | 'none' | 'unavailable';
   pools: DashboardPool[];
+  /** Claimed machines with assignee, age and expiry; null when they could not be listed. */
+  assignments: DashboardAssignment[] | null;
 }
 
 export function dashboardWindow(now: number): { start: number; end: number; bucketMs: number } {
@@ -159,7 +164,7 @@ export async function buildDashboard(deps: DashboardDeps): Promise<Dashboard> {
       };
     }),
   );
-  return { generatedAt: now, window, history: history.status, pools: perPool };
+  return { generatedAt: now, window, history: history.status, pools: perPool, assignments: await claimedMachines(deps) };
 }
 
 // ───────────────────────────── short cache ─────────────────────────────

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging.js';
-import type { Clock, InstanceStore, PoolStore, Prober, Publisher } from '../ports.js';
+import type { AssignmentStore, Clock, InstanceStore, PoolStore, Prober, Publisher } from '../ports.js';
 import type { HistoryStore } from '../history.js';
 
 /** What the claim and admin services need: no Compute Engine client on this path. */
@@ -9,6 +9,8 @@ export interface ApiDeps {
   /** Where the claim path reads pool specs: a short-lived cache in production. Default: `pools`. */
   claimPools?: PoolStore;
   instances: InstanceStore;
+  /** Listing machines and changing assignments (GET /instances, PATCH, renew). */
+  assignments?: AssignmentStore;
   publisher: Publisher;
   clock: Clock;
   logger: Logger;

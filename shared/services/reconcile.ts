@@ -20,7 +20,7 @@ import { DEFAULT_RECONCILE_SETTINGS, type ReconcilePlan } from '../domain/reconc
 import type { Random } from '../domain/candidates.js';
 import type { Logger } from '../logging.js';
 import type { HistoryStore } from '../history.js';
-import type { After, Clock, Compute, InstanceStore, PoolRuntimeStore, PoolStore, Prober, Publisher, Sleep } from '../ports.js';
+import type { After, AssignmentStore, Clock, Compute, InstanceStore, PoolRuntimeStore, PoolStore, Prober, Publisher, Sleep } from '../ports.js';
 import type { PoolRuntime } from '../domain/pool-runtime.js';
 import { PassFence, realAfter, settlesWithin } from './pass-fence.js';
 import { applyCloses, applyTeardowns, applyTransitions, deleteOrphans, summarizePlan } from './reconcile-apply.js';
@@ -28,6 +28,7 @@ import { applyCreates } from './reconcile-create.js';
 import { probeRecords } from './reconcile-probe.js';
 import { planWithQuota } from './reconcile-quota.js';
 import { syncClaimLabels } from './claim-labels.js';
+import { syncClaimAccess } from './claim-access.js';
 
 export interface ReconcileSettings {
   orphanGraceMs: number;
@@ -82,6 +83,8 @@ export interface ReconcileDeps {
   clock: Clock;
   logger: Logger;
   settings: ReconcileSettings;
+  /** Where assignee access is marked applied (claim-access.ts); without it keys stay pending. */
+  assignments?: AssignmentStore;
   /** Identifies this process's leases. */
   holder?: string;
   /** Machines becoming ready with their boot time, for the status page (best effort; optional). */
@@ -259,6 +262,7 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
   }
   if (fence.lost) return { ...summary, outcome: 'lease_lost' };
   await syncClaimLabels(deps, records, machines, log);
+  await syncClaimAccess(deps, records, machines, log);
 
   nextRuntime = { ...nextRuntime, probedAt };
   nextRuntime.lastPass = {

@@ -20,6 +20,8 @@ import type { ApiDeps } from '../../shared/services/deps.js';
 import { createApiHandler } from '../../functions/http/api.js';
 import { openapiRoutes } from '../../functions/http/openapi-routes.js';
 import { adminRoutes, claimRoutes } from '../../functions/http/routes.js';
+import { assignmentRoutes } from '../../functions/http/assignment-routes.js';
+import { MemoryAssignmentStore } from '../../shared/adapters/memory-assignments.js';
 import { uiRoutes } from '../../functions/http/ui-routes.js';
 import { FakePublisher } from '../support/fake-publisher.js';
 import { record, spec } from '../support/builders.js';
@@ -122,8 +124,10 @@ const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`work
 
 beforeEach(async () => {
   broken = null;
+  const instances = new MemoryInstanceStore();
   deps = {
-    instances: new MemoryInstanceStore(),
+    instances,
+    assignments: new MemoryAssignmentStore(instances),
     pools: new MemoryPoolStore(),
     publisher: new FakePublisher(),
     clock: { now: () => now },
@@ -177,11 +181,13 @@ interface Case extends CallOptions {
   fail?: 'internal' | 'transient';
   /** The request body is invalid and the document's request schema should say so too. */
   invalidBody?: boolean;
+  /** A query string appended to the path (e.g. `pool=ci&limit=1`). */
+  query?: string;
   /** Runs before the request (e.g. a first claim that the request replays). */
   setup?: () => Promise<unknown>;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 const big = 'x'.repeat(5000);
 const text = { rawBody: 'pool=ci', headers: { 'content-type': 'text/plain' } };
 const malformed = { rawBody: '{"pool": "ci"', headers: { 'content-type': 'application/json' } };
@@ -235,6 +241,54 @@ const cases: Array<[string, Method, string, number, Case]> = [
   ],
   ['claim: empty pool', 'POST', '/claim', 503, { token: CLAIM, body: { pool: 'ci', count: 3 } }],
   ['claim: store unavailable', 'POST', '/claim', 503, { token: CLAIM, body: { pool: 'ci' }, fail: 'transient' }],
+  // GET /instances
+  ['list (claim token: own machines)', 'GET', '/instances', 200, { token: CLAIM }],
+  ['list filtered and paged (admin)', 'GET', '/instances', 200, { token: ADMIN, query: 'pool=ci&state=ready,claimed&limit=1' }],
+  ['list: bad limit', 'GET', '/instances', 400, { token: CLAIM, query: 'limit=0' }],
+  ['list: no token', 'GET', '/instances', 401, {}],
+  ['list: internal failure', 'GET', '/instances', 500, { token: CLAIM, fail: 'internal' }],
+  ['list: store unavailable', 'GET', '/instances', 503, { token: CLAIM, fail: 'transient' }],
+  // PATCH /instances/{name}
+  ['extend', 'PATCH', '/instances/{name}', 200, { token: CLAIM, params: { name: CLAIMED }, body: { extendBySeconds: 3600 } }],
+  [
+    'reassign with keys',
+    'PATCH',
+    '/instances/{name}',
+    200,
+    {
+      token: CLAIM,
+      params: { name: CLAIMED },
+      body: { assignee: 'ada', sshKeys: ['ada:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaA ada'] },
+    },
+  ],
+  [
+    'patch: bad key',
+    'PATCH',
+    '/instances/{name}',
+    400,
+    { token: CLAIM, params: { name: CLAIMED }, body: { assignee: 'ada', sshKeys: ['nope'] }, invalidBody: true },
+  ],
+  ['patch: no token', 'PATCH', '/instances/{name}', 401, { params: { name: CLAIMED }, body: { extendBySeconds: 60 } }],
+  ["patch: another principal's machine", 'PATCH', '/instances/{name}', 404, { token: OTHER, params: { name: CLAIMED }, body: { extendBySeconds: 60 } }],
+  ['patch: a ready machine (admin)', 'PATCH', '/instances/{name}', 409, { token: ADMIN, params: { name: READY }, body: { extendBySeconds: 60 } }],
+  ['patch: too large', 'PATCH', '/instances/{name}', 413, { token: CLAIM, params: { name: CLAIMED }, body: { assignee: big } }],
+  ['patch: text body', 'PATCH', '/instances/{name}', 415, { token: CLAIM, params: { name: CLAIMED }, ...text }],
+  ['patch: internal failure', 'PATCH', '/instances/{name}', 500, { token: CLAIM, params: { name: CLAIMED }, body: { extendBySeconds: 60 }, fail: 'internal' }],
+  [
+    'patch: store unavailable',
+    'PATCH',
+    '/instances/{name}',
+    503,
+    { token: CLAIM, params: { name: CLAIMED }, body: { extendBySeconds: 60 }, fail: 'transient' },
+  ],
+  // POST /instances/{name}/renew
+  ['renew', 'POST', '/instances/{name}/renew', 200, { token: CLAIM, params: { name: CLAIMED } }],
+  ['renew: bad name', 'POST', '/instances/{name}/renew', 400, { token: CLAIM, params: { name: 'Bad_Name' } }],
+  ['renew: no token', 'POST', '/instances/{name}/renew', 401, { params: { name: CLAIMED } }],
+  ['renew: unknown', 'POST', '/instances/{name}/renew', 404, { token: CLAIM, params: { name: 'nope' } }],
+  ['renew: a ready machine (admin)', 'POST', '/instances/{name}/renew', 409, { token: ADMIN, params: { name: READY } }],
+  ['renew: internal failure', 'POST', '/instances/{name}/renew', 500, { token: CLAIM, params: { name: CLAIMED }, fail: 'internal' }],
+  ['renew: store unavailable', 'POST', '/instances/{name}/renew', 503, { token: CLAIM, params: { name: CLAIMED }, fail: 'transient' }],
   // GET /instances/{name}
   ['get a ready instance (admin)', 'GET', '/instances/{name}', 200, { token: ADMIN, params: { name: READY } }],
   ['get a claimed instance', 'GET', '/instances/{name}', 200, { token: CLAIM, params: { name: CLAIMED } }],
@@ -343,7 +397,7 @@ describe('every answer matches the document', () => {
   it.each(cases)('%s: %s %s → %d', async (_label, method, template, status, c) => {
     await c.setup?.();
     if (c.fail) broken = c.fail === 'internal' ? new Error('boom') : new WarmerError('transient', 'the store is unavailable');
-    const path = template.replace(/\{(\w+)\}/g, (_m, k: string) => encodeURIComponent(c.params![k]!));
+    const path = template.replace(/\{(\w+)\}/g, (_m, k: string) => encodeURIComponent(c.params![k]!)) + (c.query ? `?${c.query}` : '');
     const res = await call(server.url, method, path, c);
     expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -388,7 +442,7 @@ describe('every answer matches the document', () => {
   it.each([
     ['GET', '/nowhere'],
     ['POST', '/pools/ci/extra'],
-    ['GET', '/instances'],
+    ['GET', '/instances/x/y'],
   ])('%s %s → 404 NotFoundRoute', async (method, path) => {
     const res = await call(server.url, method, path, { token: ADMIN });
     expect(res.status).toBe(404);
@@ -406,7 +460,7 @@ describe('every answer matches the document', () => {
 
 describe('the document', () => {
   const fakeDeps = async (): Promise<ApiDeps> => deps;
-  const routes = [...claimRoutes(fakeDeps), ...adminRoutes(fakeDeps), ...uiRoutes(fakeDeps), ...openapiRoutes()];
+  const routes = [...claimRoutes(fakeDeps), ...assignmentRoutes(fakeDeps), ...adminRoutes(fakeDeps), ...uiRoutes(fakeDeps), ...openapiRoutes()];
   const toOpenApi = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
   it('documents every route of routes.ts and openapi-routes.ts, and nothing else', () => {

@@ -3,6 +3,7 @@ import { regionOfZone } from '../../shared/domain/pool-spec.js';
 import type { Compute, Prober } from '../../shared/ports.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../../shared/domain/machine.js';
 import type { ProbeResult, ProbeTarget } from '../../shared/domain/probe.js';
+import { editSshKeys } from '../../shared/domain/assignment.js';
 
 /** An in-memory Compute Engine with real behaviour (idempotent inserts, label filters) and injectable failures. */
 export class FakeCompute implements Compute {
@@ -66,6 +67,17 @@ export class FakeCompute implements Compute {
     const m = this.machines.get(name);
     if (!m) throw new WarmerError('not_found', name);
     m.labels = { ...m.labels, ...labels };
+  }
+
+  /** Each machine's `ssh-keys` metadata value (absent: none). */
+  readonly sshKeys = new Map<string, string>();
+  failSshKeys: ErrorCode[] = [];
+
+  async updateSshKeys(_zone: string, name: string, change: { add: readonly string[]; remove: readonly string[] }): Promise<void> {
+    if (!this.machines.has(name)) throw new WarmerError('not_found', name);
+    const fail = this.failSshKeys.shift();
+    if (fail) throw new WarmerError(fail, `injected ${fail}`);
+    this.sshKeys.set(name, editSshKeys(this.sshKeys.get(name) ?? '', change.add, change.remove));
   }
 
   /** quotaHeadroom calls, and the machine types they asked about. */

@@ -220,6 +220,13 @@ if (!haveChromium && !inCi) {
       const second = await api(stack, 'POST', '/claim', CLAIM, { pool: POOL });
       expect(second.status).toBe(200);
       await expect.poll(() => countOnPage(page, 'claimed'), { timeout: 15_000 }).toBe('1');
+      // The claimed machines' section lists it with its pool, age and expiry.
+      const claimedRow = page.locator(`#assignments tr[data-instance="${second.json.instances[0].name}"]`);
+      await expect.poll(() => claimedRow.count(), { timeout: 15_000 }).toBe(1);
+      const cells = await claimedRow.locator('td').allTextContents();
+      expect(cells[1]).toBe(POOL);
+      expect(cells[3]).toMatch(/^\d+(\.\d)? s$|min/);
+      expect(cells[4]).toMatch(/^never$|^in /);
       await expect
         .poll(
           () =>

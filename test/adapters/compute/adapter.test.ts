@@ -262,3 +262,43 @@ describe('getMachine, listMachines, setLabels', () => {
     await nowhere.close();
   });
 });
+
+describe('updateSshKeys (instances.setMetadata)', () => {
+  const ADMIN = 'admin:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdminAdminAdminAdminAdminAdminAdminAdminAd admin';
+  const ADA = 'ada:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaA ada';
+  const BOB = 'bob:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBobBobBobBobBobBobBobBobBobBobBobBobBobBobBo bob';
+  const metadata = async (zone: string, name: string) =>
+    (await raw(`zones/${zone}/instances/${name}`)).metadata as { fingerprint: string; items: Array<{ key: string; value: string }> };
+
+  it('adds and removes entries, keeps the admin key and the startup script, and moves the fingerprint', async () => {
+    const m = await h.compute.createMachine(req({ spec: spec({ sshAdminKeys: [ADMIN], startupScript: 'echo hi' }) }));
+    const before = await metadata(m.zone, m.name);
+    await h.compute.updateSshKeys(m.zone, m.name, { add: [ADA], remove: [] });
+    const mid = await metadata(m.zone, m.name);
+    expect(mid.items).toEqual([
+      { key: 'ssh-keys', value: `${ADMIN}\n${ADA}` },
+      { key: 'startup-script', value: 'echo hi' },
+    ]);
+    expect(mid.fingerprint).not.toBe(before.fingerprint);
+    // Concurrent edits both land (a moved fingerprint is read again).
+    await Promise.all([
+      h.compute.updateSshKeys(m.zone, m.name, { add: [BOB], remove: [ADA] }),
+      h.compute.updateSshKeys(m.zone, m.name, { add: [], remove: [] }),
+    ]);
+    expect((await metadata(m.zone, m.name)).items[0]).toEqual({ key: 'ssh-keys', value: `${ADMIN}\n${BOB}` });
+    expect((await h.emulator.control.stats()).requests['POST instances.setMetadata']).toBeGreaterThanOrEqual(2);
+    expect(await failure(h.compute.updateSshKeys('us-central1-a', 'nope', { add: [ADA], remove: [] }))).toBe('not_found');
+  });
+
+  it('rejects a stale metadata fingerprint with 412 conditionNotMet', async () => {
+    const m = await h.compute.createMachine(req());
+    const res = await fetch(`${h.emulator.url}/compute/v1/projects/${PROJECT}/zones/${m.zone}/instances/${m.name}/setMetadata`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ key: 'ssh-keys', value: ADA }], fingerprint: 'stale000000=' }),
+    });
+    expect(res.status).toBe(412);
+    expect(await res.json()).toMatchObject({ error: { code: 412, errors: [{ reason: 'conditionNotMet' }] } });
+    expect((await metadata(m.zone, m.name)).items).toEqual([]);
+  });
+});

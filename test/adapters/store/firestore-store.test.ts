@@ -1,3 +1,5 @@
+import { FirestoreAssignmentStore } from '../../../shared/adapters/firestore-instance-queries.js';
+import { assignmentContract } from './assignment-contract.js';
 import { afterAll, beforeAll } from 'vitest';
 import { createFirestore } from '../../../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../../../shared/adapters/firestore-instance-store.js';
@@ -27,4 +29,9 @@ storeContract('FirestoreStore (embedded emulator)', () => {
     pools: new FirestorePoolStore(db, { prefix }),
     runtime: new FirestorePoolRuntimeStore(db, { prefix }),
   };
+});
+
+assignmentContract('FirestoreStore (embedded emulator)', () => {
+  const prefix = `a${++n}_`;
+  return { instances: new FirestoreInstanceStore(db, { prefix }), assignments: new FirestoreAssignmentStore(db, { prefix }) };
 });
