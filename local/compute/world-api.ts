@@ -4,7 +4,17 @@
  * real API reports through the operation go there.
  */
 import { apiAlreadyExists, apiFingerprintMismatch, apiInvalid } from './api-error.js';
-import { API_BASE, labelFingerprint, numericId, parseInsert, timestamp, validateLabels, type Json } from './instance-resource.js';
+import {
+  API_BASE,
+  cpusOfMachineType,
+  memoryMbOfMachineType,
+  labelFingerprint,
+  numericId,
+  parseInsert,
+  timestamp,
+  validateLabels,
+  type Json,
+} from './instance-resource.js';
 import { page as pageOf } from './listing.js';
 import { type OperationResource } from './operations.js';
 import { WorldState } from './world-state.js';
@@ -27,7 +37,7 @@ export class WorldApi extends WorldState {
     if (this.instances.has(key)) throw apiAlreadyExists(`projects/${project}/zones/${zone}/instances/${parsed.name}`);
 
     const targetLink = `${API_BASE}/projects/${project}/zones/${zone}/instances/${parsed.name}`;
-    const failure = this.faults.insertFailure(project, zone, parsed) ?? this.quotas.exceeded(zone, parsed);
+    const failure = this.faults.insertFailure(project, zone, parsed) ?? this.quotas.exceeded(zone, parsed) ?? this.placeOnNode(key, zone, parsed, targetLink);
     if (failure) {
       const op = this.operations.create(project, zone, 'insert', targetLink, numericId(), requestId);
       this.runOperation(op, { onDone: () => failure });
@@ -40,6 +50,7 @@ export class WorldApi extends WorldState {
       await this.attachAddress(inst);
     } catch (err) {
       this.instances.delete(key);
+      this.nodeGroups.release(key);
       throw err;
     }
     this.runOperation(op, {
@@ -146,5 +157,27 @@ export class WorldApi extends WorldState {
 
   apiGetRegion(project: string, region: string): Json {
     return this.quotas.region(project, region);
+  }
+
+  apiListNodes(project: string, zone: string, group: string): Json {
+    this.checkZone(project, zone);
+    return this.nodeGroups.listNodes(project, zone, group);
+  }
+
+  apiGetNodeType(project: string, zone: string, name: string): Json {
+    this.checkZone(project, zone);
+    return this.nodeGroups.nodeType(project, zone, name);
+  }
+
+  apiGetMachineType(project: string, zone: string, name: string): Json {
+    this.checkZone(project, zone);
+    return {
+      kind: 'compute#machineType',
+      name,
+      guestCpus: cpusOfMachineType(name),
+      memoryMb: memoryMbOfMachineType(name),
+      zone,
+      selfLink: `${API_BASE}/projects/${project}/zones/${zone}/machineTypes/${name}`,
+    };
   }
 }

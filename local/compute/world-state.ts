@@ -11,10 +11,12 @@ import { apiNotFound } from './api-error.js';
 import type { LocalInstanceInfo, LocalMachineHealth, QuotaLimits, QuotaMetric } from './control.js';
 import { ApiFaults } from './faults.js';
 import { parseFilter } from './filter.js';
-import { ZONE, cpusOfMachineType, instanceResource, type InstanceResource, type Json, type ParsedInsert } from './instance-resource.js';
+import { ZONE, cpusOfMachineType, memoryMbOfMachineType, instanceResource, type InstanceResource, type Json, type ParsedInsert } from './instance-resource.js';
 import { LocalMachine, parseSshKeysMetadata } from './machine.js';
 import { ZoneOperations, type OperationSteps, type StoredOperation } from './operations.js';
 import { Quotas } from './quotas.js';
+import { NodeGroups, affinityGroup, type NodeGroupConfig } from './node-groups.js';
+import type { OpError } from './operations.js';
 import { MachineSandbox } from './sandbox.js';
 import { Timers } from './timers.js';
 
@@ -33,6 +35,8 @@ export interface WorldOptions {
   pageSize: number;
   defaultQuota: Record<QuotaMetric, number | null>;
   quotas: Record<string, QuotaLimits>;
+  /** Sole-tenant node groups (node-groups.ts). */
+  nodeGroups: NodeGroupConfig[];
   /** The SSH host private key (OpenSSH or PEM). */
   hostKey: string;
   /** Where each machine's root directory is kept (one subdirectory per machine, removed on delete). */
@@ -67,6 +71,7 @@ export class WorldState {
   protected readonly operations: ZoneOperations;
   protected readonly faults: ApiFaults;
   protected readonly quotas: Quotas;
+  protected readonly nodeGroups: NodeGroups;
   protected readonly allocator: LoopbackAllocator;
   protected readonly requestCounts: Record<string, number> = {};
   protected machinesCreated = 0;
@@ -77,6 +82,14 @@ export class WorldState {
     this.operations = new ZoneOperations(this.timers, opts.waitTimeoutMs);
     this.faults = new ApiFaults(opts.operationDelayMs);
     this.quotas = new Quotas(opts.defaultQuota, opts.quotas, () => this.instances.values());
+    this.nodeGroups = new NodeGroups(opts.nodeGroups);
+  }
+
+  /** Places an insert with node affinity on a node with room; the operation's error when none has. */
+  protected placeOnNode(key: string, zone: string, parsed: ParsedInsert, url: string): OpError | null {
+    const group = affinityGroup(parsed.scheduling);
+    if (group === null) return null;
+    return this.nodeGroups.place(key, zone, group, { cpus: cpusOfMachineType(parsed.machineType), memoryMb: memoryMbOfMachineType(parsed.machineType) }, url);
   }
 
   // ───────────────────────────── internals ─────────────────────────────
@@ -197,6 +210,7 @@ export class WorldState {
   protected removeInstance(inst: StoredInstance): void {
     if (this.instances.get(inst.key) !== inst) return;
     this.instances.delete(inst.key);
+    this.nodeGroups.release(inst.key);
     this.machinesDeleted++;
     inst.health = 'deleting';
     const machine = inst.machine;
@@ -231,6 +245,7 @@ export class WorldState {
       health: inst.health,
       createdAt: inst.createdAt,
       bootedAt: inst.bootedAt,
+      node: this.nodeGroups.nodeOf(inst.key),
     };
   }
 }

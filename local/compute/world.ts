@@ -6,7 +6,8 @@
  * in a file of their own.
  */
 import type { ComputeEmulatorControl, ComputeEmulatorStats, CreateLocalInstance, LocalInstanceInfo, OperationErrorSpec, QuotaLimits } from './control.js';
-import { ZONE, cpusOfMachineType, parseInsert, timestamp, type Json } from './instance-resource.js';
+import { API_BASE, ZONE, cpusOfMachineType, memoryMbOfMachineType, parseInsert, timestamp, type Json } from './instance-resource.js';
+import { NODE_GROUP_AFFINITY_KEY, affinityGroup, type NodeGroupConfig } from './node-groups.js';
 import { recordedAddress, type InstanceRecord } from './snapshot.js';
 import { WorldApi } from './world-api.js';
 import { rootName, type StoredInstance } from './world-state.js';
@@ -107,9 +108,13 @@ export class ComputeWorld extends WorldApi implements ComputeEmulatorControl {
       disks: [{ boot: true, autoDelete: true, initializeParams: { sourceImage: input.image ?? 'projects/debian-cloud/global/images/family/debian-12' } }],
       networkInterfaces: [{ network: 'global/networks/default', accessConfigs: input.publicIp ? [{ type: 'ONE_TO_ONE_NAT', name: 'External NAT' }] : [] }],
       metadata: { items: input.sshKeys?.length ? [{ key: 'ssh-keys', value: input.sshKeys.join('\n') }] : [] },
+      ...(input.nodeGroup ? { scheduling: { nodeAffinities: [{ key: NODE_GROUP_AFFINITY_KEY, operator: 'IN', values: [input.nodeGroup] }] } } : {}),
     };
     const parsed = parseInsert(project, input.zone, body);
-    if (this.instances.has(`${input.zone}/${input.name}`)) throw new Error(`instance ${input.zone}/${input.name} exists`);
+    const key = `${input.zone}/${input.name}`;
+    if (this.instances.has(key)) throw new Error(`instance ${key} exists`);
+    const unplaced = this.placeOnNode(key, input.zone, parsed, `${API_BASE}/projects/${project}/zones/${input.zone}/instances/${input.name}`);
+    if (unplaced) throw new Error(`instance ${key}: ${unplaced.message}`);
     const inst = this.newInstance(project, input.zone, parsed);
     try {
       await this.attachAddress(inst);
@@ -150,7 +155,12 @@ export class ComputeWorld extends WorldApi implements ComputeEmulatorControl {
       machinesCreated: this.machinesCreated,
       machinesDeleted: this.machinesDeleted,
       liveMachines: this.instances.size,
+      placementRejections: this.nodeGroups.rejected,
     };
+  }
+
+  async setNodeGroup(config: NodeGroupConfig): Promise<void> {
+    this.nodeGroups.set(config);
   }
 
   async reset(): Promise<void> {
@@ -195,6 +205,12 @@ export class ComputeWorld extends WorldApi implements ComputeEmulatorControl {
         deleteOp: null,
         fault: 'none',
       };
+      // Back on a node of its group (after a host reboot, first fit again).
+      const group = affinityGroup((resource.scheduling ?? {}) as Json);
+      if (group !== null) {
+        const type = String(resource.machineType);
+        this.nodeGroups.place(key, record.zone, group, { cpus: cpusOfMachineType(type), memoryMb: memoryMbOfMachineType(type) }, String(resource.selfLink));
+      }
       this.instances.set(key, inst);
       await this.attachAddress(inst, recordedAddress(record));
       this.setStatus(inst, 'RUNNING');

@@ -7,6 +7,7 @@ import type { InstanceRecord, InstanceState } from './instance.js';
 import { cpusOf, type PoolSpec } from './pool-spec.js';
 import type { QuotaHeadroom } from './machine.js';
 import { breakerCreateLimit, breakerPhase, probeInFlight } from './breaker.js';
+import { pendingInserts } from './placement.js';
 import { enteredAt, type ReconcileInput, type ReconcilePlan } from './reconcile-types.js';
 
 /** States whose machines spread creations over zones (what serves or will serve claims). */
@@ -18,6 +19,17 @@ export function quotaCapacity(quota: QuotaHeadroom | null, spec: PoolSpec): numb
   const caps = [quota.instances, quota.cpus / cpusOf(spec)];
   if (spec.publicIp) caps.push(quota.inUseAddresses);
   return Math.max(0, Math.floor(Math.min(...caps)));
+}
+
+/**
+ * Whole machines the node group still has room for: what fits on its nodes now minus
+ * inserts not on a node yet (so an insert that cannot be placed is never asked for).
+ * Infinity without a placement; 0 when the read failed.
+ */
+export function placementCapacity(input: Pick<ReconcileInput, 'placement' | 'machines'>, records: InstanceRecord[]): number {
+  if (input.placement === undefined) return Infinity;
+  if (input.placement === null) return 0;
+  return Math.max(0, input.placement.fits - pendingInserts(records, input.machines));
 }
 
 /** What planReconcile worked out before the inserts. */
@@ -45,7 +57,8 @@ export function planInserts(input: ReconcileInput, plan: ReconcilePlan, ctx: Ins
   const warmZones = spec.zones.filter((z) => coldUntil(z) <= now);
   const phase = breakerPhase(input.breaker, now);
   const quotaCap = quotaCapacity(input.quota, spec);
-  const insertBudget = disabled || spec.paused ? 0 : Math.min(quotaCap, spec.createThrottle, breakerCreateLimit(input.breaker, now));
+  const placementCap = placementCapacity(input, records);
+  const insertBudget = disabled || spec.paused ? 0 : Math.min(quotaCap, placementCap, spec.createThrottle, breakerCreateLimit(input.breaker, now));
   const wantsInserts = want > 0 || retryCandidates.length > 0;
 
   const retriable = retryCandidates
@@ -75,12 +88,22 @@ export function planInserts(input: ReconcileInput, plan: ReconcilePlan, ctx: Ins
       });
     }
     if (input.quota === null) plan.events.push({ severity: 'WARNING', message: 'quota unknown: creating nothing this pass', fields: { ...fields, want } });
+    if (input.placement === null)
+      plan.events.push({ severity: 'WARNING', message: 'placement unknown: creating nothing this pass', fields: { ...fields, want } });
   }
   if (want > 0 && !spec.paused) {
     if (capacity < want)
       plan.events.push({ severity: 'WARNING', message: 'create capped by maxSize', fields: { ...fields, want, maxSize: spec.maxSize, occupied } });
     if (input.quota !== null && quotaCap - plan.retryCreates.length < want) {
       plan.events.push({ severity: 'ERROR', message: 'create capped by quota', fields: { ...fields, want, headroom: quotaCap, quota: input.quota } });
+    }
+    if (input.placement && placementCap - plan.retryCreates.length < want) {
+      const { nodeGroup, fits, nodes } = input.placement;
+      plan.events.push({
+        severity: 'INFO',
+        message: 'create capped by node group placement',
+        fields: { ...fields, want, nodeGroup, fits, nodes, headroom: placementCap },
+      });
     }
     if (spec.createThrottle < want)
       plan.events.push({ severity: 'INFO', message: 'create capped by throttle', fields: { ...fields, want, createThrottle: spec.createThrottle } });

@@ -19,6 +19,7 @@ import type { Machine, MachineStatus } from './machine.js';
 import { planInserts } from './reconcile-inserts.js';
 import { enteredAt, type RecordPatch, type ReconcileInput, type ReconcilePlan, type TeardownReason } from './reconcile-types.js';
 import { assessProbe } from './health.js';
+import { fixedTargetReady } from './pool-spec.js';
 
 export * from './reconcile-types.js';
 export { quotaCapacity } from './reconcile-inserts.js';
@@ -159,8 +160,10 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   }
 
   // Over target: tear down the newest extra ready machines, never going below target.
+  // An unresolved `fill` target (placement unknown) holds the pool: no extras, no wants.
+  const target = fixedTargetReady(spec);
   const readyAfter = [...after.values()].filter((s) => s === 'ready').length;
-  const extra = Math.max(0, readyAfter - spec.targetReady);
+  const extra = target === null ? 0 : Math.max(0, readyAfter - target);
   const newestFirst = [...readyKept].sort((a, b) => enteredAt(b.record, 'ready') - enteredAt(a.record, 'ready') || b.record.name.localeCompare(a.record.name));
   newestFirst.forEach(({ record, health }, i) => {
     if (i < extra) {
@@ -185,7 +188,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const count = (s: InstanceState) => afterStates.filter((x) => x === s).length;
   const occupied = records.filter((r) => LIVE_STATES.includes(r.state)).length + unrecorded.length;
   const warm = count('creating') + count('booting') + count('ready');
-  const want = disabled ? 0 : Math.max(0, spec.targetReady - warm);
+  const want = disabled || target === null ? 0 : Math.max(0, target - warm);
   plan.counts = {
     creating: count('creating'),
     booting: count('booting'),

@@ -7,6 +7,7 @@ import type { PoolSpec } from './pool-spec.js';
 import type { Machine, QuotaHeadroom } from './machine.js';
 import type { ProbeResult } from './probe.js';
 import type { BreakerState } from './breaker.js';
+import type { PlacementCapacity } from './placement.js';
 
 export const TEARDOWN_REASONS = [
   'boot_timeout', // booting longer than bootTimeoutSeconds
@@ -49,6 +50,11 @@ export interface ReconcileInput {
   probes: Map<string, ProbeResult>;
   /** null: the quota read failed, so nothing is inserted this pass. */
   quota: QuotaHeadroom | null;
+  /**
+   * A dedicated-node pool's placement read (what fits on its node group now). Absent: the
+   * pool has no placement. null: the read failed, so nothing is inserted this pass.
+   */
+  placement?: PlacementCapacity | null;
   /** zone → epoch ms until which it is cold (stock-out). */
   coldZones: Record<string, number>;
   breaker: BreakerState;
