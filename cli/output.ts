@@ -72,7 +72,7 @@ export function statusTable(st: StatusView): string {
   t.push([
     '(all)',
     `${st.enabledPools}/${st.pools}`,
-    st.perPool.reduce((s, p) => s + p.targetReady, 0),
+    st.perPool.reduce((s, p) => s + (typeof p.targetReady === 'number' ? p.targetReady : 0), 0),
     st.perPool.reduce((s, p) => s + p.maxSize, 0),
     booting(c),
     c.ready,

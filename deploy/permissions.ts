@@ -114,6 +114,20 @@ export const API_METHODS: readonly ApiMethod[] = [
   { api: GCE, method: 'zoneOperations.get', permissions: ['compute.zoneOperations.get'], why: 'operation status' },
   { api: GCE, method: 'zoneOperations.wait', permissions: ['compute.zoneOperations.get'], why: 'waiting on insert/delete/setLabels operations' },
   { api: GCE, method: 'regions.get', permissions: ['compute.regions.get'], why: 'quota headroom (CPUS, per-family CPUs, INSTANCES, IN_USE_ADDRESSES)' },
+  // Dedicated-node pools (placement.nodeGroup): what fits on the sole-tenant group's nodes.
+  {
+    api: GCE,
+    method: 'nodeGroups.listNodes',
+    permissions: ['compute.nodeGroups.get'],
+    why: "nodes of a dedicated-node pool's group and the instances on them",
+  },
+  { api: GCE, method: 'nodeTypes.get', permissions: ['compute.nodeTypes.get'], why: 'vCPUs and memory of each node' },
+  {
+    api: GCE,
+    method: 'machineTypes.get',
+    permissions: ['compute.machineTypes.get'],
+    why: "vCPUs and memory of the pool's and the placed instances' machine types",
+  },
   // ── Pub/Sub ──
   { api: PS, method: 'Publish', permissions: ['pubsub.topics.publish'], why: 'teardown and refill messages' },
 ];

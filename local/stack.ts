@@ -24,7 +24,7 @@ import type { BootWatch } from '../shared/services/refill.js';
 import { buildApiDeps, buildWorkerDeps, createClients, type Clients, type WorkerDeps } from '../functions/compose.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from './firestore/emulator.js';
 import { startPubSubEmulator, type PubSubEmulator } from './pubsub/emulator.js';
-import { startComputeEmulator, type ComputeEmulator } from './compute/emulator.js';
+import { startComputeEmulator, type ComputeEmulator, type NodeGroupConfig } from './compute/emulator.js';
 import { loadState, StateWriter } from './state.js';
 
 export interface LocalStackOptions {
@@ -39,6 +39,8 @@ export interface LocalStackOptions {
   bootJitterMs?: number;
   /** Compute Engine operation latency. */
   operationDelayMs?: number;
+  /** Sole-tenant node groups of the local Compute Engine (dedicated-node pools place machines there). */
+  nodeGroups?: NodeGroupConfig[];
   /** The SSH port every local machine answers on. Default 2222. */
   sshPort?: number;
   /** Machines answer on port 22 when the process may bind it (root), else on `sshPort`. */
@@ -152,6 +154,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       bootDelayMs: opts.bootDelayMs,
       bootJitterMs: opts.bootJitterMs,
       operationDelayMs: opts.operationDelayMs,
+      nodeGroups: opts.nodeGroups ?? [],
       ...(machinesDir ? { machinesDir, keepDisks: true } : {}),
       ...(loaded.compute?.hostKey ? { hostKey: loaded.compute.hostKey } : {}),
       logger: emuLogger,

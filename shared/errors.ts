@@ -67,6 +67,9 @@ export const ERROR_KINDS = {
   internal: row(500),
   // Compute Engine error kinds (translated by the adapter)
   zone_stockout: row(503, { retryable: true, answered: false, machineMayExist: false, tryAnotherZone: 'zone' }),
+  // A dedicated-node pool's node group had no node with room: like a stock-out of that
+  // group (its one zone is marked cold for the pool; no machine was made).
+  node_group_full: row(503, { retryable: true, answered: false, machineMayExist: false, tryAnotherZone: 'zone' }),
   quota_exceeded: row(403, { machineMayExist: false, tryAnotherZone: 'region' }),
   rate_limited: row(429, { retryable: true, retryAfter: true }),
   already_exists: row(409),

@@ -7,6 +7,7 @@ import type { ClaimOutcome, ClaimRequest, ServedClaim } from './domain/claim.js'
 import type { InstanceRecord, InstanceState } from './domain/instance.js';
 import type { InstancePage, InstanceQuery } from './domain/assignment.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from './domain/machine.js';
+import type { NodeGroupPlacement } from './domain/placement.js';
 import type { RefillMessage, TeardownMessage } from './domain/messages.js';
 import type { ClaimPassInput, LeaseGrant, PassClaim, PoolRuntime, PoolRuntimeDoc } from './domain/pool-runtime.js';
 import type { Pool, PoolSpec } from './domain/pool-spec.js';
@@ -55,6 +56,8 @@ export interface Compute {
   updateSshKeys(zone: string, name: string, change: { add: readonly string[]; remove: readonly string[] }): Promise<void>;
   /** CPUs: the quota metric `machineType` counts against (its family's, else CPUS); CPUS when omitted. */
   quotaHeadroom(region: string, machineType?: string): Promise<QuotaHeadroom>;
+  /** A sole-tenant node group's nodes (total and used vCPUs and memory) and `machineType`'s shape. */
+  nodeGroupPlacement(zone: string, nodeGroup: string, machineType: string): Promise<NodeGroupPlacement>;
 }
 
 // ───────────────────────────── prober ─────────────────────────────

@@ -342,7 +342,8 @@
       if (w >= 16) svg.appendChild(s('text', { x: x + w / 2, y: 15, 'text-anchor': 'middle', fill: '#fff', 'font-weight': 600, 'font-size': 12 }, String(n)));
       x += w;
     });
-    var tx = (p.targetReady / max) * W;
+    // A `fill` pool's target is what fits on its node group: drawn at maxSize, labelled fill.
+    var tx = ((typeof p.targetReady === 'number' ? p.targetReady : p.maxSize) / max) * W;
     svg.appendChild(s('line', { x1: tx, x2: tx, y1: -2, y2: H + 2, stroke: '#102a43', 'stroke-width': 2, 'stroke-dasharray': '3 2' }));
     svg.appendChild(s('text', { x: Math.min(Math.max(tx, 30), W - 30), y: H + 13, 'text-anchor': 'middle' }, 'target ' + p.targetReady));
     svg.appendChild(s('text', { x: W, y: H + 13, 'text-anchor': 'end' }, 'max ' + p.maxSize));

@@ -36,6 +36,8 @@ export interface LocalInstanceInfo {
   createdAt: number;
   /** Epoch ms when SSH started answering; null before. */
   bootedAt: number | null;
+  /** The sole-tenant node it runs on, or null. */
+  node: string | null;
 }
 
 export interface CreateLocalInstance {
@@ -47,6 +49,8 @@ export interface CreateLocalInstance {
   /** `user:ssh-ed25519 AAAA…` entries for the `ssh-keys` metadata. */
   sshKeys?: string[];
   publicIp?: boolean;
+  /** Place it on this sole-tenant node group (node affinity); throws when no node has room. */
+  nodeGroup?: string;
 }
 
 export interface ComputeEmulatorStats {
@@ -56,6 +60,8 @@ export interface ComputeEmulatorStats {
   machinesCreated: number;
   machinesDeleted: number;
   liveMachines: number;
+  /** Inserts with node affinity refused because no node of the group had room. */
+  placementRejections: number;
 }
 
 export interface ComputeEmulatorControl {
@@ -94,9 +100,13 @@ export interface ComputeEmulatorControl {
   /** Resolves when the machine answers SSH (or is hung/dead); rejects after `timeoutMs`. */
   waitForBoot(name: string, timeoutMs: number, zone?: string): Promise<LocalInstanceInfo>;
   stats(): Promise<ComputeEmulatorStats>;
+  /** Adds or replaces a sole-tenant node group (nodes of cpus/memoryMb each). */
+  setNodeGroup(config: NodeGroupConfig): Promise<void>;
   /** Clears every injected fault (quotas back to defaults, no stock-outs, no delays beyond the default). */
   reset(): Promise<void>;
 }
+
+import type { NodeGroupConfig } from './node-groups.js';
 
 export const CONTROL_METHODS = [
   'setQuota',
@@ -118,6 +128,7 @@ export const CONTROL_METHODS = [
   'getInstance',
   'waitForBoot',
   'stats',
+  'setNodeGroup',
   'reset',
 ] as const satisfies ReadonlyArray<keyof ComputeEmulatorControl>;
 

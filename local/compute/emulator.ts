@@ -19,6 +19,9 @@ import { ComputeApiError } from './api-error.js';
 import { CONTROL_METHODS, type ComputeEmulatorControl, type QuotaLimits, type QuotaMetric } from './control.js';
 import { ComputeWorld, makeHostKey } from './world.js';
 import { encodeComputeSnapshot, type ComputeSnapshot } from './snapshot.js';
+import type { NodeGroupConfig } from './node-groups.js';
+
+export type { NodeGroupConfig } from './node-groups.js';
 
 export type { ComputeEmulatorControl, LocalInstanceInfo, QuotaLimits, OperationErrorSpec, CreateLocalInstance, ComputeEmulatorStats } from './control.js';
 export { remoteComputeControl } from './control.js';
@@ -48,6 +51,8 @@ export interface ComputeEmulatorOptions {
   defaultQuota?: QuotaLimits;
   /** Limits per region. */
   quotas?: Record<string, QuotaLimits>;
+  /** Sole-tenant node groups: nodes of a node type (vCPUs, memory) that inserts with node affinity are placed on. */
+  nodeGroups?: NodeGroupConfig[];
   /** Where machines' root directories are kept; a new temporary directory (removed at stop) when absent. */
   machinesDir?: string;
   /**
@@ -170,6 +175,19 @@ const ROUTES: Route[] = [
     handle: (w, [p, z, o]) => w.apiWaitOperation(p!, z!, o!),
   },
   { method: 'GET', pattern: new RegExp(`${P}/regions/${SEG}$`), kind: 'regions.get', handle: (w, [p, r]) => w.apiGetRegion(p!, r!) },
+  {
+    method: 'POST',
+    pattern: new RegExp(`${P}/zones/${SEG}/nodeGroups/${SEG}/listNodes$`),
+    kind: 'nodeGroups.listNodes',
+    handle: (w, [p, z, g]) => w.apiListNodes(p!, z!, g!),
+  },
+  { method: 'GET', pattern: new RegExp(`${P}/zones/${SEG}/nodeTypes/${SEG}$`), kind: 'nodeTypes.get', handle: (w, [p, z, t]) => w.apiGetNodeType(p!, z!, t!) },
+  {
+    method: 'GET',
+    pattern: new RegExp(`${P}/zones/${SEG}/machineTypes/${SEG}$`),
+    kind: 'machineTypes.get',
+    handle: (w, [p, z, t]) => w.apiGetMachineType(p!, z!, t!),
+  },
 ];
 
 const DEFAULT_QUOTA: Record<QuotaMetric, number | null> = { CPUS: 5000, INSTANCES: 5000, IN_USE_ADDRESSES: 5000 };
@@ -202,6 +220,7 @@ export async function startComputeEmulator(opts: ComputeEmulatorOptions = {}): P
     pageSize: Math.max(1, Math.min(opts.pageSize ?? 500, 500)),
     defaultQuota: { ...DEFAULT_QUOTA, ...opts.defaultQuota } as Record<QuotaMetric, number | null>,
     quotas: opts.quotas ?? {},
+    nodeGroups: opts.nodeGroups ?? [],
     hostKey: makeHostKey(opts.hostKey),
     logger,
   });

@@ -42,6 +42,17 @@ export function cpusOfMachineType(type: string): number {
   return 2;
 }
 
+/** Memory of a machine type name in MB (standard: 4 GB per vCPU, highmem 8, highcpu 1; shared-core as listed). */
+export function memoryMbOfMachineType(type: string): number {
+  const t = lastSegment(type);
+  const custom = /custom-\d+-(\d+)/.exec(t);
+  if (custom) return Number(custom[1]);
+  const shared: Record<string, number> = { 'e2-micro': 1024, 'e2-small': 2048, 'e2-medium': 4096, 'f1-micro': 614, 'g1-small': 1740 };
+  if (shared[t] !== undefined) return shared[t];
+  const perCpu = t.includes('highmem') ? 8192 : t.includes('highcpu') ? 1024 : 4096;
+  return cpusOfMachineType(t) * perCpu;
+}
+
 export function validateLabels(labels: unknown, field: string): Record<string, string> {
   if (labels === undefined || labels === null) return {};
   if (typeof labels !== 'object' || Array.isArray(labels)) throw apiInvalid(`Invalid value for field '${field}'.`);
@@ -171,6 +182,7 @@ export function instanceResource(project: string, zone: string, parsed: ParsedIn
       ...(parsed.maxRunSeconds !== null
         ? { maxRunDuration: { seconds: String(parsed.maxRunSeconds) }, instanceTerminationAction: parsed.scheduling.instanceTerminationAction }
         : {}),
+      ...(Array.isArray(parsed.scheduling.nodeAffinities) ? { nodeAffinities: structuredClone(parsed.scheduling.nodeAffinities) } : {}),
     },
     cpuPlatform: 'Intel Broadwell',
     labels: parsed.labels,

@@ -17,6 +17,8 @@ import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../domain/mac
 import { cpuQuotaMetricIn, GENERAL_CPU_METRIC } from '../domain/quota-metric.js';
 import { isFingerprintConflict, operationToWarmerError, toWarmerError } from './gce-errors.js';
 import { instanceResource, labelFilter, sshKeysMetadata, toMachine } from './gce-resources.js';
+import { GcePlacement } from './gce-placement.js';
+import type { NodeGroupPlacement } from '../domain/placement.js';
 
 type IInstance = protos.google.cloud.compute.v1.IInstance;
 type IOperation = protos.google.cloud.compute.v1.IOperation;
@@ -41,6 +43,19 @@ export interface GceComputeOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * An insert with node affinity that found no node with room: Compute Engine reports it as
+ * a capacity failure (a stock-out code) or with "Instance could not be scheduled due to
+ * no matching node …" (seen in https://github.com/hashicorp/terraform-provider-google/issues/8928;
+ * its operation code is not documented, hence the message). For a dedicated-node pool
+ * that is the node group being full, not the zone: `node_group_full`.
+ */
+function placementError(req: CreateMachineRequest, e: WarmerError): WarmerError {
+  if (req.spec.placement === null) return e;
+  if (e.code !== 'zone_stockout' && !/could not be scheduled/i.test(e.message)) return e;
+  return new WarmerError('node_group_full', `${e.message} (node group ${req.spec.placement.nodeGroup})`, { cause: e, details: e.details });
+}
+
 // ───────────────────────────── the adapter ─────────────────────────────
 
 export class GceCompute implements Compute {
@@ -52,6 +67,7 @@ export class GceCompute implements Compute {
   private readonly callOptions: { timeout: number };
   private readonly setLabelsAttempts: number;
   private readonly listPageSize: number;
+  private readonly placement: GcePlacement;
 
   constructor(options: GceComputeOptions) {
     this.project = options.project;
@@ -72,6 +88,7 @@ export class GceCompute implements Compute {
     this.instances = new compute.InstancesClient(clientOptions);
     this.zoneOperations = new compute.ZoneOperationsClient(clientOptions);
     this.regions = new compute.RegionsClient(clientOptions);
+    this.placement = new GcePlacement(this.project, clientOptions, this.callOptions);
   }
 
   async createMachine(req: CreateMachineRequest): Promise<Machine> {
@@ -91,14 +108,14 @@ export class GceCompute implements Compute {
     } catch (err) {
       const e = toWarmerError(err, context);
       if (e.code === 'already_exists') return this.adoptExisting(req, e);
-      throw e;
+      throw placementError(req, e);
     }
     this.checkOperationFor(op, 'insert', req.name, context);
     op = await this.waitForOperation(req.zone, op, context);
     if (op.error?.errors?.length) {
       const e = operationToWarmerError(op, context);
       if (e.code === 'already_exists') return this.adoptExisting(req, e);
-      throw e;
+      throw placementError(req, e);
     }
     const machine = await this.getMachine(req.zone, req.name);
     if (!machine) throw new WarmerError('operation_failed', `${context}: the insert finished but the machine is gone`);
@@ -236,9 +253,14 @@ export class GceCompute implements Compute {
     return { region, cpus: headroom(cpuMetric), instances: headroom('INSTANCES'), inUseAddresses: headroom('IN_USE_ADDRESSES') };
   }
 
+  async nodeGroupPlacement(zone: string, nodeGroup: string, machineType: string): Promise<NodeGroupPlacement> {
+    const [nodes, shape] = await Promise.all([this.placement.nodes(zone, nodeGroup), this.placement.machineShape(zone, machineType)]);
+    return { nodes, shape };
+  }
+
   /** Closes the clients' connections. */
   async close(): Promise<void> {
-    await Promise.all([this.instances.close(), this.zoneOperations.close(), this.regions.close()]);
+    await Promise.all([this.instances.close(), this.zoneOperations.close(), this.regions.close(), this.placement.close()]);
   }
 
   // ───────────────────────────── internals ─────────────────────────────

@@ -18,6 +18,9 @@ const MACHINE_STATUSES: ReadonlySet<string> = new Set<MachineStatus>([
   'TERMINATED',
 ]);
 
+/** The node label every sole-tenant node carries with its group's name. */
+export const NODE_GROUP_AFFINITY_KEY = 'compute.googleapis.com/node-group-name';
+
 /** The instance resource warmer inserts for a request (exported for tests). */
 export function instanceResource(req: CreateMachineRequest): IInstance {
   const { spec, zone } = req;
@@ -44,6 +47,16 @@ export function instanceResource(req: CreateMachineRequest): IInstance {
   const maxRun = effectiveMaxRunDurationSeconds(spec);
   if (maxRun !== null) {
     resource.scheduling = { maxRunDuration: { seconds: maxRun }, instanceTerminationAction: 'DELETE' };
+  }
+  if (spec.placement !== null) {
+    // Sole-tenant node affinity: scheduling.nodeAffinities[] of {key, operator IN|NOT_IN,
+    // values}, with the node group's built-in label key compute.googleapis.com/node-group-name:
+    // https://cloud.google.com/compute/docs/nodes/sole-tenant-nodes#node_affinity_and_anti-affinity
+    // https://cloud.google.com/dotnet/docs/reference/Google.Cloud.Compute.V1/latest/Google.Cloud.Compute.V1.SchedulingNodeAffinity
+    resource.scheduling = {
+      ...resource.scheduling,
+      nodeAffinities: [{ key: NODE_GROUP_AFFINITY_KEY, operator: 'IN', values: [spec.placement.nodeGroup] }],
+    };
   }
   return resource;
 }

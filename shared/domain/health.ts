@@ -38,12 +38,16 @@ export function describeProbeFailure(probe: ProbeResult): string | null {
  */
 export function assessProbe(record: InstanceRecord, probe: ProbeResult, spec: PoolSpec, now: number): ProbeAssessment {
   const before = record.health;
-  const changedFrom = (h: HealthInfo) => h.consecutiveFailures !== before.consecutiveFailures || h.lastError !== before.lastError;
-  const ok: HealthInfo = { consecutiveFailures: 0, lastProbeAt: now, lastError: null };
+  const verdicts = (h: HealthInfo) => JSON.stringify(h.byAddress ?? null);
+  const changedFrom = (h: HealthInfo) =>
+    h.consecutiveFailures !== before.consecutiveFailures || h.lastError !== before.lastError || (h.byAddress !== undefined && verdicts(h) !== verdicts(before));
+  const byAddress = probe.byAddress ? { byAddress: probe.byAddress } : {};
+  const ok: HealthInfo = { consecutiveFailures: 0, lastProbeAt: now, lastError: null, ...byAddress };
   const failed: HealthInfo = {
     consecutiveFailures: before.consecutiveFailures + 1,
     lastProbeAt: now,
     lastError: describeProbeFailure(probe),
+    ...byAddress,
   };
   const threshold = spec.healthCheck.failuresBeforeUnhealthy;
 

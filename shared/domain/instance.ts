@@ -8,6 +8,7 @@
  * Every transition in the stores is a compare-and-set on the current state, so a
  * duplicate message, an overlapping run or a retry never applies one twice.
  */
+import type { AddressVerdicts } from './probe.js';
 export const INSTANCE_STATES = [
   'creating', // record written, insert not yet confirmed by Compute Engine
   'booting', // the machine exists; not yet answering its health check
@@ -86,6 +87,8 @@ export interface HealthInfo {
   /** Epoch ms of the last probe. */
   lastProbeAt: number | null;
   lastError: string | null;
+  /** The last probe's verdict per address, for health checks that probe the public address (additive). */
+  byAddress?: AddressVerdicts;
 }
 
 /** All times are epoch milliseconds. */

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { cronProblem } from './sizing.js';
+import { placementProblems, placementSchema } from './pool-placement.js';
 
 /** Compute Engine resource names: lowercase, start with a letter, at most 63 chars. */
 export const RESOURCE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -40,6 +41,12 @@ export const healthCheckSchema = z
     intervalSeconds: seconds(1, 3600).default(10),
     timeoutMs: z.number().int().min(50).max(30_000).default(2000),
     failuresBeforeUnhealthy: z.number().int().min(1).max(100).default(3),
+    /**
+     * Which address the probe dials: `internal` (networkIP), `public` (the external
+     * address, where people connect from outside) or `both` (ready only when both answer).
+     * public and both need `publicIp`.
+     */
+    address: z.enum(['internal', 'public', 'both']).default('internal'),
   })
   .strict();
 
@@ -94,7 +101,10 @@ export const poolSpecSchema = z
     /** A machine type name (e2-standard-2) or URL; only the last path segment is used. */
     machineType: z.string().min(1).max(1024),
     zones: z.array(z.string().regex(ZONE, 'zones look like us-central1-a')).min(1).max(16),
-    targetReady: z.number().int().min(0).max(1000),
+    /** A count, or `fill`: as many as fit on the pool's node group (needs `placement`; maxSize still caps). */
+    targetReady: z.union([z.number().int().min(0).max(1000), z.literal('fill')], {
+      error: 'targetReady is a whole number from 0 to 1000, or "fill"',
+    }),
     /** Cap on ALL machines of the pool: creating + booting + ready + claimed + deleting … */
     maxSize: z.number().int().min(1).max(5000),
     network: z.string().min(1).max(1024).nullable().default(null),
@@ -147,6 +157,8 @@ export const poolSpecSchema = z
     enabled: z.boolean().default(true),
     /** A paused pool serves claims but creates nothing new. */
     paused: z.boolean().default(false),
+    /** A sole-tenant node group the machines are placed on; null: anywhere in the zones. */
+    placement: placementSchema.nullable().default(null),
     /** Demand-aware sizing; absent means a fixed targetReady. */
     sizing: sizingSchema.optional(),
   })
@@ -157,6 +169,7 @@ export type PoolSpecInput = z.input<typeof poolSpecSchema>;
 /** A validated spec with every default applied. */
 export type PoolSpec = z.output<typeof poolSpecSchema>;
 export type PoolSizing = z.output<typeof sizingSchema>;
+export type PoolPlacement = z.output<typeof placementSchema>;
 
 export interface Pool {
   name: string;
@@ -213,10 +226,20 @@ function crossFieldProblems(input: unknown): SpecProblem[] {
       });
     }
   }
+  problems.push(...placementProblems(s));
+  const hc = typeof s.healthCheck === 'object' && s.healthCheck !== null ? (s.healthCheck as Record<string, unknown>) : null;
+  if ((hc?.address === 'public' || hc?.address === 'both') && s.publicIp !== true) {
+    problems.push({ path: 'healthCheck.address', message: `healthCheck.address "${String(hc.address)}" needs publicIp: true` });
+  }
   if (Array.isArray(s.zones) && new Set(s.zones).size !== s.zones.length) {
     problems.push({ path: 'zones', message: 'zones must not repeat' });
   }
   return problems;
+}
+
+/** The fixed ready target, or null for `fill` (resolved per pass from placement). */
+export function fixedTargetReady(spec: Pick<PoolSpec, 'targetReady'>): number | null {
+  return spec.targetReady === 'fill' ? null : spec.targetReady;
 }
 
 export function isValidPoolName(name: string): boolean {

@@ -15,136 +15,23 @@
  * races with itself.
  */
 import { LIVE_STATES, type HealthInfo, type InstanceRecord, type InstanceState } from './instance.js';
-import { cpusOf, type PoolSpec } from './pool-spec.js';
-import type { Machine, MachineStatus, QuotaHeadroom } from './machine.js';
-import type { ProbeResult } from './probe.js';
-import { breakerCreateLimit, breakerPhase, probeInFlight, type BreakerState } from './breaker.js';
+import type { Machine, MachineStatus } from './machine.js';
+import { planInserts } from './reconcile-inserts.js';
+import { enteredAt, type RecordPatch, type ReconcileInput, type ReconcilePlan, type TeardownReason } from './reconcile-types.js';
 import { assessProbe } from './health.js';
+import { fixedTargetReady } from './pool-spec.js';
 
-export const TEARDOWN_REASONS = [
-  'boot_timeout', // booting longer than bootTimeoutSeconds
-  'machine_stopped', // a booting/ready machine found TERMINATED/STOPPED/SUSPENDED in Compute Engine
-  'max_idle_age', // ready longer than maxIdleAgeSeconds: recycled, replaced in the same pass
-  'over_target', // more ready than targetReady: the newest extras go
-  'claim_expired', // claimed past claim.expiresAt
-  'unhealthy', // failed N consecutive probes while ready
-  'failed', // creation or boot failed
-  'pool_disabled', // the pool is drained (claimed machines stay until released)
-] as const;
-
-export type TeardownReason = (typeof TEARDOWN_REASONS)[number];
-
-export interface ReconcileSettings {
-  /** A labelled machine with no record is deleted only once it is this old. */
-  orphanGraceMs: number;
-  /** A record in `deleting` this long gets its teardown published again. */
-  deletingStuckMs: number;
-  /** A `creating` record whose machine is missing is left alone this long (the insert may be in flight). */
-  creatingStuckMs: number;
-}
-
-export const DEFAULT_RECONCILE_SETTINGS: ReconcileSettings = {
-  orphanGraceMs: 10 * 60_000,
-  deletingStuckMs: 10 * 60_000,
-  creatingStuckMs: 5 * 60_000,
-};
-
-export interface ReconcileInput {
-  pool: string;
-  spec: PoolSpec;
-  /** Epoch ms, read once by the caller. */
-  now: number;
-  /** Every non-deleted record of the pool, read before `machines` were listed. */
-  records: InstanceRecord[];
-  /** Every Compute Engine machine labelled with the pool (complete). */
-  machines: Machine[];
-  /** This pass's probe results by instance name (booting and ready records with an ip). */
-  probes: Map<string, ProbeResult>;
-  /** null: the quota read failed, so nothing is inserted this pass. */
-  quota: QuotaHeadroom | null;
-  /** zone → epoch ms until which it is cold (stock-out). */
-  coldZones: Record<string, number>;
-  breaker: BreakerState;
-  settings: ReconcileSettings;
-}
-
-/** Fields a transition may set (never name, pool or state: the transition sets state). */
-export type RecordPatch = Partial<Omit<InstanceRecord, 'name' | 'pool' | 'state'>>;
-
-export interface PlannedTransition {
-  name: string;
-  from: InstanceState;
-  to: InstanceState;
-  reason: string;
-  patch?: RecordPatch;
-}
-
-export type EventSeverity = 'INFO' | 'WARNING' | 'ERROR';
-
-export interface PlanEvent {
-  severity: EventSeverity;
-  message: string;
-  fields?: Record<string, unknown>;
-}
-
-export interface PlanCounts {
-  /** Records that are creating/booting/ready after this plan (what counts toward target). */
-  creating: number;
-  booting: number;
-  ready: number;
-  claimed: number;
-  /** Everything that takes capacity: live records plus labelled machines without a record. */
-  occupied: number;
-  unrecordedMachines: number;
-  /** targetReady − (creating + booting + ready), before any cap. */
-  want: number;
-}
-
-export interface ReconcilePlan {
-  /** Compare-and-set moves: booting→ready, ready→unhealthy, creating→booting, creating→failed. */
-  transitions: PlannedTransition[];
-  /** Health field updates without a state change (only when something changed). */
-  healthUpdates: Array<{ name: string; state: InstanceState; health: HealthInfo }>;
-  /** Records to move to `deleting` and publish a teardown for. */
-  teardowns: Array<{ name: string; from: InstanceState; reason: TeardownReason }>;
-  /** Records in `deleting` for longer than deletingStuckMs: publish the teardown again. */
-  republish: Array<{ name: string; reason: string }>;
-  /** New machines to create, one entry each, with the zone (the service names them). */
-  creates: Array<{ zone: string }>;
-  /** Labelled machines with no record, older than orphanGraceMs: delete them. */
-  orphans: Array<{ name: string; zone: string }>;
-  /** Records whose machine is gone: move them to `deleted`. */
-  closeRecords: Array<{ name: string; from: InstanceState; reason: string }>;
-  /** `creating` records stuck past creatingStuckMs with no machine: insert again with the stored requestId. */
-  retryCreates: Array<{ name: string; zone: string }>;
-  events: PlanEvent[];
-  counts: PlanCounts;
-}
+export * from './reconcile-types.js';
+export { quotaCapacity } from './reconcile-inserts.js';
 
 /** Compute Engine states in which a booting or ready machine will never answer. */
 const STOPPED_STATUSES: ReadonlySet<MachineStatus> = new Set<MachineStatus>(['STOPPING', 'STOPPED', 'SUSPENDING', 'SUSPENDED', 'TERMINATED']);
-
-/** States whose machines spread creations over zones (what serves or will serve claims). */
-const SPREAD_STATES: ReadonlySet<InstanceState> = new Set<InstanceState>(['creating', 'booting', 'ready', 'claimed']);
-
-/** When the record entered `state`, falling back to its creation. */
-export function enteredAt(record: InstanceRecord, state: InstanceState): number {
-  return record.stateChangedAt[state] ?? record.createdAt;
-}
 
 function addressPatch(record: InstanceRecord, machine: Machine): RecordPatch {
   const patch: RecordPatch = {};
   if (machine.ip !== null && machine.ip !== record.ip) patch.ip = machine.ip;
   if (machine.publicIp !== null && machine.publicIp !== record.publicIp) patch.publicIp = machine.publicIp;
   return patch;
-}
-
-/** Whole machines the quota headroom allows; 0 when the quota is unknown. */
-export function quotaCapacity(quota: QuotaHeadroom | null, spec: PoolSpec): number {
-  if (quota === null) return 0;
-  const caps = [quota.instances, quota.cpus / cpusOf(spec)];
-  if (spec.publicIp) caps.push(quota.inUseAddresses);
-  return Math.max(0, Math.floor(Math.min(...caps)));
 }
 
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
@@ -273,8 +160,10 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   }
 
   // Over target: tear down the newest extra ready machines, never going below target.
+  // An unresolved `fill` target (placement unknown) holds the pool: no extras, no wants.
+  const target = fixedTargetReady(spec);
   const readyAfter = [...after.values()].filter((s) => s === 'ready').length;
-  const extra = Math.max(0, readyAfter - spec.targetReady);
+  const extra = target === null ? 0 : Math.max(0, readyAfter - target);
   const newestFirst = [...readyKept].sort((a, b) => enteredAt(b.record, 'ready') - enteredAt(a.record, 'ready') || b.record.name.localeCompare(a.record.name));
   newestFirst.forEach(({ record, health }, i) => {
     if (i < extra) {
@@ -299,7 +188,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const count = (s: InstanceState) => afterStates.filter((x) => x === s).length;
   const occupied = records.filter((r) => LIVE_STATES.includes(r.state)).length + unrecorded.length;
   const warm = count('creating') + count('booting') + count('ready');
-  const want = disabled ? 0 : Math.max(0, spec.targetReady - warm);
+  const want = disabled || target === null ? 0 : Math.max(0, target - warm);
   plan.counts = {
     creating: count('creating'),
     booting: count('booting'),
@@ -310,70 +199,6 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     want,
   };
 
-  // Inserts: retries of stuck creates first (their records already count), then new ones.
-  const fields = { pool: input.pool };
-  const coldUntil = (zone: string) => input.coldZones[zone] ?? 0;
-  const warmZones = spec.zones.filter((z) => coldUntil(z) <= now);
-  const phase = breakerPhase(input.breaker, now);
-  const quotaCap = quotaCapacity(input.quota, spec);
-  const insertBudget = disabled || spec.paused ? 0 : Math.min(quotaCap, spec.createThrottle, breakerCreateLimit(input.breaker, now));
-  const wantsInserts = want > 0 || retryCandidates.length > 0;
-
-  const retriable = retryCandidates
-    .filter((r) => coldUntil(r.zone) <= now)
-    .sort((a, b) => enteredAt(a, 'creating') - enteredAt(b, 'creating') || a.name.localeCompare(b.name));
-  for (const r of retriable.slice(0, insertBudget)) plan.retryCreates.push({ name: r.name, zone: r.zone });
-
-  const capacity = Math.max(0, spec.maxSize - occupied);
-  const budgetLeft = insertBudget - plan.retryCreates.length;
-  let creates = Math.min(want, capacity, budgetLeft);
-
-  if (wantsInserts && !disabled) {
-    if (spec.paused) plan.events.push({ severity: 'INFO', message: 'pool paused: creating nothing', fields: { ...fields, want } });
-    if (phase === 'open') {
-      plan.events.push({
-        severity: 'WARNING',
-        message: 'pool breaker open',
-        fields: { ...fields, want, openUntil: input.breaker.openUntil, consecutiveFailures: input.breaker.consecutiveFailures },
-      });
-    } else if (phase === 'half_open' && probeInFlight(input.breaker, now)) {
-      plan.events.push({ severity: 'INFO', message: 'pool breaker half-open: probe in flight', fields: { ...fields, probeUntil: input.breaker.probeUntil } });
-    } else if (phase === 'half_open') {
-      plan.events.push({
-        severity: 'INFO',
-        message: 'pool breaker half-open: one creation',
-        fields: { ...fields, consecutiveFailures: input.breaker.consecutiveFailures },
-      });
-    }
-    if (input.quota === null) plan.events.push({ severity: 'WARNING', message: 'quota unknown: creating nothing this pass', fields: { ...fields, want } });
-  }
-  if (want > 0 && !spec.paused) {
-    if (capacity < want)
-      plan.events.push({ severity: 'WARNING', message: 'create capped by maxSize', fields: { ...fields, want, maxSize: spec.maxSize, occupied } });
-    if (input.quota !== null && quotaCap - plan.retryCreates.length < want) {
-      plan.events.push({ severity: 'ERROR', message: 'create capped by quota', fields: { ...fields, want, headroom: quotaCap, quota: input.quota } });
-    }
-    if (spec.createThrottle < want)
-      plan.events.push({ severity: 'INFO', message: 'create capped by throttle', fields: { ...fields, want, createThrottle: spec.createThrottle } });
-  }
-  if (creates > 0 && warmZones.length === 0) {
-    plan.events.push({ severity: 'WARNING', message: 'every zone is cold: creating nothing', fields: { ...fields, want, coldZones: input.coldZones } });
-    creates = 0;
-  }
-
-  // Zone spread: each new machine goes to the warm zone with the fewest machines serving
-  // or about to serve (creating, booting, ready, claimed); ties go by the spec's order.
-  const perZone = new Map(warmZones.map((z) => [z, 0]));
-  for (const r of records) {
-    const s = after.get(r.name);
-    if (s !== undefined && SPREAD_STATES.has(s) && perZone.has(r.zone)) perZone.set(r.zone, (perZone.get(r.zone) ?? 0) + 1);
-  }
-  for (let i = 0; i < creates; i++) {
-    let best = warmZones[0] as string;
-    for (const z of warmZones) if ((perZone.get(z) ?? 0) < (perZone.get(best) ?? 0)) best = z;
-    plan.creates.push({ zone: best });
-    perZone.set(best, (perZone.get(best) ?? 0) + 1);
-  }
-
+  planInserts(input, plan, { want, occupied, retryCandidates, after, records });
   return plan;
 }

@@ -53,7 +53,7 @@ export interface PoolHistorySummary {
 export interface DashboardPool extends PoolHistorySummary {
   name: string;
   enabled: boolean;
-  targetReady: number;
+  targetReady: number | 'fill';
   maxSize: number;
   counts: Record<InstanceState, number>;
   /** Machines in any live state (what maxSize caps). */

@@ -70,7 +70,7 @@ export interface SystemStatus {
   pools: number;
   enabledPools: number;
   counts: Record<InstanceState, number>;
-  perPool: Array<{ name: string; enabled: boolean; targetReady: number; maxSize: number; counts: Record<InstanceState, number> }>;
+  perPool: Array<{ name: string; enabled: boolean; targetReady: number | 'fill'; maxSize: number; counts: Record<InstanceState, number> }>;
 }
 
 export async function systemStatus(deps: ApiDeps): Promise<SystemStatus> {

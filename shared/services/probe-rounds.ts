@@ -17,7 +17,7 @@ import { assessProbe } from '../domain/health.js';
 import type { Pool } from '../domain/pool-spec.js';
 import type { Sleep } from '../ports.js';
 import { recordReady } from './reconcile-apply.js';
-import { probeTarget } from './reconcile-probe.js';
+import { probeHealth } from './reconcile-probe.js';
 import type { ReconcileDeps } from './reconcile.js';
 
 export interface ProbeRoundsResult {
@@ -78,10 +78,7 @@ async function probePool(deps: ReconcileDeps, pool: Pool, result: ProbeRoundsRes
   try {
     const records = (await deps.instances.listByPool(pool.name, ['booting', 'ready'])).filter((r) => r.ip);
     if (records.length === 0) return;
-    const probes = await deps.prober.probeMany(
-      records.map((r) => probeTarget(pool.spec.healthCheck, r.ip!)),
-      deps.settings.probeConcurrency,
-    );
+    const probes = await probeHealth(deps, pool.spec.healthCheck, records);
     result.probed += records.length;
     const now = deps.clock.now();
     let unhealthy = 0;

@@ -27,6 +27,7 @@ import { applyCloses, applyTeardowns, applyTransitions, deleteOrphans, summarize
 import { applyCreates } from './reconcile-create.js';
 import { probeRecords } from './reconcile-probe.js';
 import { planWithQuota } from './reconcile-quota.js';
+import { readPlacement, resolveFillTarget } from './reconcile-placement.js';
 import { syncClaimLabels } from './claim-labels.js';
 import { syncClaimAccess } from './claim-access.js';
 
@@ -304,11 +305,14 @@ async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log:
   // 2. Probe booting and ready machines that have an address.
   const { probes, probedAt } = await probeRecords(deps, spec, records, runtime.probedAt ?? {}, now);
 
-  // 3. Decide. Quota (every region of the pool's zones; unknown → null) is read only
-  // when the plan wants to insert.
+  // 3. Decide. A dedicated-node pool's placement is read first (a `fill` target needs
+  // it); quota (every region of the pool's zones; unknown → null) is read only when the
+  // plan wants to insert.
+  const placement = await readPlacement(deps, spec, log);
   const plan = await planWithQuota(deps, spec, log, {
     pool: pool.name,
-    spec,
+    spec: resolveFillTarget(spec, placement, records, machines),
+    ...(placement === undefined ? {} : { placement }),
     now,
     records,
     machines,

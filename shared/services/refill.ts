@@ -13,7 +13,7 @@
  */
 import type { Sleep } from '../ports.js';
 import { recordReady } from './reconcile-apply.js';
-import { probeTarget } from './reconcile-probe.js';
+import { probeHealth } from './reconcile-probe.js';
 import { reconcileAll, reconcilePool, type PassSummary, type ReconcileDeps } from './reconcile.js';
 
 export interface RefillRequest {
@@ -62,16 +62,13 @@ export async function watchBooting(deps: ReconcileDeps, poolName: string, budget
   while (!signal?.aborted) {
     const booting = (await deps.instances.listByPool(poolName, ['booting'])).filter((r) => r.ip);
     if (booting.length === 0) break;
-    const results = await deps.prober.probeMany(
-      booting.map((r) => probeTarget(healthCheck, r.ip!)),
-      deps.settings.probeConcurrency,
-    );
+    const results = await probeHealth(deps, healthCheck, booting);
     const now = deps.clock.now();
     await Promise.all(
       booting.map(async (r, i) => {
         if (!results[i]!.ok) return;
         const next = await deps.instances.transition(r.name, ['booting'], 'ready', now, {
-          health: { consecutiveFailures: 0, lastProbeAt: now, lastError: null },
+          health: { consecutiveFailures: 0, lastProbeAt: now, lastError: null, ...(results[i]!.byAddress ? { byAddress: results[i]!.byAddress } : {}) },
         });
         if (next) {
           made++;

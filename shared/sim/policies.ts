@@ -3,7 +3,7 @@
  * demand-aware sizing (the production `sizingTarget`, fed by the simulated claims exactly
  * as production records them), and the peers' rules as their docs describe them.
  */
-import type { PoolSpec } from '../domain/pool-spec.js';
+import { fixedTargetReady, type PoolSpec } from '../domain/pool-spec.js';
 import { cronMatches, emptyHistory, recordClaim, rollHistory, sizingTarget, type DemandHistory, type SizingSchedule } from '../domain/sizing.js';
 import { WARMER_CADENCE, type Policy } from './engine.js';
 
@@ -98,7 +98,8 @@ export function demandPolicy(o: DemandPolicyOptions): Policy {
       let history = o.history ?? emptyHistory();
       let predicted: number | undefined;
       const inputs = {
-        targetReady: spec.targetReady,
+        // A `fill` pool has no node group in the simulator: it is bounded by maxSize.
+        targetReady: fixedTargetReady(spec) ?? spec.maxSize,
         maxSize: spec.maxSize,
         sizing: {
           mode: 'demand' as const,

@@ -2,7 +2,7 @@
  * One simulation run as `warmer simulate` and `npm run bench:sizing` do it: the trace, the
  * pool (a default one, or a pool's own spec), the boot model, and the side-by-side report.
  */
-import { poolSpecSchema, type PoolSpec } from '../domain/pool-spec.js';
+import { fixedTargetReady, poolSpecSchema, type PoolSpec } from '../domain/pool-spec.js';
 import { simulate } from './engine.js';
 import { demandPolicy, fixedPolicy } from './policies.js';
 import { compareSizing, policyReport, type SizingReport } from './report.js';
@@ -56,7 +56,7 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
     const own =
       s?.mode === 'demand'
         ? demandPolicy({ warmHitTarget: s.warmHitTarget, minReady: s.minReady, maxReady: s.maxReady, schedules: s.schedules })
-        : fixedPolicy(spec.targetReady);
+        : fixedPolicy(fixedTargetReady(spec) ?? spec.maxSize);
     report.policies.push({ ...policyReport(simulate(trace.jobs, own, sim), pricePerHour), name: `pool ${o.poolName} (${own.name})` });
   }
   const elapsedMs = performance.now() - started;

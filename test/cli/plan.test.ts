@@ -122,7 +122,7 @@ describe('parsePoolsFile', () => {
       'pools:\n  ci:\n    image: x\n    machineType: e2-small\n    zones: [us-central1-a]\n    targetReady: one\n    maxSize: 2\n    healthCheck:\n      port: 2222\n      bogus: 1\n',
       [
         'p.yaml: 2 problems; nothing was sent',
-        'p.yaml:6:18: pool "ci", field "targetReady": Invalid input: expected number, received string',
+        'p.yaml:6:18: pool "ci", field "targetReady": targetReady is a whole number from 0 to 1000, or "fill"',
         'p.yaml:10:7: pool "ci", field "healthCheck.bogus": unknown field',
       ],
     ],

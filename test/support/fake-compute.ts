@@ -4,6 +4,16 @@ import type { Compute, Prober } from '../../shared/ports.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../../shared/domain/machine.js';
 import type { ProbeResult, ProbeTarget } from '../../shared/domain/probe.js';
 import { editSshKeys } from '../../shared/domain/assignment.js';
+import type { NodeGroupPlacement, Shape } from '../../shared/domain/placement.js';
+
+/** vCPUs and memory of the machine types the tests use (e2-standard-N: 4 GB per vCPU). */
+export function fakeShape(machineType: string): Shape {
+  const type = machineType.split('/').pop()!;
+  const n = /-(\d+)$/.exec(type);
+  const cpus = n ? Number(n[1]) : 2;
+  const perCpu = type.includes('highmem') ? 8192 : type.includes('highcpu') ? 1024 : 4096;
+  return { cpus, memoryMb: cpus * perCpu };
+}
 
 /** An in-memory Compute Engine with real behaviour (idempotent inserts, label filters) and injectable failures. */
 export class FakeCompute implements Compute {
@@ -13,6 +23,12 @@ export class FakeCompute implements Compute {
   failCreates: ErrorCode[] = [];
   failDeletes: ErrorCode[] = [];
   listFails = false;
+  /** Sole-tenant node groups by `zone/name`: nodes with their size; machines are placed first-fit. */
+  readonly nodeGroups = new Map<string, Array<{ name: string; cpus: number; memoryMb: number }>>();
+  /** Which node each placed machine is on. */
+  readonly placedOn = new Map<string, string>();
+  placementReads = 0;
+  placementFails = false;
   deletes = 0;
   inserts = 0;
   private seq = 0;
@@ -28,6 +44,12 @@ export class FakeCompute implements Compute {
     const q = this.quota[region];
     if (q && [...this.machines.values()].filter((m) => regionOfZone(m.zone) === region).length >= q.instances) {
       throw new WarmerError('quota_exceeded', `INSTANCES quota in ${region}`);
+    }
+    if (req.spec.placement) {
+      const node = this.nodeWithRoom(req.zone, req.spec.placement.nodeGroup, fakeShape(req.spec.machineType));
+      if (!node) throw new WarmerError('node_group_full', `no node of ${req.spec.placement.nodeGroup} has room`);
+      this.placedOn.set(req.name, node);
+      this.placedShapes.set(req.name, fakeShape(req.spec.machineType));
     }
     this.inserts++;
     const ip = `127.9.${Math.floor(++this.seq / 250)}.${(this.seq % 250) + 1}`;
@@ -51,6 +73,7 @@ export class FakeCompute implements Compute {
     if (fail) throw new WarmerError(fail, `injected ${fail}`);
     this.deletes++;
     this.machines.delete(name);
+    this.placedOn.delete(name);
   }
 
   async getMachine(_zone: string, name: string): Promise<Machine | null> {
@@ -78,6 +101,36 @@ export class FakeCompute implements Compute {
     const fail = this.failSshKeys.shift();
     if (fail) throw new WarmerError(fail, `injected ${fail}`);
     this.sshKeys.set(name, editSshKeys(this.sshKeys.get(name) ?? '', change.add, change.remove));
+  }
+
+  async nodeGroupPlacement(zone: string, nodeGroup: string, machineType: string): Promise<NodeGroupPlacement> {
+    this.placementReads++;
+    if (this.placementFails) throw new WarmerError('transient', 'injected placement read failure');
+    const group = this.nodeGroups.get(`${zone}/${nodeGroup}`);
+    if (!group) throw new WarmerError('not_found', `no node group ${zone}/${nodeGroup}`);
+    return { nodes: group.map((n) => ({ ...n, ...this.usedOn(n.name) })), shape: fakeShape(machineType) };
+  }
+
+  private usedOn(node: string): { usedCpus: number; usedMemoryMb: number } {
+    let usedCpus = 0;
+    let usedMemoryMb = 0;
+    for (const [name, on] of this.placedOn) {
+      if (on !== node || !this.machines.has(name)) continue;
+      const shape = this.placedShapes.get(name) ?? { cpus: 0, memoryMb: 0 };
+      usedCpus += shape.cpus;
+      usedMemoryMb += shape.memoryMb;
+    }
+    return { usedCpus, usedMemoryMb };
+  }
+
+  private readonly placedShapes = new Map<string, Shape>();
+
+  private nodeWithRoom(zone: string, nodeGroup: string, shape: Shape): string | null {
+    for (const n of this.nodeGroups.get(`${zone}/${nodeGroup}`) ?? []) {
+      const used = this.usedOn(n.name);
+      if (n.cpus - used.usedCpus >= shape.cpus && n.memoryMb - used.usedMemoryMb >= shape.memoryMb) return n.name;
+    }
+    return null;
   }
 
   /** quotaHeadroom calls, and the machine types they asked about. */

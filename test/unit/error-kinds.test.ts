@@ -23,6 +23,7 @@ const TABLE: Row[] = [
   ['claim_gone', 410, false, true, false, true, null, false],
   ['internal', 500, false, false, false, true, null, false],
   ['zone_stockout', 503, true, false, false, false, 'zone', false],
+  ['node_group_full', 503, true, false, false, false, 'zone', false],
   ['quota_exceeded', 403, false, true, false, false, 'region', false],
   ['rate_limited', 429, true, true, true, true, null, false],
   ['already_exists', 409, false, true, false, true, null, false],

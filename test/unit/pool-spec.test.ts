@@ -15,7 +15,15 @@ describe('parsePoolSpec', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.spec.publicIp).toBe(false);
-    expect(r.spec.healthCheck).toEqual({ port: 22, expectSshBanner: true, intervalSeconds: 10, timeoutMs: 2000, failuresBeforeUnhealthy: 3 });
+    expect(r.spec.healthCheck).toEqual({
+      port: 22,
+      expectSshBanner: true,
+      intervalSeconds: 10,
+      timeoutMs: 2000,
+      failuresBeforeUnhealthy: 3,
+      address: 'internal',
+    });
+    expect(r.spec.placement).toBeNull();
     expect(r.spec.bootTimeoutSeconds).toBe(600);
     expect(r.spec.enabled).toBe(true);
     expect(r.spec.claimLifetimeSeconds).toBeNull();
