@@ -49,7 +49,10 @@ export function sizingWhy(s: NonNullable<PoolView['sizing']>): string {
   if (w.burstsPerHour !== null) parts.push(`${Math.round(w.burstsPerHour * 100) / 100} bursts/h now`);
   if (w.burstSizeP50 !== null) parts.push(`burst size p50 ${w.burstSizeP50}, p90 ${w.burstSizeP90}, max ${w.burstSizeMax}`);
   if (w.aimedHitRate !== null) parts.push(`aim ${pct(w.aimedHitRate)}, predicted ${pct(w.predictedHitRate)}, observed ${pct(w.observedHitRate)}`);
-  parts.push(`${Math.round(w.historyHours)} h of history`, `boot ${Math.round(s.leadMs / 1000)} s`);
+  parts.push(
+    w.basis === 'recent' ? 'from recent bursts (no finished hour of history yet)' : `${Math.round(w.historyHours)} h of history`,
+    `boot ${Math.round(s.leadMs / 1000)} s`,
+  );
   if (w.scheduleFloor > 0) parts.push(`schedule floor ${w.scheduleFloor}`);
   parts.push(`minReady ${w.minReady}, maxReady ${w.maxReady}`);
   return parts.join('; ');

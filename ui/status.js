@@ -219,7 +219,7 @@
     if (w.burstsPerHour !== null) parts.push(Math.round(w.burstsPerHour * 100) / 100 + ' bursts/h now');
     if (w.burstSizeP50 !== null) parts.push('burst p50 ' + w.burstSizeP50 + ' / p90 ' + w.burstSizeP90 + ' / max ' + w.burstSizeMax);
     if (w.aimedHitRate !== null) parts.push('aim ' + pct(w.aimedHitRate) + ', predicted ' + pct(w.predictedHitRate) + ', observed ' + pct(w.observedHitRate));
-    parts.push(Math.round(w.historyHours) + ' h of history');
+    parts.push(w.basis === 'recent' ? 'from recent bursts (no finished hour of history yet)' : Math.round(w.historyHours) + ' h of history');
     if (w.scheduleFloor > 0) parts.push('schedule floor ' + w.scheduleFloor);
     parts.push('min ' + w.minReady + ' · max ' + w.maxReady);
     return h('p', { class: 'sizing', 'data-sizing': String(sz.target) }, 'why ' + sz.target + ': ' + parts.join(' · '));

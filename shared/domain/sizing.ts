@@ -232,12 +232,21 @@ function extendBurst(open: DemandHistory['openBurst'], now: number, count: numbe
   return { startedAt: open?.startedAt ?? now, lastAt: now, size: (open?.size ?? 0) + count, peaks, recent };
 }
 
+/** Index in PEAK_WINDOWS_S of the window nearest the lead time. */
+function nearestWindow(leadMs: number): number {
+  let best = 0;
+  PEAK_WINDOWS_S.forEach((w, i) => {
+    if (Math.abs(w * 1000 - leadMs) < Math.abs((PEAK_WINDOWS_S[best] as number) * 1000 - leadMs)) best = i;
+  });
+  return best;
+}
+
 /** The peak histogram for the window nearest the lead time (the burst sizes when none yet). */
 function peaksFor(p: DemandProfile, leadMs: number): Record<string, number> {
-  let best: number = PEAK_WINDOWS_S[0];
-  for (const w of PEAK_WINDOWS_S) if (Math.abs(w * 1000 - leadMs) < Math.abs(best * 1000 - leadMs)) best = w;
-  return p.burstPeaks[String(best)] ?? p.burstSizes;
+  return p.burstPeaks[String(PEAK_WINDOWS_S[nearestWindow(leadMs)])] ?? p.burstSizes;
 }
+
+const sumOf = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 
 // ───────────────────────────── the target ─────────────────────────────
 
@@ -290,6 +299,11 @@ export interface SizingDecision {
     minReady: number;
     maxReady: number;
     boundedBy: 'model' | 'minReady' | 'maxReady' | 'schedule' | 'fixed';
+    /**
+     * profile: the hour-of-week model; recent: a pool whose profile holds no finished hour
+     * with claims yet sizes to the peak demand of its recent bursts (within one lead time).
+     */
+    basis: 'profile' | 'recent';
   };
 }
 
@@ -503,6 +517,7 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
     minReady,
     maxReady,
     boundedBy: 'fixed',
+    basis: 'profile',
   };
   if (sizing.mode === 'fixed') {
     const target = Math.max(spec.targetReady, floor);
@@ -526,6 +541,15 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   const lambdaNow = Math.max(sol.lambda[slot] as number, sol.lambda[slotAhead] as number);
   // A burst in progress is demand now: keep at least what the model holds for its slot.
   if (h.openBurst !== null) unbounded = Math.max(unbounded, sol.perSlot[slot] as number);
+  // Cold start: no finished hour with claims in the profile yet, but claims in the last
+  // RECENT_MINUTES. Hold what the recent bursts needed within one lead time.
+  let basis: SizingDecision['why']['basis'] = 'profile';
+  if (sumOf(h.profile.bursts) === 0 && sumOf(h.minutes) > 0) {
+    const seenPeak = quantile(peaksFor(h.profile, lead), aim) ?? 0;
+    const openPeak = h.openBurst ? (h.openBurst.peaks[nearestWindow(lead)] ?? h.openBurst.size) : 0;
+    unbounded = Math.max(unbounded, Math.min(maxReady, Math.max(seenPeak, openPeak)));
+    basis = 'recent';
+  }
   let target = unbounded;
   let boundedBy: SizingDecision['why']['boundedBy'] = 'model';
   if (target >= maxReady && maxReady < spec.maxSize) {
@@ -543,6 +567,6 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   return {
     target,
     mode: 'demand',
-    why: { ...why, burstsPerHour: lambdaNow, aimedHitRate: aim, predictedHitRate: sol.predicted, unbounded, boundedBy },
+    why: { ...why, burstsPerHour: lambdaNow, aimedHitRate: aim, predictedHitRate: sol.predicted, unbounded, boundedBy, basis },
   };
 }

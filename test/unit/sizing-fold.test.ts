@@ -120,6 +120,29 @@ describe('a demand pool sized from folded claims', () => {
   });
 });
 
+describe('cold start', () => {
+  it('a new pool with claims but no finished hour in its profile holds the peak of its recent bursts within one lead time', () => {
+    // 10 claims 2 s apart, all missed: all 10 fall within the peak window nearest a 45 s lead.
+    const burst: ClaimSample[] = Array.from({ length: 10 }, (_, i) => ({ at: MONDAY + 60_000 + i * 2000, count: 1, warm: 0 }));
+    let s = foldClaims(null, burst, { from: MONDAY, to: MONDAY + 2 * MIN });
+    let d = sizingTarget(s.history, demand(), MONDAY + 2 * MIN, { leadMs: 45_000 });
+    expect(d.why.basis).toBe('recent');
+    expect(d.target).toBe(10);
+    expect(d.why.unbounded).toBe(10);
+    // Spread out (one claim a minute): what one lead time sees is 1.
+    const slow: ClaimSample[] = Array.from({ length: 10 }, (_, i) => ({ at: MONDAY + i * MIN, count: 1, warm: 0 }));
+    s = foldClaims(null, slow, { from: MONDAY, to: MONDAY + 10 * MIN });
+    d = sizingTarget(s.history, demand(), MONDAY + 10 * MIN, { leadMs: 45_000 });
+    expect(d.target).toBeLessThanOrEqual(2);
+    // No claims at all: nothing, on the profile.
+    d = sizingTarget(foldClaims(null, [], { from: MONDAY, to: MONDAY + MIN }).history, demand(), MONDAY + MIN);
+    expect(d).toMatchObject({ target: 0, why: { basis: 'profile' } });
+    // maxReady still bounds it.
+    s = foldClaims(null, burst, { from: MONDAY, to: MONDAY + 2 * MIN });
+    expect(sizingTarget(s.history, demand({ maxReady: 4 }), MONDAY + 2 * MIN, { leadMs: 45_000 }).target).toBe(4);
+  });
+});
+
 describe('bootLeadMs', () => {
   it.each([
     ['no machine booted yet: the default', [], DEFAULT_LEAD_MS],

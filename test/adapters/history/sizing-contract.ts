@@ -49,6 +49,7 @@ function state(): PoolSizingState {
         minReady: 0,
         maxReady: 20,
         boundedBy: 'model',
+        basis: 'profile',
       },
     },
   };
