@@ -2,6 +2,7 @@
  * A small client of the warmer HTTP API (the routes in functions/http/routes.ts). Every
  * non-2xx answer becomes an ApiError carrying the API's code, message and details.
  */
+import type { PoolDemand } from '../shared/services/pool-demand.js';
 import type { instanceView, poolView } from '../functions/http/views.js';
 import type { SystemStatus } from '../shared/services/pools.js';
 import { ApiError, ConnectionError } from './errors.js';
@@ -10,6 +11,7 @@ import { ApiError, ConnectionError } from './errors.js';
 export type PoolView = ReturnType<typeof poolView>;
 export type InstanceView = ReturnType<typeof instanceView> & { sshPrivateKey?: string };
 export type StatusView = SystemStatus;
+export type PoolDemandView = Omit<PoolDemand, 'since' | 'until'> & { since: string; until: string };
 
 export interface ClientOptions {
   url: string;
@@ -33,6 +35,11 @@ export class WarmerClient {
 
   getPool(name: string): Promise<PoolView> {
     return this.request('GET', `/pools/${encodeURIComponent(name)}`);
+  }
+
+  /** The pool's recorded claims as a job trace (GET /pools/{name}/demand). */
+  getPoolDemand(name: string, days: number): Promise<PoolDemandView> {
+    return this.request('GET', `/pools/${encodeURIComponent(name)}/demand?days=${encodeURIComponent(String(days))}`);
   }
 
   /** Creates (201) or replaces (200) a pool. */

@@ -40,6 +40,24 @@ export function poolsTable(pools: PoolView[]): string {
   return t.toString();
 }
 
+const pct = (x: number | null) => (x === null ? '-' : `${Math.round(x * 1000) / 10}%`);
+
+/** The inputs that drove a sized pool's target, on one line. */
+export function sizingWhy(s: NonNullable<PoolView['sizing']>): string {
+  const w = s.why;
+  const parts = [`bounded by ${w.boundedBy}`, `model ${w.unbounded}`];
+  if (w.burstsPerHour !== null) parts.push(`${Math.round(w.burstsPerHour * 100) / 100} bursts/h now`);
+  if (w.burstSizeP50 !== null) parts.push(`burst size p50 ${w.burstSizeP50}, p90 ${w.burstSizeP90}, max ${w.burstSizeMax}`);
+  if (w.aimedHitRate !== null) parts.push(`aim ${pct(w.aimedHitRate)}, predicted ${pct(w.predictedHitRate)}, observed ${pct(w.observedHitRate)}`);
+  parts.push(
+    w.basis === 'recent' ? 'from recent bursts (no finished hour of history yet)' : `${Math.round(w.historyHours)} h of history`,
+    `boot ${Math.round(s.leadMs / 1000)} s`,
+  );
+  if (w.scheduleFloor > 0) parts.push(`schedule floor ${w.scheduleFloor}`);
+  parts.push(`minReady ${w.minReady}, maxReady ${w.maxReady}`);
+  return parts.join('; ');
+}
+
 export function poolDetail(p: PoolView): string {
   const t = table(['field', 'value']);
   t.push(['name', p.name]);
@@ -50,6 +68,7 @@ export function poolDetail(p: PoolView): string {
     .map(([s, n]) => `${s} ${n}`)
     .join(', ');
   t.push(['machines', `${p.total} live: ${counts}`]);
+  if (p.sizing) t.push(['target', `${p.sizing.target} ready (${p.sizing.mode} sizing, computed ${orDash(p.sizing.computedAt)})`], ['why', sizingWhy(p.sizing)]);
   return t.toString();
 }
 

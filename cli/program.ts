@@ -291,10 +291,18 @@ Examples:
     };
   program
     .command('simulate')
-    .description("replay a job trace through warmer's sizing (fixed targets, demand sizing, peers) and compare cost and waits; local, sends nothing")
-    .requiredOption('--trace <file>', 'CSV with started_epoch and duration_s columns (e.g. ../shared/traces/bitcoin-ci-2025-09.csv)')
+    .description(
+      "replay a job trace (a CSV file, or a pool's claims recorded by a running warmer) through warmer's sizing (fixed targets, demand sizing, peers) and compare cost and waits",
+    )
+    .option('--trace <file>', 'CSV with started_epoch and duration_s columns (e.g. ../shared/traces/bitcoin-ci-2025-09.csv)')
     .option('-f, --file <path>', "a pools file: simulate with a pool's own spec (its maxSize, throttle, sizing)")
-    .option('--pool <name>', 'the pool of the pools file (default: the first)')
+    .option(
+      '--pool <name>',
+      'with --trace: the pool of the pools file (default: the first); without: replay the claims a running warmer recorded for this pool',
+    )
+    .addOption(new Option('--days <d>', 'without --trace: days of recorded claims to replay').argParser(number(0.01, 30)).default(7))
+    .addOption(new Option('--url <url>', `without --trace: warmer API base URL (env WARMER_URL; default ${DEFAULT_URL})`))
+    .addOption(new Option('--token <token>', 'without --trace: admin token (env WARMER_ADMIN_TOKEN)'))
     .addOption(new Option('--price <usd>', 'machine-hour price').argParser(number(0, 1000)))
     .addOption(new Option('--seed <n>', 'random seed of the boot model').argParser(positiveInt(2 ** 31)))
     .addOption(new Option('--warmup-days <d>', 'days replayed but not counted (demand sizing learns meanwhile)').argParser(number(0, 365)))
@@ -305,7 +313,10 @@ Examples:
     .option('--json', 'print one JSON object: {trace, policies, comparison}')
     .action(
       async (opts: {
-        trace: string;
+        trace?: string;
+        days: number;
+        url?: string;
+        token?: string;
         file?: string;
         pool?: string;
         price?: number;
@@ -318,7 +329,8 @@ Examples:
         json?: boolean;
       }) => {
         json = opts.json === true;
-        const report = await simulateCommand({ ...opts });
+        const { url, token, ...rest } = opts;
+        const report = await simulateCommand(rest, opts.trace === undefined && opts.pool !== undefined ? client({ url, token, json }, 'admin') : undefined);
         io.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : simulateText(report));
       },
     );

@@ -5,7 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import Table from 'cli-table3';
-import { parseTrace, TraceError } from '../shared/sim/trace.js';
+import { parseTrace, TraceError, type Trace } from '../shared/sim/trace.js';
+import { poolSpecSchema, type PoolSpec } from '../shared/domain/pool-spec.js';
+import type { WarmerClient } from './client.js';
 import { runSizing, type RunOptions } from '../shared/sim/run.js';
 import type { SizingReport } from '../shared/sim/report.js';
 import { DEFAULT_BOOT_MODEL } from '../shared/sim/rng.js';
@@ -13,7 +15,10 @@ import { UsageError } from './errors.js';
 import { loadPoolsFile } from './pools-file.js';
 
 export interface SimulateOptions {
-  trace: string;
+  /** A trace file; without it, `pool` is read from a running warmer through `api`. */
+  trace?: string;
+  /** How many days of the pool's recorded claims (with `api`). */
+  days?: number;
   pool?: string;
   file?: string;
   price?: number;
@@ -25,7 +30,31 @@ export interface SimulateOptions {
   peers?: boolean;
 }
 
-export async function simulateCommand(o: SimulateOptions): Promise<SizingReport> {
+/** The pool's recorded claims, as a trace, and its spec, from a running warmer. */
+export async function recordedTrace(
+  api: Pick<WarmerClient, 'getPool' | 'getPoolDemand'>,
+  pool: string,
+  days: number,
+): Promise<{ trace: Trace; spec: PoolSpec; file: string }> {
+  const [view, demand] = await Promise.all([api.getPool(pool), api.getPoolDemand(pool, days)]);
+  const jobs = demand.jobs.map((j) => ({ startMs: j.startedEpoch * 1000, durationMs: j.durationS * 1000 }));
+  if (jobs.length === 0) throw new UsageError(`pool "${pool}" recorded no claims in the last ${days} day(s): nothing to replay`);
+  const spec = poolSpecSchema.parse(view.spec);
+  return {
+    trace: { jobs, skipped: 0 },
+    spec,
+    file: `pool ${pool}: claims recorded ${demand.since} – ${demand.until} (${demand.jobs.filter((j) => !j.warm).length} missed)`,
+  };
+}
+
+export async function simulateCommand(o: SimulateOptions, api?: Pick<WarmerClient, 'getPool' | 'getPoolDemand'>): Promise<SizingReport> {
+  if (o.trace === undefined) {
+    if (o.pool === undefined || api === undefined)
+      throw new UsageError('give --trace FILE, or --pool NAME to replay the claims a running warmer recorded for it');
+    if (o.file !== undefined) throw new UsageError('-f, --file needs --trace (without --trace the pool is read from the server)');
+    const rec = await recordedTrace(api, o.pool, o.days ?? 7);
+    return runSizing(rec.trace, { ...runOptions(o, rec.file), spec: rec.spec, poolName: o.pool });
+  }
   let text: string;
   try {
     text = await readFile(o.trace, 'utf8');
@@ -40,8 +69,25 @@ export async function simulateCommand(o: SimulateOptions): Promise<SizingReport>
     if (err instanceof TraceError) throw new UsageError(`${o.trace}: ${err.message}`);
     throw err;
   }
-  const run: RunOptions = {
-    file: o.trace,
+  const run = runOptions(o, o.trace);
+  if (o.pool !== undefined || o.file !== undefined) {
+    if (o.file === undefined)
+      throw new UsageError('--pool needs -f, --file <pools.yaml> to read the pool from (with --trace; without it, the pool is read from a running warmer)');
+    const pools = await loadPoolsFile(o.file);
+    const chosen = o.pool === undefined ? pools.pools[0] : pools.pools.find((p) => p.name === o.pool);
+    if (!chosen)
+      throw new UsageError(
+        o.pool === undefined ? `${o.file}: no pools in the file` : `${o.file}: no pool "${o.pool}" (pools: ${pools.pools.map((p) => p.name).join(', ')})`,
+      );
+    run.spec = chosen.spec;
+    run.poolName = chosen.name;
+  }
+  return runSizing(trace, run);
+}
+
+function runOptions(o: SimulateOptions, file: string): RunOptions {
+  return {
+    file,
     boot: {
       ...DEFAULT_BOOT_MODEL,
       ...(o.bootMedian === undefined ? {} : { medianS: o.bootMedian }),
@@ -53,18 +99,6 @@ export async function simulateCommand(o: SimulateOptions): Promise<SizingReport>
     ...(o.maxFixed === undefined ? {} : { maxFixed: o.maxFixed }),
     ...(o.peers === undefined ? {} : { peers: o.peers }),
   };
-  if (o.pool !== undefined || o.file !== undefined) {
-    if (o.file === undefined) throw new UsageError('--pool needs -f, --file <pools.yaml> to read the pool from');
-    const pools = await loadPoolsFile(o.file);
-    const chosen = o.pool === undefined ? pools.pools[0] : pools.pools.find((p) => p.name === o.pool);
-    if (!chosen)
-      throw new UsageError(
-        o.pool === undefined ? `${o.file}: no pools in the file` : `${o.file}: no pool "${o.pool}" (pools: ${pools.pools.map((p) => p.name).join(', ')})`,
-      );
-    run.spec = chosen.spec;
-    run.poolName = chosen.name;
-  }
-  return runSizing(trace, run);
 }
 
 export function simulateText(r: SizingReport): string {

@@ -16,6 +16,7 @@ import { FirestorePoolRuntimeStore } from '../shared/adapters/firestore-runtime-
 import { CachingPoolStore } from '../shared/adapters/caching-pool-store.js';
 import { FirestorePoolStore } from '../shared/adapters/firestore-pool-store.js';
 import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
+import { FirestoreSizingStore } from '../shared/adapters/firestore-sizing-store.js';
 import { PubSubPublisher } from '../shared/adapters/pubsub-publisher.js';
 import { systemClock } from '../shared/adapters/system-clock.js';
 import type { ApiDeps } from '../shared/services/deps.js';
@@ -50,6 +51,7 @@ export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {
     clock: systemClock,
     logger,
     history: new FirestoreHistoryStore(clients.firestore),
+    sizing: new FirestoreSizingStore(clients.firestore),
     // The claim-time check of pools that enable it (claimCheck): a TCP connect and the
     // SSH banner, nothing heavier, so the claim path stays free of the Compute client.
     prober: new TcpProber(),
@@ -82,6 +84,7 @@ export async function buildWorkerDeps(c: Config, clients: Clients, logger: Logge
     clock: systemClock,
     logger,
     history: new FirestoreHistoryStore(clients.firestore),
+    sizing: new FirestoreSizingStore(clients.firestore),
     settings: {
       ...DEFAULT_SETTINGS,
       orphanGraceMs: c.orphanGraceSeconds * 1000,

@@ -241,6 +241,34 @@
     );
   }
 
+  // A sized pool's computed target (the spec's targetReady otherwise).
+  function target(p) {
+    return p.sizing ? p.sizing.target : p.targetReady;
+  }
+
+  // Where the target line is drawn: a `fill` pool's target is what fits on its node group, drawn at maxSize.
+  function targetAt(p) {
+    var t = target(p);
+    return typeof t === 'number' ? t : p.maxSize;
+  }
+
+  function pct(x) {
+    return x === null || x === undefined ? '–' : Math.round(x * 1000) / 10 + '%';
+  }
+
+  // Why a sized pool holds its target: the inputs that drove the number.
+  function sizingLine(sz) {
+    var w = sz.why;
+    var parts = ['bounded by ' + w.boundedBy, 'model ' + w.unbounded];
+    if (w.burstsPerHour !== null) parts.push(Math.round(w.burstsPerHour * 100) / 100 + ' bursts/h now');
+    if (w.burstSizeP50 !== null) parts.push('burst p50 ' + w.burstSizeP50 + ' / p90 ' + w.burstSizeP90 + ' / max ' + w.burstSizeMax);
+    if (w.aimedHitRate !== null) parts.push('aim ' + pct(w.aimedHitRate) + ', predicted ' + pct(w.predictedHitRate) + ', observed ' + pct(w.observedHitRate));
+    parts.push(w.basis === 'recent' ? 'from recent bursts (no finished hour of history yet)' : Math.round(w.historyHours) + ' h of history');
+    if (w.scheduleFloor > 0) parts.push('schedule floor ' + w.scheduleFloor);
+    parts.push('min ' + w.minReady + ' · max ' + w.maxReady);
+    return h('p', { class: 'sizing', 'data-sizing': String(sz.target) }, 'why ' + sz.target + ': ' + parts.join(' · '));
+  }
+
   function poolCard(p, data) {
     var live = STATES.filter(function (st) {
       return st !== 'deleted';
@@ -252,8 +280,13 @@
       h('header', null, [
         h('h2', null, p.name),
         h('span', { class: 'badge' + (p.enabled ? '' : ' off') }, p.enabled ? 'enabled' : 'disabled'),
-        h('span', { class: 'spec' }, 'target ' + p.targetReady + ' ready · max ' + p.maxSize + ' · ' + p.live + ' live'),
+        h(
+          'span',
+          { class: 'spec' },
+          'target ' + target(p) + ' ready' + (p.sizing ? ' (' + p.sizing.mode + ' sizing)' : '') + ' · max ' + p.maxSize + ' · ' + p.live + ' live',
+        ),
       ]),
+      p.sizing ? sizingLine(p.sizing) : null,
       h('div', { class: 'grid' }, [
         h('section', { class: 'panel', 'data-panel': 'states' }, [
           h('h3', null, 'Machines by state'),
@@ -343,9 +376,9 @@
       x += w;
     });
     // A `fill` pool's target is what fits on its node group: drawn at maxSize, labelled fill.
-    var tx = ((typeof p.targetReady === 'number' ? p.targetReady : p.maxSize) / max) * W;
+    var tx = (targetAt(p) / max) * W;
     svg.appendChild(s('line', { x1: tx, x2: tx, y1: -2, y2: H + 2, stroke: '#102a43', 'stroke-width': 2, 'stroke-dasharray': '3 2' }));
-    svg.appendChild(s('text', { x: Math.min(Math.max(tx, 30), W - 30), y: H + 13, 'text-anchor': 'middle' }, 'target ' + p.targetReady));
+    svg.appendChild(s('text', { x: Math.min(Math.max(tx, 30), W - 30), y: H + 13, 'text-anchor': 'middle' }, 'target ' + target(p)));
     svg.appendChild(s('text', { x: W, y: H + 13, 'text-anchor': 'end' }, 'max ' + p.maxSize));
     return svg;
   }

@@ -14,6 +14,7 @@ import { cachedStatus } from '../../shared/services/dashboard.js';
 const cachedSystemStatus = cachedStatus(systemStatus);
 import type { Reply, Route, RouteContext } from './router.js';
 import { instanceView, poolView } from './views.js';
+import { poolDemand } from '../../shared/services/pool-demand.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Compute Engine's label rules: https://cloud.google.com/compute/docs/labeling-resources#requirements */
@@ -228,6 +229,17 @@ export function adminRoutes(deps: () => Promise<ApiDeps>): Route[] {
       auth: 'admin',
       async handle(ctx) {
         return ok(poolView(await poolStatus(await deps(), poolName(ctx))));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/pools/:name/demand',
+      auth: 'admin',
+      async handle(ctx) {
+        // The pool's recorded claims as a job trace (warmer simulate --pool NAME).
+        const days = new URL(ctx.req.url ?? '/', 'http://warmer').searchParams.get('days');
+        const d = await poolDemand(await deps(), poolName(ctx), days === null ? 7 : days.trim() === '' ? NaN : Number(days));
+        return ok({ ...d, since: new Date(d.since).toISOString(), until: new Date(d.until).toISOString() });
       },
     },
     {

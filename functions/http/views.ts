@@ -1,6 +1,7 @@
 /** How records look on the wire: ISO times, no internal fields, keys only where asked. */
 import type { InstanceRecord } from '../../shared/domain/instance.js';
 import type { PoolStatus } from '../../shared/services/pools.js';
+import type { StoredDecision } from '../../shared/sizing-store.js';
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
@@ -28,6 +29,11 @@ export function instanceView(r: InstanceRecord, options: { withKey?: boolean } =
   };
 }
 
+/** A sized pool's computed target and the inputs that drove it. */
+export function sizingView(d: StoredDecision) {
+  return { target: d.target, mode: d.mode, computedAt: iso(d.computedAt), leadMs: d.leadMs, why: d.why };
+}
+
 export function poolView(st: PoolStatus) {
   return {
     name: st.pool.name,
@@ -36,5 +42,6 @@ export function poolView(st: PoolStatus) {
     updatedAt: iso(st.pool.updatedAt),
     counts: st.counts,
     total: st.total,
+    sizing: st.sizing ? sizingView(st.sizing) : null,
   };
 }

@@ -12,6 +12,7 @@
 import { INSTANCE_STATES, type InstanceState } from '../domain/instance.js';
 import type { HistoryEvent, HistoryStore } from '../history.js';
 import { claimedMachines, type DashboardAssignment } from './dashboard-assignments.js';
+import type { SizingStore, StoredDecision } from '../sizing-store.js';
 
 /** What the status page summarizes: the recorded history, plus served claims read from their receipts. */
 export type ActivityEvent = HistoryEvent | { type: 'claim_hit'; pool: string; at: number; count: number };
@@ -26,6 +27,8 @@ export const READY_SAMPLES = 200;
 
 export interface DashboardDeps {
   pools: PoolStore;
+  /** Sized pools' computed targets (optional). */
+  sizing?: SizingStore;
   instances: InstanceStore;
   clock: Clock;
   logger: Logger;
@@ -55,6 +58,8 @@ export interface DashboardPool extends PoolHistorySummary {
   enabled: boolean;
   targetReady: number | 'fill';
   maxSize: number;
+  /** A sized pool's computed target and the inputs that drove it; null for a fixed pool or before the first pass. */
+  sizing: Pick<StoredDecision, 'target' | 'mode' | 'computedAt' | 'why'> | null;
   counts: Record<InstanceState, number>;
   /** Machines in any live state (what maxSize caps). */
   live: number;
@@ -121,6 +126,16 @@ export function summarizeHistory(events: readonly ActivityEvent[], window: { sta
   };
 }
 
+async function readDecision(deps: DashboardDeps, pool: string, sized: boolean): Promise<StoredDecision | null> {
+  if (!sized || !deps.sizing) return null;
+  try {
+    return await deps.sizing.decision(pool);
+  } catch (err) {
+    deps.logger.warn('sizing decision not read; status page shows the spec target', { pool }, err);
+    return null;
+  }
+}
+
 export async function buildDashboard(deps: DashboardDeps): Promise<Dashboard> {
   const now = deps.clock.now();
   const window = dashboardWindow(now);
@@ -152,12 +167,13 @@ export async function buildDashboard(deps: DashboardDeps): Promise<Dashboard> {
   }
   const perPool = await Promise.all(
     pools.map(async (pool): Promise<DashboardPool> => {
-      const counts = await deps.instances.countByState(pool.name);
+      const [counts, sizing] = await Promise.all([deps.instances.countByState(pool.name), readDecision(deps, pool.name, pool.spec.sizing !== undefined)]);
       return {
         name: pool.name,
         enabled: pool.spec.enabled,
         targetReady: pool.spec.targetReady,
         maxSize: pool.spec.maxSize,
+        sizing: sizing ? { target: sizing.target, mode: sizing.mode, computedAt: sizing.computedAt, why: sizing.why } : null,
         counts,
         live: INSTANCE_STATES.filter((s) => s !== 'deleted').reduce((n, s) => n + counts[s], 0),
         ...summarizeHistory(byPool.get(pool.name) ?? [], window),

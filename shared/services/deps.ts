@@ -1,6 +1,7 @@
 import type { Logger } from '../logging.js';
 import type { AssignmentStore, Clock, InstanceStore, PoolStore, Prober, Publisher } from '../ports.js';
 import type { HistoryStore } from '../history.js';
+import type { SizingStore } from '../sizing-store.js';
 
 /** What the claim and admin services need: no Compute Engine client on this path. */
 export interface ApiDeps {
@@ -16,6 +17,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Claims served and missed, for the status page (best effort; optional). */
   history?: HistoryStore;
+  /** Demand-sized pools' last decisions, shown by GET /pools/{name} and the status page (optional). */
+  sizing?: SizingStore;
   /** For pools with the claim-time check (claimCheck.enabled): probes claimed machines before answering. */
   prober?: Prober;
 }

@@ -5,6 +5,7 @@
 import { WarmerError } from '../errors.js';
 import { INSTANCE_STATES, type InstanceState } from '../domain/instance.js';
 import { parsePoolSpec, type Pool } from '../domain/pool-spec.js';
+import type { StoredDecision } from '../sizing-store.js';
 import type { ApiDeps } from './deps.js';
 
 export interface PoolStatus {
@@ -12,6 +13,19 @@ export interface PoolStatus {
   counts: Record<InstanceState, number>;
   /** Machines of the pool in any live state (what maxSize caps). */
   total: number;
+  /** A sized pool's last computed target and why (null: fixed pool, none yet, or unreadable). */
+  sizing: StoredDecision | null;
+}
+
+/** The last sizing decision of a pool with a `sizing` block; best effort (null when unreadable). */
+export async function sizingDecision(deps: ApiDeps, pool: Pool): Promise<StoredDecision | null> {
+  if (!pool.spec.sizing || !deps.sizing) return null;
+  try {
+    return await deps.sizing.decision(pool.name);
+  } catch (err) {
+    deps.logger.warn('sizing decision not read', { pool: pool.name }, err);
+    return null;
+  }
 }
 
 const live = (counts: Record<InstanceState, number>) => INSTANCE_STATES.filter((s) => s !== 'deleted').reduce((sum, s) => sum + counts[s], 0);
@@ -19,16 +33,16 @@ const live = (counts: Record<InstanceState, number>) => INSTANCE_STATES.filter((
 export async function poolStatus(deps: ApiDeps, name: string): Promise<PoolStatus> {
   const pool = await deps.pools.getPool(name);
   if (!pool) throw new WarmerError('not_found', `pool "${name}" does not exist`);
-  const counts = await deps.instances.countByState(name);
-  return { pool, counts, total: live(counts) };
+  const [counts, sizing] = await Promise.all([deps.instances.countByState(name), sizingDecision(deps, pool)]);
+  return { pool, counts, total: live(counts), sizing };
 }
 
 export async function listPoolStatuses(deps: ApiDeps): Promise<PoolStatus[]> {
   const pools = await deps.pools.listPools();
   return Promise.all(
     pools.map(async (pool) => {
-      const counts = await deps.instances.countByState(pool.name);
-      return { pool, counts, total: live(counts) };
+      const [counts, sizing] = await Promise.all([deps.instances.countByState(pool.name), sizingDecision(deps, pool)]);
+      return { pool, counts, total: live(counts), sizing };
     }),
   );
 }

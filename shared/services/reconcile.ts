@@ -30,6 +30,8 @@ import { planWithQuota } from './reconcile-quota.js';
 import { readPlacement, resolveFillTarget } from './reconcile-placement.js';
 import { syncClaimLabels } from './claim-labels.js';
 import { syncClaimAccess } from './claim-access.js';
+import { sizePool } from './reconcile-sizing.js';
+import type { SizingStore } from '../sizing-store.js';
 
 export interface ReconcileSettings {
   orphanGraceMs: number;
@@ -90,6 +92,8 @@ export interface ReconcileDeps {
   holder?: string;
   /** Machines becoming ready with their boot time, for the status page (best effort; optional). */
   history?: HistoryStore;
+  /** Demand-sized pools' claim history and decisions (optional: without it pools plan with targetReady). */
+  sizing?: SizingStore;
   /** How refill requests wait (for the lease, between boot-watch probes). Default: real timers. */
   sleep?: Sleep;
   /** Jitter of those waits. Default: Math.random. */
@@ -214,11 +218,11 @@ async function runPass(deps: ReconcileDeps, pool: Pool, now: number, log: Logger
   const after = deps.after ?? realAfter;
 
   // 1–3. Observe, probe, decide; again when that took so long the plan may be stale.
-  let observed = await observeAndPlan(deps, pool, now, log);
+  let observed = await observeAndPlan(deps, pool, now, log, fence);
   if (deps.clock.now() - now > deps.settings.replanAfterMs && 'plan' in observed) {
     log.warn('plan stale after a long wait; planning again', { waitedMs: deps.clock.now() - now });
     now = deps.clock.now();
-    observed = await observeAndPlan(deps, pool, now, log);
+    observed = await observeAndPlan(deps, pool, now, log, fence);
   }
   if (!('plan' in observed)) return { ...summary, ...observed };
   const { plan, records, machines, runtime, probedAt, lastPassAt } = observed;
@@ -282,8 +286,7 @@ type Observed =
   | { plan: ReconcilePlan; records: InstanceRecord[]; machines: Machine[]; runtime: PoolRuntime; probedAt: Record<string, number>; lastPassAt: number | null }
   | { outcome: 'inventory_failed'; error: string };
 
-async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log: Logger): Promise<Observed> {
-  const { spec } = pool;
+async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log: Logger, fence: PassFence): Promise<Observed> {
   // 1. Observe. Both listings must be complete, or nothing is decided.
   // Records are read BEFORE machines are listed: a machine created after the records
   // were read is then seen as an orphan younger than the grace period (left alone), never
@@ -297,6 +300,8 @@ async function observeAndPlan(deps: ReconcileDeps, pool: Pool, now: number, log:
     log.error('inventory failed; pass stopped for this pool', {}, err);
     return { outcome: 'inventory_failed', error: (err as Error).message };
   }
+  // The target: spec.targetReady, or the one demand sizing computes now (reconcile-sizing.ts).
+  const spec = await sizePool(deps, pool, records, now, fence.lease, log);
   const stored = await deps.runtime.getRuntime(pool.name);
   // A new image or machine type gets a closed breaker (a PUT that fixes the image).
   const runtime = { ...stored, breaker: breakerForSpec(stored.breaker, spec) };

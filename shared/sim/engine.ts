@@ -26,73 +26,14 @@ import type { PoolSpec } from '../domain/pool-spec.js';
 import { DEFAULT_RECONCILE_SETTINGS, planReconcile } from '../domain/reconcile-plan.js';
 import type { Machine } from '../domain/machine.js';
 import type { ProbeResult } from '../domain/probe.js';
-import { Rng, sampleBootMs, type BootModel } from './rng.js';
+import { Rng, sampleBootMs } from './rng.js';
 import type { TraceJob } from './trace.js';
+import { DELETE_DONE, EventQueue, FALLBACK_READY, JOB_END, PASS } from './events.js';
+import type { Policy, SimOptions, SimResult } from './policy.js';
 
-/** What a policy sees when it sets the target at a pass. */
-export interface PoolView {
-  ready: number;
-  booting: number;
-  claimed: number;
-  /** Jobs waiting for a machine. */
-  waiting: number;
-}
-
-/** A sizing policy's per-run state: the target at each pass, and what it learns from claims. */
-export interface SizingController {
-  target(now: number, view: PoolView): number;
-  /** A claim happened (count machines asked for, warm of them served from ready ones). */
-  observe?(now: number, claim: { count: number; warm: number }): void;
-}
-
-export interface Cadence {
-  /** Scheduled pass period. */
-  passEveryS: number;
-  /** Refill passes after claims and teardowns, and watch passes after boots (warmer's deployment). */
-  eventDriven: boolean;
-  /** Seconds from a claim to its refill pass (Pub/Sub + function start). */
-  refillDelayS: number;
-  /** Creations per pass (spec.createThrottle) override; null keeps the spec's. */
-  createThrottle: number | null;
-  /** At most this many machines booting at once (vmpooler's ondemand limit); null: no cap. */
-  maxInFlight: number | null;
-}
-
-export const WARMER_CADENCE: Cadence = { passEveryS: 60, eventDriven: true, refillDelayS: 2, createThrottle: null, maxInFlight: null };
-
-export interface Policy {
-  name: string;
-  cadence: Cadence;
-  /** A fresh controller per run (no state shared between runs). */
-  controller(spec: PoolSpec): SizingController;
-}
-
-export interface SimOptions {
-  spec: PoolSpec;
-  boot: BootModel;
-  seed: number;
-  /** Seconds a teardown takes to delete the machine. */
-  deleteS: number;
-  /** Jobs starting before this (epoch ms) are replayed but not counted, nor VM time before it. */
-  measureFromMs?: number;
-  /** The pool starts empty this long before the first job. */
-  leadInS?: number;
-}
-
-export interface SimResult {
-  name: string;
-  jobs: number;
-  warm: number;
-  /** Waits of the cold jobs, ms, ascending. */
-  coldWaitsMs: number[];
-  idleMs: number;
-  totalMs: number;
-  machinesCreated: number;
-  bootFailures: number;
-  passes: number;
-  /** Passes over a settled pool, where planReconcile would plan nothing (not computed). */
-  skippedPasses: number;
-}
+export * from './policy.js';
+export { pickOldestReady } from './claim-choice.js';
+import { pickOldestReady } from './claim-choice.js';
 
 interface SimMachine {
   rec: InstanceRecord;
@@ -103,92 +44,8 @@ interface SimMachine {
   gone: boolean;
 }
 
-const PASS = 1;
-const JOB_END = 2;
-const DELETE_DONE = 3;
-const FALLBACK_READY = 4;
-
-interface Ev {
-  t: number;
-  seq: number;
-  kind: number;
-  ref: number;
-}
-
-/** A binary min-heap of events by time, then insertion order. */
-class EventQueue {
-  private heap: Ev[] = [];
-  private seq = 0;
-  get size(): number {
-    return this.heap.length;
-  }
-  peek(): Ev | undefined {
-    return this.heap[0];
-  }
-  push(t: number, kind: number, ref: number): void {
-    const e = { t, seq: this.seq++, kind, ref };
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(e, h[p] as Ev)) break;
-      h[i] = h[p] as Ev;
-      i = p;
-    }
-    h[i] = e;
-  }
-  pop(): Ev | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        let mv = last;
-        if (l < h.length && before(h[l] as Ev, mv)) {
-          m = l;
-          mv = h[l] as Ev;
-        }
-        if (r < h.length && before(h[r] as Ev, mv)) m = r;
-        if (m === i) break;
-        h[i] = h[m] as Ev;
-        i = m;
-      }
-      h[i] = last;
-    }
-    return top;
-  }
-}
-
-function before(a: Ev, b: Ev): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
-}
-
 const OK_PROBE: ProbeResult = { ok: true, durationMs: 5, banner: 'SSH-2.0-OpenSSH_9.6' };
 const UNLIMITED_QUOTA = { region: 'sim', cpus: Infinity, instances: Infinity, inUseAddresses: Infinity };
-
-/**
- * Which ready machine a claim takes: the oldest ready first (DESIGN.md "Claim").
- * Local stand-in: the shared SDK-free candidate selection should replace it once merged.
- */
-export function pickOldestReady(records: readonly InstanceRecord[]): InstanceRecord | null {
-  let best: InstanceRecord | null = null;
-  for (const r of records) {
-    if (r.state !== 'ready') continue;
-    if (best === null) {
-      best = r;
-      continue;
-    }
-    const a = r.stateChangedAt.ready ?? r.createdAt;
-    const b = best.stateChangedAt.ready ?? best.createdAt;
-    if (a < b || (a === b && r.name < best.name)) best = r;
-  }
-  return best;
-}
 
 /** Length of [a, b) ∩ [from, to). */
 function clip(a: number, b: number, from: number, to: number): number {

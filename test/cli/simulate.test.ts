@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../cli/program.js';
 import { syntheticTrace, traceCsv } from '../../shared/sim/synthetic.js';
+import { parsePoolSpec } from '../../shared/domain/pool-spec.js';
 
 let dir: string;
 let tracePath: string;
@@ -82,4 +83,69 @@ describe('warmer simulate', () => {
     expect(r.stdout).toMatch(/demand-0\.95/);
     expect(r.stdout).toMatch(/cheapest fixed/);
   }, 180_000);
+});
+
+describe('warmer simulate --pool NAME (a running warmer’s recorded claims)', () => {
+  const poolSpec = {
+    image: 'projects/debian-cloud/global/images/family/debian-12',
+    machineType: 'e2-standard-4',
+    zones: ['us-central1-a'],
+    targetReady: 3,
+    maxSize: 10,
+    sizing: { mode: 'demand', warmHitTarget: 0.9 },
+  };
+  const jobs = syntheticTrace({ days: 1, peakBurstsPerHour: 2, meanBurstExtra: 2 }).map((j, i) => ({
+    startedEpoch: Math.floor(j.startMs / 1000),
+    durationS: j.durationMs / 1000,
+    warm: i % 4 !== 0,
+  }));
+
+  function fakeApi(demandJobs: unknown[]) {
+    const calls: Array<{ url: string; auth: string | null }> = [];
+    const fetch = (async (input: string | URL, init?: RequestInit) => {
+      const url = String(input);
+      calls.push({ url, auth: new Headers(init?.headers).get('authorization') });
+      const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+      if (url.endsWith('/pools/ci')) return json({ name: 'ci', spec: parsed(), createdAt: null, updatedAt: null, counts: {}, total: 0, sizing: null });
+      if (url.includes('/pools/ci/demand'))
+        return json({ pool: 'ci', since: '2026-01-01T00:00:00.000Z', until: '2026-01-04T00:00:00.000Z', jobs: demandJobs, missedDurationS: 600 });
+      return new Response(JSON.stringify({ error: { code: 'not_found', message: 'no' } }), { status: 404, headers: { 'content-type': 'application/json' } });
+    }) as typeof globalThis.fetch;
+    return { fetch, calls };
+  }
+  const parsed = () => {
+    const r = parsePoolSpec(poolSpec);
+    if (!r.ok) throw new Error('bad spec');
+    return r.spec;
+  };
+  async function cliWith(args: string[], fetch: typeof globalThis.fetch) {
+    let stdout = '';
+    let stderr = '';
+    const code = await run(args, { env: { WARMER_ADMIN_TOKEN: 'admin-token-0123456789' }, fetch, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+    return { code, stdout, stderr };
+  }
+
+  it('reads the pool and its recorded claims through the API (admin token) and simulates the pool’s own sizing next to fixed targets', async () => {
+    const api = fakeApi(jobs);
+    const r = await cliWith(['simulate', '--pool', 'ci', '--url', 'http://warmer.test', '--days', '3', '--json', '--max-fixed', '10', '--no-peers'], api.fetch);
+    expect(r.code, r.stderr).toBe(0);
+    expect(api.calls.map((c) => c.url).sort()).toEqual(['http://warmer.test/pools/ci', 'http://warmer.test/pools/ci/demand?days=3']);
+    expect(api.calls.every((c) => c.auth === 'Bearer admin-token-0123456789')).toBe(true);
+    const out = JSON.parse(r.stdout);
+    expect(out.trace.jobs).toBe(jobs.length);
+    expect(out.trace.file).toMatch(/pool ci: claims recorded .* \(\d+ missed\)/);
+    expect(out.policies.find((p: { name: string }) => p.name.startsWith('pool ci')).name).toBe('pool ci (demand-0.9)');
+    expect(out.policies.some((p: { name: string }) => p.name.startsWith('fixed-'))).toBe(true);
+    for (const p of out.policies) if (p.name.startsWith('fixed-')) expect(Number(p.name.slice(6))).toBeLessThanOrEqual(10);
+  }, 180_000);
+
+  it.each([
+    ['a pool with no recorded claims', ['simulate', '--pool', 'ci', '--url', 'http://warmer.test'], /recorded no claims/],
+    ['a pools file without --trace', ['simulate', '--pool', 'ci', '-f', '/tmp/pools.yaml', '--url', 'http://warmer.test'], /needs --trace/],
+    ['bad --days', ['simulate', '--pool', 'ci', '--days', '0', '--url', 'http://warmer.test'], /expected a number/],
+  ])('%s is a usage error (exit 2)', async (_l, args, message) => {
+    const r = await cliWith(args, fakeApi([]).fetch);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
 });

@@ -326,6 +326,45 @@ const cases: Array<[string, Method, string, number, Case]> = [
   ['list: store unavailable', 'GET', '/pools', 503, { token: ADMIN, fail: 'transient' }],
   // GET /pools/{name}
   ['get pool', 'GET', '/pools/{name}', 200, { token: ADMIN, params: { name: 'ci' } }],
+  [
+    'get pool: a demand-sized pool with its computed target and why',
+    'GET',
+    '/pools/{name}',
+    200,
+    {
+      token: ADMIN,
+      params: { name: 'sized' },
+      setup: async () => {
+        await deps.pools.putPool('sized', poolSpecSchema.parse({ ...newSpec, targetReady: 0, maxSize: 9, sizing: { mode: 'demand' } }), now);
+        const why = {
+          slot: 9,
+          burstsPerHour: 1.5,
+          burstSizeP50: 4,
+          burstSizeP90: 8,
+          burstSizeMax: 12,
+          historyHours: 40,
+          aimedHitRate: 0.95,
+          predictedHitRate: 0.951,
+          observedHitRate: 0.93,
+          unbounded: 6,
+          scheduleFloor: 0,
+          minReady: 0,
+          maxReady: 9,
+          boundedBy: 'model' as const,
+          basis: 'profile' as const,
+        };
+        const decision = { target: 6, mode: 'demand' as const, computedAt: now, leadMs: 45_000, why };
+        deps.sizing = { decision: async () => decision, load: async () => null, save: async () => false, servedBetween: async () => [] };
+      },
+    },
+  ],
+  ['pool demand', 'GET', '/pools/{name}/demand', 200, { token: ADMIN, params: { name: 'ci' } }],
+  ['pool demand: bad name', 'GET', '/pools/{name}/demand', 400, { token: ADMIN, params: { name: 'CI!' } }],
+  ['pool demand: wrong token', 'GET', '/pools/{name}/demand', 401, { token: 'wrong-token-wrong', params: { name: 'ci' } }],
+  ['pool demand: claim token', 'GET', '/pools/{name}/demand', 403, { token: CLAIM, params: { name: 'ci' } }],
+  ['pool demand: unknown', 'GET', '/pools/{name}/demand', 404, { token: ADMIN, params: { name: 'nope' } }],
+  ['pool demand: internal failure', 'GET', '/pools/{name}/demand', 500, { token: ADMIN, params: { name: 'ci' }, fail: 'internal' }],
+  ['pool demand: store unavailable', 'GET', '/pools/{name}/demand', 503, { token: ADMIN, params: { name: 'ci' }, fail: 'transient' }],
   ['get pool: bad name', 'GET', '/pools/{name}', 400, { token: ADMIN, params: { name: 'CI!' } }],
   ['get pool: wrong token', 'GET', '/pools/{name}', 401, { token: 'wrong-token-wrong', params: { name: 'ci' } }],
   ['get pool: claim token', 'GET', '/pools/{name}', 403, { token: CLAIM, params: { name: 'ci' } }],
