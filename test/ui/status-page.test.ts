@@ -25,6 +25,7 @@ const CHROMIUM_ARGS = [
 const CLAIM = 'claim-token-status-page-0123';
 const ADMIN = 'admin-token-status-page-0123';
 const POOL = 'status-demo';
+const SIZED = 'sized-demo';
 export const SCREENSHOT = '/tmp/warmer-status-page.png';
 export const SCREENSHOT_PROMPT = '/tmp/warmer-status-page-token.png';
 
@@ -88,6 +89,16 @@ if (!haveChromium && !inCi) {
             targetReady: 2,
             maxSize: 5,
             healthCheck: { port: 2222 },
+          },
+          // A demand-sized pool: its card shows the computed target and why.
+          [SIZED]: {
+            image: 'projects/debian-cloud/global/images/family/debian-12',
+            machineType: 'e2-small',
+            zones: ['us-central1-a'],
+            targetReady: 0,
+            maxSize: 3,
+            healthCheck: { port: 2222 },
+            sizing: { mode: 'demand', warmHitTarget: 0.9, minReady: 1, maxReady: 3 },
           },
         },
         bootDelayMs: 300,
@@ -180,6 +191,10 @@ if (!haveChromium && !inCi) {
       expect(await page.locator('#auth').isHidden()).toBe(true);
       expect(await card.locator('h2').textContent()).toBe(POOL);
       expect(await card.locator('.spec').textContent()).toContain('target 2 ready · max 5');
+      const sized = page.locator(`[data-pool="${SIZED}"]`);
+      await expect.poll(() => sized.locator('.spec').textContent(), { timeout: 12_000 }).toContain('target 1 ready (demand sizing) · max 3');
+      expect(await sized.locator('.sizing').textContent()).toMatch(/^why 1: bounded by minReady · model 0 · .*min 1 · max 3$/);
+      expect(await card.locator('.sizing').count()).toBe(0);
       for (const state of ['creating', 'booting', 'ready', 'claimed', 'unhealthy', 'failed', 'deleting', 'deleted']) {
         expect(await countOnPage(page, state)).toMatch(/^\d+$/);
       }
