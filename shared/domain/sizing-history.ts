@@ -54,11 +54,21 @@ export interface DemandHistory {
   /** The learned part (replaced, never mutated, so solutions can be cached on it). */
   profile: DemandProfile;
   /** This hour so far, folded into the profile (and `served`) when the hour rolls. */
-  current: { bursts: number; claims: number; warm: number; cold: number; predicted: number };
+  current: { bursts: number; claims: number; warm: number; cold: number; predicted: number } & Scored;
   /** The burst in progress. */
   openBurst: { startedAt: number; lastAt: number; size: number; peaks: number[]; recent: number[] } | null;
-  /** Decayed claims served warm and cold (for the aim correction). */
-  served: { warm: number; cold: number; predicted: number };
+  /** Decayed claims served warm and cold, and those scored against a prediction (the aim's calibration). */
+  served: { warm: number; cold: number; predicted: number } & Scored;
+}
+
+/**
+ * Claims that came with a profile prediction (the calibration's sample): how many, and how
+ * many of them waited. `predicted` sums the predicted hit rate over exactly these claims.
+ * Optional for histories saved before calibration existed (read as 0).
+ */
+export interface Scored {
+  scored?: number;
+  scoredCold?: number;
 }
 
 export function hourOfWeek(now: number): number {
@@ -149,6 +159,8 @@ export function rollHistory(h: DemandHistory, now: number): DemandHistory {
         warm: (next.served.warm + next.current.warm) * sf,
         cold: (next.served.cold + next.current.cold) * sf,
         predicted: (next.served.predicted + next.current.predicted) * sf,
+        scored: ((next.served.scored ?? 0) + (next.current.scored ?? 0)) * sf,
+        scoredCold: ((next.served.scoredCold ?? 0) + (next.current.scoredCold ?? 0)) * sf,
       },
     };
   }
@@ -169,7 +181,10 @@ export interface ClaimObservation {
   count: number;
   /** Of those, how many were served from ready machines (the rest waited). */
   warm: number;
-  /** The warm-hit rate the pool's sizing predicted when the claim came (for the aim correction). */
+  /**
+   * The warm-hit rate the pool's profile predicted when the claim came (the aim's
+   * calibration); absent when the pool sized from recent bursts or by a fixed target.
+   */
   predictedHitRate?: number;
 }
 
@@ -192,6 +207,8 @@ export function recordClaim(h: DemandHistory, now: number, claim: ClaimObservati
       warm: rolled.current.warm + warm,
       cold: rolled.current.cold + (count - warm),
       predicted: rolled.current.predicted + (claim.predictedHitRate ?? 0) * count,
+      scored: (rolled.current.scored ?? 0) + (claim.predictedHitRate === undefined ? 0 : count),
+      scoredCold: (rolled.current.scoredCold ?? 0) + (claim.predictedHitRate === undefined ? 0 : count - warm),
     },
     openBurst: extendBurst(rolled.openBurst, now, count),
   };
@@ -217,9 +234,48 @@ export function nearestWindow(leadMs: number): number {
   return best;
 }
 
-/** The peak histogram for the window nearest the lead time (the burst sizes when none yet). */
+const mixedPeaks = new WeakMap<DemandProfile, Map<number, Record<string, number>>>();
+
+/**
+ * The histogram of burst peaks within one lead time: between two measured windows it is
+ * the mix of their histograms, weighted by where the lead falls between them (outside
+ * them, the nearest window); the burst sizes when no peak was measured yet.
+ */
 export function peaksFor(p: DemandProfile, leadMs: number): Record<string, number> {
-  return p.burstPeaks[String(PEAK_WINDOWS_S[nearestWindow(leadMs)])] ?? p.burstSizes;
+  let byLead = mixedPeaks.get(p);
+  const cached = byLead?.get(leadMs);
+  if (cached) return cached;
+  const lead = leadMs / 1000;
+  const hist = (w: number) => p.burstPeaks[String(w)];
+  let out: Record<string, number> | undefined;
+  const upper = PEAK_WINDOWS_S.findIndex((w) => w >= lead);
+  if (upper <= 0) out = hist(PEAK_WINDOWS_S[upper === -1 ? PEAK_WINDOWS_S.length - 1 : 0] as number);
+  else {
+    const lo = PEAK_WINDOWS_S[upper - 1] as number;
+    const hi = PEAK_WINDOWS_S[upper] as number;
+    const a = hist(lo);
+    const b = hist(hi);
+    out = a && b ? mixHistograms(a, b, (lead - lo) / (hi - lo)) : (a ?? b);
+  }
+  const result = out ?? p.burstSizes;
+  if (!byLead) {
+    byLead = new Map();
+    mixedPeaks.set(p, byLead);
+  }
+  byLead.set(leadMs, result);
+  return result;
+}
+
+/** (1 − t)·a + t·b, each normalised to its total, scaled back to a's total (the weight of bursts seen). */
+function mixHistograms(a: Record<string, number>, b: Record<string, number>, t: number): Record<string, number> {
+  const total = (h: Record<string, number>) => Object.values(h).reduce((x, y) => x + y, 0);
+  const ta = total(a);
+  const tb = total(b);
+  if (ta === 0 || tb === 0) return ta === 0 ? b : a;
+  const out: Record<string, number> = {};
+  for (const [k, w] of Object.entries(a)) out[k] = (1 - t) * w;
+  for (const [k, w] of Object.entries(b)) out[k] = (out[k] ?? 0) + t * w * (ta / tb);
+  return out;
 }
 
 export const sumOf = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);

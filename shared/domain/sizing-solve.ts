@@ -5,8 +5,16 @@
  */
 import { peaksFor, zeros, type DemandProfile } from './sizing-history.js';
 
-/** Hours of pseudo-observation a slot borrows from its prior (same hour other days, then overall). */
+/** Hours of pseudo-observation the same hour on the same kind of day borrows from the pool's overall rate. */
 const SHRINK_HOURS = 1;
+/**
+ * Hours of pseudo-observation one hour-of-week slot borrows from the same hour on the same
+ * kind of day. A slot sees one hour a week, so with a few weeks of history its own rate is
+ * mostly noise; the solve picks the slots that look quietest, and with weak shrinkage those
+ * are the ones whose rate was underestimated (the optimizer's curse): the pool then misses
+ * more than predicted. Three hours: a slot's own rate outweighs the prior after three weeks.
+ */
+const SLOT_SHRINK_HOURS = 3;
 
 export interface Solution {
   /** Per slot: ready machines to hold. */
@@ -89,7 +97,7 @@ function slotRates(p: DemandProfile): number[] {
   return p.bursts.map((b, slot) => {
     const day = Math.floor(slot / 24);
     const base = priors[(slot % 24) * 2 + (day >= 5 ? 1 : 0)] as number;
-    return (b + SHRINK_HOURS * base) / ((p.hours[slot] as number) + SHRINK_HOURS);
+    return (b + SLOT_SHRINK_HOURS * base) / ((p.hours[slot] as number) + SLOT_SHRINK_HOURS);
   });
 }
 

@@ -16,8 +16,11 @@
  *   many; nothing about any particular trace is a constant here.
  * - λ_h is shrunk towards the same hour on other days and towards the pool's overall rate
  *   while the slot has little history (a new pool sizes itself from what it has seen).
- * - Observed hits and misses (decayed) correct the aim: if the pool got fewer warm hits
- *   than the model predicted, the next solve aims higher, and vice versa.
+ * - Observed hits and misses (decayed) calibrate the aim in miss space: if the pool missed
+ *   ρ times as often as the model predicted, the next solve aims at (1 − q)/ρ misses. The
+ *   model's blind spots (bursts that meet a pool still refilling from the last one, boot
+ *   failures, the pass cadence) then cost the pool what they really cost it, whatever the
+ *   trace; ρ is learned from the pool's own claims, with a prior of ρ = 1.
  * - `minReady`, `maxReady` and the cron floors of `schedules` bound the result.
  *
  * The history is compact (a few KB: 180 minute counts, 3×168 profile numbers, a sparse
@@ -64,7 +67,9 @@ export interface SizingDecision {
     historyHours: number;
     /** The warm-hit rate the solve aimed at (the target, corrected by what was observed). */
     aimedHitRate: number | null;
-    /** The warm-hit rate the model predicts over a week at this aim. */
+    /** Observed misses over the model's predicted ones (decayed, prior 1): what calibrated the aim. */
+    missRatio?: number | null;
+    /** The warm-hit rate the model predicts over a week at this aim (null while sizing from recent bursts). */
     predictedHitRate: number | null;
     /** Observed warm-hit rate (decayed), null before any claim. */
     observedHitRate: number | null;
@@ -87,10 +92,31 @@ export interface SizingOptions {
   /** How far ahead a machine created now becomes useful (about one boot time). */
   leadMs?: number;
 }
-/** How far the aim may move from the target to correct the model by what was observed. */
-const MAX_AIM_CORRECTION = 0.5;
-/** Claims of observation before the correction has full weight. */
-const CORRECTION_CLAIMS = 200;
+/**
+ * Pseudo-claims of prior belief that the model's predicted misses are right (ρ = 1): the
+ * calibration follows what was observed once the pool has seen a few times this many.
+ */
+export const CALIBRATION_PRIOR_CLAIMS = 50;
+/** Bounds of the calibration ρ (observed misses over predicted ones). */
+/**
+ * Bounds of the calibration ρ (observed misses over predicted ones). Some misses do not
+ * shrink with more machines (boot failures, bursts that meet a pool still refilling), so an
+ * unbounded ρ would buy machines that do not help: at most, the aim halves its misses.
+ */
+export const CALIBRATION_BOUNDS = { min: 0.5, max: 2 } as const;
+
+/**
+ * The aim in miss space: ρ = observed misses / predicted misses (decayed, with a prior of
+ * CALIBRATION_PRIOR_CLAIMS claims at ρ = 1), and the aim = 1 − (1 − q)/ρ.
+ */
+export function calibratedAim(q: number, served: { predicted: number; scored?: number; scoredCold?: number }): { aim: number; rho: number } {
+  const scored = served.scored ?? 0;
+  const priorMiss = CALIBRATION_PRIOR_CLAIMS * (1 - q);
+  const predictedMiss = Math.max(0, scored - served.predicted); // Σ (1 − predicted hit rate) over scored claims
+  const rho = Math.min(CALIBRATION_BOUNDS.max, Math.max(CALIBRATION_BOUNDS.min, ((served.scoredCold ?? 0) + priorMiss) / (predictedMiss + priorMiss)));
+  const aim = Math.min(0.9999, Math.max(0.01, Number((1 - (1 - q) / rho).toFixed(4))));
+  return { aim, rho: Number(rho.toFixed(3)) };
+}
 
 /**
  * The pool's ready target now: the same function reconcile and the simulator run.
@@ -114,6 +140,7 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
     burstSizeMax: quantile(h.profile.burstSizes, 1),
     historyHours,
     aimedHitRate: null,
+    missRatio: null,
     predictedHitRate: null,
     observedHitRate: observed,
     unbounded: spec.targetReady,
@@ -128,16 +155,9 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
     return { target, mode: 'fixed', why: { ...why, boundedBy: floor > spec.targetReady ? 'schedule' : 'fixed' } };
   }
 
-  // The aim: the target, corrected by how far observed misses strayed from predicted ones.
+  // The aim: the target, calibrated by how often the pool really missed against the model.
   const q = sizing.warmHitTarget;
-  let aim = q;
-  if (seen > 0 && observed !== null) {
-    const predictedMean = h.served.predicted / seen;
-    const weight = Math.min(1, seen / CORRECTION_CLAIMS);
-    const gap = (predictedMean > 0 ? predictedMean : q) - observed; // > 0: the model was optimistic
-    aim = q + weight * Math.max(-MAX_AIM_CORRECTION * (1 - q), Math.min(MAX_AIM_CORRECTION * (1 - q), gap));
-  }
-  aim = Math.min(0.9999, Math.max(0.01, Number(aim.toFixed(4))));
+  const { aim, rho } = calibratedAim(q, h.served);
   const lead = options.leadMs ?? 60_000;
   const sol = solve(h.profile, aim, maxReady, lead);
   const slotAhead = hourOfWeek(now + lead);
@@ -171,6 +191,15 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   return {
     target,
     mode: 'demand',
-    why: { ...why, burstsPerHour: lambdaNow, aimedHitRate: aim, predictedHitRate: sol.predicted, unbounded, boundedBy, basis },
+    why: {
+      ...why,
+      burstsPerHour: lambdaNow,
+      aimedHitRate: aim,
+      missRatio: rho,
+      predictedHitRate: basis === 'profile' ? sol.predicted : null,
+      unbounded,
+      boundedBy,
+      basis,
+    },
   };
 }

@@ -68,7 +68,7 @@ export function simulate(jobs: readonly TraceJob[], policy: Policy, options: Sim
   if (jobs.length === 0) return result;
   const { cadence } = policy;
   const baseSpec: PoolSpec = cadence.createThrottle === null ? options.spec : { ...options.spec, createThrottle: cadence.createThrottle };
-  const controller = policy.controller(baseSpec);
+  const controller = policy.controller(baseSpec, { boot: options.boot });
   const rng = new Rng(options.seed);
   const firstAt = (jobs[0] as TraceJob).startMs;
   const lastAt = (jobs[jobs.length - 1] as TraceJob).startMs;

@@ -85,7 +85,10 @@ export interface DemandPolicyOptions {
   schedules?: SizingSchedule[];
   /** A history recorded before the replay (e.g. the pool's own); empty by default. */
   history?: DemandHistory;
-  /** Lead time the sizing looks ahead (about one boot time). */
+  /**
+   * Lead time the sizing looks ahead. Default: the run's median boot time, as production
+   * uses the median boot of the pool's own machines (services/reconcile-sizing.ts bootLeadMs).
+   */
   leadMs?: number;
 }
 
@@ -94,7 +97,8 @@ export function demandPolicy(o: DemandPolicyOptions): Policy {
   return {
     name: `demand-${o.warmHitTarget}`,
     cadence: WARMER_CADENCE,
-    controller: (spec: PoolSpec) => {
+    controller: (spec: PoolSpec, run) => {
+      const leadMs = o.leadMs ?? run.boot.medianS * 1000;
       let history = o.history ?? emptyHistory();
       let predicted: number | undefined;
       const inputs = {
@@ -112,7 +116,7 @@ export function demandPolicy(o: DemandPolicyOptions): Policy {
       return {
         target: (now) => {
           history = rollHistory(history, now);
-          const d = sizingTarget(history, inputs, now, { leadMs: o.leadMs ?? 60_000 });
+          const d = sizingTarget(history, inputs, now, { leadMs });
           predicted = d.why.predictedHitRate ?? undefined;
           return d.target;
         },

@@ -36,8 +36,8 @@ export const WARMER_CADENCE: Cadence = { passEveryS: 60, eventDriven: true, refi
 export interface Policy {
   name: string;
   cadence: Cadence;
-  /** A fresh controller per run (no state shared between runs). */
-  controller(spec: PoolSpec): SizingController;
+  /** A fresh controller per run (no state shared between runs), told the run's boot model. */
+  controller(spec: PoolSpec, run: { boot: BootModel }): SizingController;
 }
 
 export interface SimOptions {

@@ -344,6 +344,7 @@ const cases: Array<[string, Method, string, number, Case]> = [
           burstSizeMax: 12,
           historyHours: 40,
           aimedHitRate: 0.95,
+          missRatio: 1.2,
           predictedHitRate: 0.951,
           observedHitRate: 0.93,
           unbounded: 6,

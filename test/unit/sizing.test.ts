@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   BURST_GAP_MS,
+  CALIBRATION_BOUNDS,
+  CALIBRATION_PRIOR_CLAIMS,
+  calibratedAim,
+  peaksFor,
   RECENT_MINUTES,
   cronMatches,
   emptyHistory,
@@ -162,6 +166,30 @@ describe('sizingTarget', () => {
     expect(missed.why.aimedHitRate).toBeGreaterThan(ok.why.aimedHitRate as number);
   });
 
+  it('while sizing from recent bursts it predicts nothing, so those claims do not calibrate the aim', () => {
+    let h = emptyHistory();
+    for (let i = 0; i < 6; i++) h = recordClaim(h, MON + i * 1000, { count: 1, warm: 0 });
+    const d = sizingTarget(h, inputs(), MON + 10 * 60_000);
+    expect(d.why.basis).toBe('recent');
+    expect(d.why.predictedHitRate).toBeNull();
+    // Claims that came with no prediction count as demand but not as the calibration's sample.
+    h = recordClaim(h, MON + 20 * 60_000, { count: 4, warm: 1 });
+    h = recordClaim(h, MON + 21 * 60_000, { count: 2, warm: 1, predictedHitRate: 0.9 });
+    expect(h.current).toMatchObject({ claims: 12, warm: 2, cold: 10, scored: 2, scoredCold: 1 });
+    h = rollHistory(h, MON + H);
+    expect(h.served.scored).toBeCloseTo(2, 1);
+    expect(h.served.scoredCold).toBeCloseTo(1, 1);
+    expect(h.served.predicted).toBeCloseTo(1.8, 1);
+  });
+
+  it('reads a history saved before calibration existed (no scored tallies) as uncalibrated', () => {
+    const old = officeHistory(2, 10);
+    const { scored: _s, scoredCold: _c, ...served } = old.served;
+    const d = sizingTarget({ ...old, served }, inputs({ warmHitTarget: 0.9 }), MON + 14 * DAY + 10 * H);
+    expect(d.why.missRatio).toBe(1);
+    expect(d.why.aimedHitRate).toBe(0.9);
+  });
+
   it('fixed mode keeps targetReady, raised by a schedule floor', () => {
     const fixed = {
       targetReady: 3,
@@ -207,5 +235,59 @@ describe('cron floors', () => {
     // 09:00 in New York is 13:00 UTC in September (EDT)
     expect(cronMatches('0 9 * * *', MON + 13 * H, 'America/New_York')).toBe(true);
     expect(cronMatches('0 9 * * *', MON + 9 * H, 'America/New_York')).toBe(false);
+  });
+});
+
+describe('calibratedAim (the aim in miss space)', () => {
+  const prior = CALIBRATION_PRIOR_CLAIMS;
+  it.each([
+    // [label, q, scored claims, of them cold, Σ predicted hit rate, expected ρ, expected aim]
+    ['no claims scored yet: ρ = 1, aim = target', 0.95, 0, 0, 0, 1, 0.95],
+    ['misses as predicted: ρ = 1', 0.9, 1000, 100, 900, 1, 0.9],
+    [
+      'twice the predicted misses: aim at about half the misses',
+      0.9,
+      1000,
+      200,
+      900,
+      (200 + prior * 0.1) / (100 + prior * 0.1),
+      1 - 0.1 / ((200 + prior * 0.1) / (100 + prior * 0.1)),
+    ],
+    ['ten times the predicted misses: ρ is capped', 0.9, 1000, 1000, 900, CALIBRATION_BOUNDS.max, 0.95],
+    ['no misses where some were predicted: ρ floored, aim lowered', 0.9, 1000, 0, 900, CALIBRATION_BOUNDS.min, 0.8],
+    ['few claims: the prior dominates', 0.9, 10, 5, 9, (5 + prior * 0.1) / (1 + prior * 0.1), 1 - 0.1 / ((5 + prior * 0.1) / (1 + prior * 0.1))],
+  ])('%s', (_label, q, scored, scoredCold, predicted, rho, aim) => {
+    const c = calibratedAim(q, { predicted, scored, scoredCold });
+    expect(c.rho).toBeCloseTo(rho, 2);
+    expect(c.aim).toBeCloseTo(aim, 3);
+  });
+
+  it('the aim rises as observed misses grow, and never reaches 1', () => {
+    const aims = [0, 50, 100, 150, 200, 400].map((cold) => calibratedAim(0.99, { predicted: 990, scored: 1000, scoredCold: cold }).aim);
+    for (let i = 1; i < aims.length; i++) expect(aims[i]).toBeGreaterThanOrEqual(aims[i - 1] as number);
+    expect(aims.at(-1)).toBeLessThan(1);
+  });
+});
+
+describe('peaksFor (burst peaks within one lead time)', () => {
+  const profile = (peaks: Record<string, Record<string, number>>) => ({ ...emptyHistory().profile, burstSizes: { '9': 1 }, burstPeaks: peaks });
+  const mean = (hist: Record<string, number>) => {
+    const t = Object.values(hist).reduce((a, b) => a + b, 0);
+    return Object.entries(hist).reduce((a, [k, w]) => a + Number(k) * w, 0) / t;
+  };
+  const p = profile({ '30': { '4': 2 }, '60': { '8': 2 }, '120': { '8': 1, '10': 1 }, '300': { '10': 2 } });
+  it.each([
+    ['at a measured window: that window', 30_000, 4],
+    ['half way between 30 s and 60 s: the even mix', 45_000, 6],
+    ['a quarter of the way from 60 s to 120 s', 75_000, 8.25],
+    ['shorter than every window: the shortest', 10_000, 4],
+    ['longer than every window: the longest', 600_000, 10],
+  ])('%s', (_label, lead, expectedMean) => {
+    expect(mean(peaksFor(p, lead))).toBeCloseTo(expectedMean, 6);
+  });
+  it('keeps the weight of bursts seen, and falls back to burst sizes before any peak', () => {
+    const total = Object.values(peaksFor(p, 45_000)).reduce((a, b) => a + b, 0);
+    expect(total).toBeCloseTo(2, 6);
+    expect(peaksFor(profile({}), 45_000)).toEqual({ '9': 1 });
   });
 });

@@ -42,6 +42,7 @@ function state(): PoolSizingState {
         burstSizeMax: 19,
         historyHours: 30.5,
         aimedHitRate: 0.91,
+        missRatio: 0.8,
         predictedHitRate: 0.93,
         observedHitRate: null,
         unbounded: 5,
