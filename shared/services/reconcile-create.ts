@@ -14,7 +14,8 @@ import type { ReconcilePlan } from '../domain/reconcile-plan.js';
 import type { Logger } from '../logging.js';
 import { issueMachineKey } from '../machine-keys.js';
 import type { PassFence } from './pass-fence.js';
-import type { PassSummary, ReconcileDeps } from './reconcile.js';
+import type { PassSummary } from './pass-summary.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 import { newRequestId } from './request-id.js';
 
 /**
