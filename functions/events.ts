@@ -6,7 +6,7 @@
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
-import { decodePubSubCloudEvent } from '../shared/adapters/pubsub-publisher.js';
+import { decodePubSubCloudEvent } from '../shared/adapters/pubsub-event.js';
 import type { Logger } from '../shared/logging.js';
 import { POOL_NAME } from '../shared/domain/pool-spec.js';
 import { handleTeardown, type TeardownDeps } from '../shared/services/teardown.js';

@@ -6,7 +6,7 @@ import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { startPubSubEmulator, type PubSubEmulator } from '../../../local/pubsub/emulator.js';
 import { backoffDelayMs } from '../../../local/pubsub/broker.js';
 import { loadPubSubServices } from '../../../local/pubsub/protos.js';
-import { decodePubSubCloudEvent } from '../../../shared/adapters/pubsub-publisher.js';
+import { decodePubSubCloudEvent } from '../../../shared/adapters/pubsub-event.js';
 import { PROJECT, clientFor, collect, ms, serveFunction } from './helpers.js';
 
 let emulator: PubSubEmulator;
