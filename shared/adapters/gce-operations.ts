@@ -6,7 +6,7 @@
 import compute from '@google-cloud/compute';
 import type { protos } from '@google-cloud/compute';
 import { WarmerError } from '../errors.js';
-import { lastSegment } from '../domain/pool-spec.js';
+import { lastSegment } from '../domain/resource-path.js';
 import { toWarmerError } from './gce-errors.js';
 
 type IOperation = protos.google.cloud.compute.v1.IOperation;

@@ -4,7 +4,8 @@
  */
 import type { QuotaHeadroom } from '../domain/machine.js';
 import { planReconcile, type ReconcileInput, type ReconcilePlan } from '../domain/reconcile-plan.js';
-import { regionOfZone, type PoolSpec } from '../domain/pool-spec.js';
+import type { PoolSpec } from '../domain/pool-spec.js';
+import { regionOfZone } from '../domain/resource-path.js';
 import type { Logger } from '../logging.js';
 import type { ReconcileDeps } from './reconcile-deps.js';
 
