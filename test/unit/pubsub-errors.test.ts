@@ -1,7 +1,7 @@
 /** Pub/Sub SDK failures → error kinds, by gRPC code. No I/O. */
 import { describe, expect, it } from 'vitest';
-import { translatePubSubError } from '../../../shared/adapters/pubsub-errors.js';
-import type { ErrorCode } from '../../../shared/errors.js';
+import { translatePubSubError } from '../../shared/adapters/pubsub-errors.js';
+import type { ErrorCode } from '../../shared/errors.js';
 
 const grpcError = (code: unknown, message = 'boom') => Object.assign(new Error(message), { code });
 

@@ -1,7 +1,7 @@
 /** The fingerprinted write's retry (setLabels, setMetadata): which failures are retried, and how often. No I/O. */
 import { describe, expect, it } from 'vitest';
-import { retryOnFingerprintConflict } from '../../../shared/adapters/gce-fingerprint.js';
-import { WarmerError } from '../../../shared/errors.js';
+import { retryOnFingerprintConflict } from '../../shared/adapters/gce-fingerprint.js';
+import { WarmerError } from '../../shared/errors.js';
 
 /** What the client throws for an HTTP error (GaxiosError-like: status and a JSON body). */
 const httpError = (status: number, reason: string, message = reason) =>
