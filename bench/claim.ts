@@ -25,7 +25,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { FirestoreInstanceStore } from '../shared/adapters/firestore-instance-store.js';
 import { FirestorePoolStore } from '../shared/adapters/firestore-pool-store.js';
 import { createFirestore } from '../shared/adapters/firestore-client.js';
-import { ensureTopology } from '../shared/adapters/pubsub-publisher.js';
+import { ensureTopology } from '../shared/adapters/pubsub-topology.js';
 import { startFirestoreEmulator } from '../local/firestore/emulator.js';
 import { startPubSubEmulator } from '../local/pubsub/emulator.js';
 import { record, spec } from '../test/support/builders.js';

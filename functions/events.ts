@@ -1,18 +1,17 @@
 /**
  * The Pub/Sub-driven functions: teardown, and reconcile (refill requests from claims and
  * teardowns, and the scheduler's tick). Each parses its message and calls one service
- * (shared/services/teardown.ts, refill.ts). Returning acknowledges; throwing makes
+ * (shared/services/teardown.ts handleTeardown, refill.ts handleReconcileRequest). Returning acknowledges; throwing makes
  * Pub/Sub redeliver with backoff. A malformed message is logged and acknowledged.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
-import { decodePubSubCloudEvent } from '../shared/adapters/pubsub-publisher.js';
+import { decodePubSubCloudEvent } from '../shared/adapters/pubsub-event.js';
 import type { Logger } from '../shared/logging.js';
 import { POOL_NAME } from '../shared/domain/pool-spec.js';
 import { handleTeardown, type TeardownDeps } from '../shared/services/teardown.js';
 import type { PassSummary, ReconcileDeps } from '../shared/services/reconcile.js';
-import { DEFAULT_BOOT_WATCH, handleRefill, type BootWatch } from '../shared/services/refill.js';
-import { runScheduledProbeRounds } from '../shared/services/probe-rounds.js';
+import { DEFAULT_BOOT_WATCH, handleReconcileRequest, type BootWatch } from '../shared/services/refill.js';
 
 const teardownMessage = z.object({ instance: z.string().min(1).max(63), pool: z.string().max(63), reason: z.string().max(256) });
 /** `pool: "*"` reconciles every pool (the scheduler's tick). */
@@ -48,11 +47,8 @@ export function reconcileHandler(deps: () => Promise<ReconcileDeps>, logger: () 
   return async (event: CloudEvent<unknown>): Promise<PassSummary[] | void> => {
     const msg = decode(event, refillMessage, logger());
     if (!msg) return;
-    // A `contention` error (the pool stayed busy) propagates: Pub/Sub redelivers.
-    const d = await deps();
-    const out = await handleRefill(d, { pool: msg.data.pool, publishedAt: msg.publishedAt }, bootWatch);
-    // The scheduled tick then probes every pool at its own interval until shortly before the next tick.
-    if (msg.data.pool === '*') await runScheduledProbeRounds(d, msg.publishedAt);
+    // An error propagates: Pub/Sub redelivers.
+    const out = await handleReconcileRequest(await deps(), { pool: msg.data.pool, publishedAt: msg.publishedAt }, bootWatch);
     return out ?? undefined;
   };
 }

@@ -15,7 +15,7 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Config } from '../shared/config.js';
 import { createLogger, silentLogger, type Logger } from '../shared/logging.js';
 import type { PoolSpecInput } from '../shared/domain/pool-spec.js';
-import { ensureTopology } from '../shared/adapters/pubsub-publisher.js';
+import { ensureTopology } from '../shared/adapters/pubsub-topology.js';
 import { putPool } from '../shared/services/pools.js';
 import type { ApiDeps } from '../shared/services/deps.js';
 import { createApiHandler } from '../functions/http/api.js';

@@ -1,8 +1,10 @@
 /**
- * Compute Engine over `@google-cloud/compute` (REST). The only file that knows the SDK's
- * shapes: it builds the instance resource from a pool spec, waits for zone operations,
- * and translates every failure into a `WarmerError` by kind (gce-errors.ts); the
- * resource shapes are in gce-resources.ts.
+ * Compute Engine over `@google-cloud/compute` (REST): the `Compute` port. This file holds
+ * the instance lifecycle (insert with adoption of an earlier attempt, delete, get, list,
+ * labels and SSH keys); every failure becomes a `WarmerError` by kind (gce-errors.ts).
+ * The rest is one concept a file: resource shapes (gce-resources.ts), waiting for zone
+ * operations (gce-operations.ts), fingerprinted writes (gce-fingerprint.ts), region quotas
+ * (gce-quota.ts), sole-tenant placement reads (gce-placement.ts).
  *
  * With `endpoint` it talks to the local emulator (`local/compute`) over plain HTTP with
  * no credentials; without, to the real API with Application Default Credentials.
@@ -11,11 +13,12 @@ import compute from '@google-cloud/compute';
 import type { protos } from '@google-cloud/compute';
 import { PassThroughClient } from 'google-auth-library';
 import { WarmerError } from '../errors.js';
-import { lastSegment } from '../domain/pool-spec.js';
 import type { Compute } from '../ports.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../domain/machine.js';
-import { cpuQuotaMetricIn, GENERAL_CPU_METRIC } from '../domain/quota-metric.js';
-import { isFingerprintConflict, operationToWarmerError, toWarmerError } from './gce-errors.js';
+import { operationToWarmerError, toWarmerError } from './gce-errors.js';
+import { retryOnFingerprintConflict } from './gce-fingerprint.js';
+import { checkOperationFor, ZoneOperations } from './gce-operations.js';
+import { GceQuotas } from './gce-quota.js';
 import { instanceResource, labelFilter, sshKeysMetadata, toMachine } from './gce-resources.js';
 import { GcePlacement } from './gce-placement.js';
 import type { NodeGroupPlacement } from '../domain/placement.js';
@@ -41,8 +44,6 @@ export interface GceComputeOptions {
   listPageSize?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * An insert with node affinity that found no node with room: Compute Engine reports it as
  * a capacity failure (a stock-out code) or with "Instance could not be scheduled due to
@@ -61,9 +62,8 @@ function placementError(req: CreateMachineRequest, e: WarmerError): WarmerError 
 export class GceCompute implements Compute {
   private readonly project: string;
   private readonly instances: InstanceType<typeof compute.InstancesClient>;
-  private readonly zoneOperations: InstanceType<typeof compute.ZoneOperationsClient>;
-  private readonly regions: InstanceType<typeof compute.RegionsClient>;
-  private readonly operationTimeoutMs: number;
+  private readonly operations: ZoneOperations;
+  private readonly quotas: GceQuotas;
   private readonly callOptions: { timeout: number };
   private readonly setLabelsAttempts: number;
   private readonly listPageSize: number;
@@ -71,7 +71,6 @@ export class GceCompute implements Compute {
 
   constructor(options: GceComputeOptions) {
     this.project = options.project;
-    this.operationTimeoutMs = options.operationTimeoutMs ?? 3 * 60_000;
     this.callOptions = { timeout: options.requestTimeoutMs ?? 60_000 };
     this.setLabelsAttempts = options.setLabelsAttempts ?? 5;
     this.listPageSize = options.listPageSize ?? 500;
@@ -86,8 +85,8 @@ export class GceCompute implements Compute {
         }
       : { projectId: options.project };
     this.instances = new compute.InstancesClient(clientOptions);
-    this.zoneOperations = new compute.ZoneOperationsClient(clientOptions);
-    this.regions = new compute.RegionsClient(clientOptions);
+    this.operations = new ZoneOperations(this.project, clientOptions, options.operationTimeoutMs ?? 3 * 60_000);
+    this.quotas = new GceQuotas(this.project, clientOptions, this.callOptions);
     this.placement = new GcePlacement(this.project, clientOptions, this.callOptions);
   }
 
@@ -110,8 +109,8 @@ export class GceCompute implements Compute {
       if (e.code === 'already_exists') return this.adoptExisting(req, e);
       throw placementError(req, e);
     }
-    this.checkOperationFor(op, 'insert', req.name, context);
-    op = await this.waitForOperation(req.zone, op, context);
+    checkOperationFor(op, 'insert', req.name, context);
+    op = await this.operations.waitDone(req.zone, op, context);
     if (op.error?.errors?.length) {
       const e = operationToWarmerError(op, context);
       if (e.code === 'already_exists') return this.adoptExisting(req, e);
@@ -133,8 +132,8 @@ export class GceCompute implements Compute {
       if (e.code === 'not_found') return;
       throw e;
     }
-    this.checkOperationFor(op, 'delete', name, context);
-    op = await this.waitForOperation(zone, op, context);
+    checkOperationFor(op, 'delete', name, context);
+    op = await this.operations.waitDone(zone, op, context);
     if (op.error?.errors?.length) {
       if (op.error.errors.every((e) => e.code === 'RESOURCE_NOT_FOUND')) return;
       throw operationToWarmerError(op, context);
@@ -171,30 +170,21 @@ export class GceCompute implements Compute {
 
   async setLabels(zone: string, name: string, labels: Record<string, string>): Promise<void> {
     const context = `setLabels ${zone}/${name}`;
-    for (let attempt = 1; ; attempt++) {
+    await retryOnFingerprintConflict(context, 'labels', this.setLabelsAttempts, async () => {
       const instance = await this.getInstance(zone, name);
       if (!instance) throw new WarmerError('not_found', `${context}: no such machine`);
       const current = instance.labels ?? {};
       const merged = { ...current, ...labels };
       if (Object.entries(merged).every(([k, v]) => current[k] === v)) return;
-      try {
-        const [lro] = await this.instances.setLabels({
-          project: this.project,
-          zone,
-          instance: name,
-          instancesSetLabelsRequestResource: { labels: merged, labelFingerprint: instance.labelFingerprint ?? '' },
-        });
-        const op = await this.waitForOperation(zone, lro.latestResponse as IOperation, context);
-        if (op.error?.errors?.length) throw operationToWarmerError(op, context);
-        return;
-      } catch (err) {
-        if (err instanceof WarmerError || !isFingerprintConflict(err)) throw toWarmerError(err, context);
-        if (attempt >= this.setLabelsAttempts) {
-          throw new WarmerError('transient', `${context}: the labels kept changing (${attempt} attempts)`, { cause: err });
-        }
-        await sleep(Math.random() * 20 * attempt);
-      }
-    }
+      const [lro] = await this.instances.setLabels({
+        project: this.project,
+        zone,
+        instance: name,
+        instancesSetLabelsRequestResource: { labels: merged, labelFingerprint: instance.labelFingerprint ?? '' },
+      });
+      const op = await this.operations.waitDone(zone, lro.latestResponse as IOperation, context);
+      if (op.error?.errors?.length) throw operationToWarmerError(op, context);
+    });
   }
 
   /**
@@ -205,52 +195,20 @@ export class GceCompute implements Compute {
    */
   async updateSshKeys(zone: string, name: string, change: { add: readonly string[]; remove: readonly string[] }): Promise<void> {
     const context = `setMetadata ${zone}/${name}`;
-    for (let attempt = 1; ; attempt++) {
+    await retryOnFingerprintConflict(context, 'metadata', this.setLabelsAttempts, async () => {
       const instance = await this.getInstance(zone, name);
       if (!instance) throw new WarmerError('not_found', `${context}: no such machine`);
       const metadata = sshKeysMetadata(instance.metadata ?? {}, change);
       if (!metadata) return;
-      try {
-        const [lro] = await this.instances.setMetadata({ project: this.project, zone, instance: name, metadataResource: metadata }, this.callOptions);
-        const op = await this.waitForOperation(zone, lro.latestResponse as IOperation, context);
-        if (op.error?.errors?.length) throw operationToWarmerError(op, context);
-        return;
-      } catch (err) {
-        if (err instanceof WarmerError || !isFingerprintConflict(err)) throw toWarmerError(err, context);
-        if (attempt >= this.setLabelsAttempts)
-          throw new WarmerError('transient', `${context}: the metadata kept changing (${attempt} attempts)`, { cause: err });
-        await sleep(Math.random() * 20 * attempt);
-      }
-    }
+      const [lro] = await this.instances.setMetadata({ project: this.project, zone, instance: name, metadataResource: metadata }, this.callOptions);
+      const op = await this.operations.waitDone(zone, lro.latestResponse as IOperation, context);
+      if (op.error?.errors?.length) throw operationToWarmerError(op, context);
+    });
   }
 
-  /**
-   * Headroom of the region's quotas. CPUs: the metric the machine type counts against
-   * (N2_CPUS for n2-…, CPUS for n1/f1/g1 or when the region does not list the family's):
-   * https://cloud.google.com/compute/resource-usage#cpu_quota and the `Quota.metric` enum
-   * of https://cloud.google.com/compute/docs/reference/rest/v1/regions#Quota
-   */
+  /** Headroom of the region's quotas (gce-quota.ts). */
   async quotaHeadroom(region: string, machineType?: string): Promise<QuotaHeadroom> {
-    let quotas: protos.google.cloud.compute.v1.IQuota[];
-    try {
-      const [r] = await this.regions.get({ project: this.project, region }, this.callOptions);
-      quotas = r.quotas ?? [];
-    } catch (err) {
-      throw toWarmerError(err, `get region ${region}`);
-    }
-    const headroom = (metric: string) => {
-      const q = quotas.find((x) => String(x.metric) === metric);
-      if (!q || q.limit === null || q.limit === undefined) return Infinity;
-      return Number(q.limit) - Number(q.usage ?? 0);
-    };
-    const cpuMetric =
-      machineType === undefined
-        ? GENERAL_CPU_METRIC
-        : cpuQuotaMetricIn(
-            machineType,
-            quotas.map((q) => String(q.metric)),
-          );
-    return { region, cpus: headroom(cpuMetric), instances: headroom('INSTANCES'), inUseAddresses: headroom('IN_USE_ADDRESSES') };
+    return this.quotas.headroom(region, machineType);
   }
 
   async nodeGroupPlacement(zone: string, nodeGroup: string, machineType: string): Promise<NodeGroupPlacement> {
@@ -260,7 +218,7 @@ export class GceCompute implements Compute {
 
   /** Closes the clients' connections. */
   async close(): Promise<void> {
-    await Promise.all([this.instances.close(), this.zoneOperations.close(), this.regions.close(), this.placement.close()]);
+    await Promise.all([this.instances.close(), this.operations.close(), this.quotas.close(), this.placement.close()]);
   }
 
   // ───────────────────────────── internals ─────────────────────────────
@@ -281,44 +239,5 @@ export class GceCompute implements Compute {
     const existing = await this.getMachine(req.zone, req.name);
     if (!existing || existing.labels['warmer-pool'] !== req.pool) throw original;
     return existing;
-  }
-
-  /** A requestId reused for another operation returns that operation: never mistake it for ours. */
-  private checkOperationFor(op: IOperation, type: string, name: string, context: string): void {
-    const target = op.targetLink ? lastSegment(op.targetLink) : name;
-    if ((op.operationType && op.operationType !== type) || target !== name) {
-      throw new WarmerError('operation_failed', `${context}: the requestId belongs to another operation (${op.operationType} ${target})`);
-    }
-  }
-
-  private async waitForOperation(zone: string, initial: IOperation, context: string): Promise<IOperation> {
-    let op = initial;
-    const deadline = Date.now() + this.operationTimeoutMs;
-    while (String(op.status) !== 'DONE') {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        throw new WarmerError('transient', `${context}: operation ${op.name} not done after ${this.operationTimeoutMs} ms`, {
-          details: { operation: op.name, status: op.status },
-        });
-      }
-      if (!op.name) throw new WarmerError('operation_failed', `${context}: operation without a name`);
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const waited = this.zoneOperations.wait({ project: this.project, zone, operation: op.name }, { timeout: Math.max(remaining, 1000) });
-        const timeout = new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), remaining);
-        });
-        waited.catch(() => {});
-        const result = await Promise.race([waited, timeout]);
-        if (result) op = result[0];
-      } catch (err) {
-        const e = toWarmerError(err, `${context}: wait for ${op.name}`);
-        if (!e.retryable) throw e;
-        await sleep(200);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    return op;
   }
 }

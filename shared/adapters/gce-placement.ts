@@ -9,7 +9,7 @@
  */
 import compute from '@google-cloud/compute';
 import { WarmerError } from '../errors.js';
-import { lastSegment } from '../domain/pool-spec.js';
+import { lastSegment } from '../domain/resource-path.js';
 import type { NodeCapacity, Shape } from '../domain/placement.js';
 import { toWarmerError } from './gce-errors.js';
 

@@ -1,6 +1,7 @@
 /** The Compute Engine resource shapes warmer writes and reads: the instance it inserts, the machine it sees. */
 import type { protos } from '@google-cloud/compute';
-import { lastSegment, effectiveMaxRunDurationSeconds } from '../domain/pool-spec.js';
+import { effectiveMaxRunDurationSeconds } from '../domain/machine-limits.js';
+import { lastSegment } from '../domain/resource-path.js';
 import type { CreateMachineRequest, Machine, MachineStatus } from '../domain/machine.js';
 import { editSshKeys } from '../domain/assignment.js';
 

@@ -4,7 +4,8 @@
  * Called by planReconcile once every record has its action (pure, like it).
  */
 import type { InstanceRecord, InstanceState } from './instance.js';
-import { cpusOf, type PoolSpec } from './pool-spec.js';
+import { cpusOf } from './machine-limits.js';
+import type { PoolSpec } from './pool-spec.js';
 import type { QuotaHeadroom } from './machine.js';
 import { breakerCreateLimit, breakerPhase, probeInFlight } from './breaker.js';
 import { pendingInserts } from './placement.js';

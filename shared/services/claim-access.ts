@@ -12,7 +12,7 @@ import { accessApplied, pendingKeyChange } from '../domain/assignment.js';
 import type { InstanceRecord } from '../domain/instance.js';
 import type { Machine } from '../domain/machine.js';
 import type { Logger } from '../logging.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 export async function syncClaimAccess(deps: ReconcileDeps, records: InstanceRecord[], machines: Machine[], log: Logger): Promise<number> {
   const assignments = deps.assignments;

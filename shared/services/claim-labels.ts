@@ -4,7 +4,7 @@ import { WarmerError } from '../errors.js';
 import type { InstanceRecord } from '../domain/instance.js';
 import type { Machine } from '../domain/machine.js';
 import type { Logger } from '../logging.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 /**
  * Claimed machines get their labels updated here, asynchronously, never on the claim path.

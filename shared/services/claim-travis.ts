@@ -1,7 +1,8 @@
 /** Travis worker compatibility: POST /request-instance claims from a pool matching the worker's request. */
 import { WarmerError } from '../errors.js';
 import type { InstanceRecord } from '../domain/instance.js';
-import { lastSegment, type Pool } from '../domain/pool-spec.js';
+import type { Pool } from '../domain/pool-spec.js';
+import { lastSegment } from '../domain/resource-path.js';
 import type { Caller } from '../auth.js';
 import type { ApiDeps } from './deps.js';
 import { claimInstances, type ClaimOptions } from './claim.js';

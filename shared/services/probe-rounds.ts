@@ -18,7 +18,7 @@ import type { Pool } from '../domain/pool-spec.js';
 import type { Sleep } from '../ports.js';
 import { recordReady } from './reconcile-apply.js';
 import { probeHealth } from './reconcile-probe.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 export interface ProbeRoundsResult {
   rounds: number;

@@ -8,7 +8,8 @@ import type { InstanceRecord } from '../domain/instance.js';
 import type { ReconcilePlan } from '../domain/reconcile-plan.js';
 import { recordHistory } from '../history.js';
 import type { Logger } from '../logging.js';
-import type { PassSummary, ReconcileDeps } from './reconcile.js';
+import type { PassSummary } from './pass-summary.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 /** The plan in a few fields, for the dry-run log. */
 export function summarizePlan(plan: ReconcilePlan) {

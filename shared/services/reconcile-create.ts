@@ -9,12 +9,14 @@ import { breakerPolicyFor, recordCreateResults } from '../domain/breaker.js';
 import { newInstanceRecord, type InstanceRecord } from '../domain/instance.js';
 import { instanceName } from '../domain/naming.js';
 import type { PoolRuntime } from '../domain/pool-runtime.js';
-import { regionOfZone, type Pool } from '../domain/pool-spec.js';
+import type { Pool } from '../domain/pool-spec.js';
+import { regionOfZone } from '../domain/resource-path.js';
 import type { ReconcilePlan } from '../domain/reconcile-plan.js';
 import type { Logger } from '../logging.js';
 import { issueMachineKey } from '../machine-keys.js';
 import type { PassFence } from './pass-fence.js';
-import type { PassSummary, ReconcileDeps } from './reconcile.js';
+import type { PassSummary } from './pass-summary.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 import { newRequestId } from './request-id.js';
 
 /**

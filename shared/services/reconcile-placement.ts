@@ -10,7 +10,7 @@ import type { Machine } from '../domain/machine.js';
 import { fillTarget, machinesThatFit, pendingInserts, type PlacementCapacity } from '../domain/placement.js';
 import type { PoolSpec } from '../domain/pool-spec.js';
 import type { Logger } from '../logging.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 /** undefined: the pool has no placement. null: the read failed (the pass creates nothing on the group). */
 export async function readPlacement(deps: Pick<ReconcileDeps, 'compute'>, spec: PoolSpec, log: Logger): Promise<PlacementCapacity | null | undefined> {

@@ -2,7 +2,7 @@
 import type { InstanceRecord } from '../domain/instance.js';
 import type { PoolSpec } from '../domain/pool-spec.js';
 import { combineProbes, probeAddresses, type ProbeResult, type ProbeTarget } from '../domain/probe.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 /** The probe of a machine at `address` under a pool's health check. */
 export function probeTarget(healthCheck: PoolSpec['healthCheck'], address: string): ProbeTarget {

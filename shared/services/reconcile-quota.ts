@@ -4,9 +4,10 @@
  */
 import type { QuotaHeadroom } from '../domain/machine.js';
 import { planReconcile, type ReconcileInput, type ReconcilePlan } from '../domain/reconcile-plan.js';
-import { regionOfZone, type PoolSpec } from '../domain/pool-spec.js';
+import type { PoolSpec } from '../domain/pool-spec.js';
+import { regionOfZone } from '../domain/resource-path.js';
 import type { Logger } from '../logging.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 /** The tightest headroom over the pool's regions; null when a read failed (create nothing). */
 export async function readQuota(deps: ReconcileDeps, spec: PoolSpec, log: Logger): Promise<QuotaHeadroom | null> {

@@ -14,7 +14,7 @@ import { foldClaims, foldWindow, storedDecision, type ClaimSample, type PoolSizi
 import { emptyHistory, sizingTarget, type SizingInputs } from '../domain/sizing.js';
 import type { LeaseGrant } from '../domain/pool-runtime.js';
 import type { Logger } from '../logging.js';
-import type { ReconcileDeps } from './reconcile.js';
+import type { ReconcileDeps } from './reconcile-deps.js';
 
 /** Lead time assumed before any machine of the pool has booted. */
 export const DEFAULT_LEAD_MS = 60_000;

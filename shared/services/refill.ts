@@ -7,11 +7,14 @@
  *     once: the running pass sees the mark before it releases its lease and runs again;
  *   - otherwise it takes the lease and runs the pass itself;
  *   - a pass that left machines booting watches them for a while (watchBooting), so a
- *     refill completes in about one boot time instead of waiting for the next tick.
+ *     refill completes in about one boot time instead of waiting for the next tick;
+ *   - the scheduler's tick then runs probe rounds until shortly before the next tick
+ *     (probe-rounds.ts).
  * No request polls the lease or asks for redelivery because the pool is busy.
  * Time comes from the injected clock and sleep, so all of it runs on a fake clock in tests.
  */
 import type { Sleep } from '../ports.js';
+import { runScheduledProbeRounds } from './probe-rounds.js';
 import { recordReady } from './reconcile-apply.js';
 import { probeHealth } from './reconcile-probe.js';
 import { reconcileAll, reconcilePool, type PassSummary, type ReconcileDeps } from './reconcile.js';
@@ -34,6 +37,21 @@ export interface BootWatch {
 export const DEFAULT_BOOT_WATCH: BootWatch = { budgetMs: 90_000, intervalMs: 1000 };
 
 const timerSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * What the reconcile function does with one message: the refill (handleRefill), then,
+ * for the scheduler's tick (`pool: "*"`), the probe rounds until shortly before the next
+ * tick. Returns the passes the refill ran, or null when another pass covers it.
+ */
+export async function handleReconcileRequest(
+  deps: ReconcileDeps,
+  req: RefillRequest,
+  bootWatch: BootWatch = DEFAULT_BOOT_WATCH,
+): Promise<PassSummary[] | null> {
+  const out = await handleRefill(deps, req, bootWatch);
+  if (req.pool === '*') await runScheduledProbeRounds(deps, req.publishedAt);
+  return out;
+}
 
 /**
  * Handles one refill request. Returns the passes it ran, or null when another pass

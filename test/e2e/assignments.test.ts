@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ssh2 from 'ssh2';
 import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
+import type { LocalStack } from '../../local/stack.js';
+import { startTestStack } from '../support/local-stack.js';
 import { ADMIN_TOKEN, CLAIM_TOKEN, claim, expectConsistent, spec, waitFor, waitForCounts } from './support.js';
 
 const logger = memoryLogger();
@@ -23,9 +24,7 @@ const ada = keyPair('ada');
 const bob = keyPair('bob');
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
+  stack = await startTestStack({
     bootDelayMs: 500,
     bootJitterMs: 100,
     operationDelayMs: 50,

@@ -6,17 +6,16 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, counts, expectConsistent, machinesOf, spec, waitFor, waitForCounts } from './support.js';
+import type { LocalStack } from '../../local/stack.js';
+import { startTestStack } from '../support/local-stack.js';
+import { counts, expectConsistent, machinesOf, spec, waitFor, waitForCounts } from './support.js';
 
 const BOOT_MS = 800;
 const logger = memoryLogger();
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
+  stack = await startTestStack({
     bootDelayMs: BOOT_MS,
     bootJitterMs: 200,
     operationDelayMs: 100,

@@ -7,10 +7,10 @@
  * cloud); the adapter and the pass bound how long anything waits on them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, claim, expectConsistent, machinesOf, release, spec, waitForCounts } from './support.js';
+import type { LocalStack } from '../../local/stack.js';
+import { startTestStack } from '../support/local-stack.js';
+import { claim, expectConsistent, machinesOf, release, spec, waitForCounts } from './support.js';
 
 const POOL = 'chaos';
 const MAX = 6;
@@ -18,9 +18,7 @@ const TARGET = 3;
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
+  stack = await startTestStack({
     bootDelayMs: 800,
     bootJitterMs: 300,
     operationDelayMs: 100,
@@ -30,7 +28,6 @@ beforeAll(async () => {
     creatingStuckMs: 5000,
     bootWatch: { budgetMs: 10_000, intervalMs: 250 },
     addressBase: '127.41.0.1',
-    logger: memoryLogger(),
   });
 });
 afterAll(async () => stack?.stop());

@@ -4,23 +4,20 @@
  * broken between health probes is never handed out, and is torn down.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, claim, spec, waitFor, waitForCounts } from './support.js';
+import type { LocalStack } from '../../local/stack.js';
+import { startTestStack } from '../support/local-stack.js';
+import { claim, spec, waitFor, waitForCounts } from './support.js';
 
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
+  stack = await startTestStack({
     bootDelayMs: 600,
     bootJitterMs: 100,
     operationDelayMs: 50,
     scheduleMs: 500,
     addressBase: '127.63.0.1',
-    logger: memoryLogger(),
   });
 });
 afterAll(async () => stack?.stop());

@@ -5,29 +5,23 @@
  * for an insert that cannot be placed, and refills a released slot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, claim, counts, expectConsistent, machinesOf, release, spec, waitFor, waitForCounts } from './support.js';
+import type { LocalStack } from '../../local/stack.js';
+import { REFILL_DRIVEN, startTestStack } from '../support/local-stack.js';
+import { claim, counts, expectConsistent, machinesOf, release, spec, waitFor, waitForCounts } from './support.js';
 
-const BOOT_MS = 1500;
+const BOOT_MS = REFILL_DRIVEN.bootDelayMs;
 const ZONE = 'us-central1-a';
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
-    bootDelayMs: BOOT_MS,
-    bootJitterMs: 300,
-    operationDelayMs: 100,
-    scheduleMs: 120_000,
+  stack = await startTestStack({
+    ...REFILL_DRIVEN,
     addressBase: '127.90.0.1',
     nodeGroups: [
       { name: 'dedicated', zone: ZONE, nodes: 2, cpus: 16, memoryMb: 64 * 1024 },
       { name: 'shared', zone: ZONE, nodes: 2, cpus: 16, memoryMb: 64 * 1024 },
     ],
-    logger: memoryLogger(),
   });
 });
 afterAll(async () => stack?.stop());

@@ -13,7 +13,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { createFirestore } from '../../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../../shared/adapters/firestore-instance-store.js';
 import { FirestorePoolStore } from '../../shared/adapters/firestore-pool-store.js';
-import { ensureTopology } from '../../shared/adapters/pubsub-publisher.js';
+import { ensureTopology } from '../../shared/adapters/pubsub-topology.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../local/pubsub/emulator.js';
 import { record, spec } from '../support/builders.js';

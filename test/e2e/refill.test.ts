@@ -6,24 +6,17 @@
  * be flaky); the bound below only proves the refill did not wait for the schedule.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, claim, expectConsistent, spec, waitForCounts } from './support.js';
+import type { LocalStack } from '../../local/stack.js';
+import { REFILL_DRIVEN, startTestStack } from '../support/local-stack.js';
+import { claim, expectConsistent, spec, waitForCounts } from './support.js';
 
-const BOOT_MS = 1500;
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
-    bootDelayMs: BOOT_MS,
-    bootJitterMs: 300,
-    operationDelayMs: 100,
-    scheduleMs: 120_000,
+  stack = await startTestStack({
+    ...REFILL_DRIVEN,
     addressBase: '127.40.0.1',
-    logger: memoryLogger(),
   });
 });
 afterAll(async () => stack?.stop());

@@ -7,16 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
 import { reconcilePool } from '../../shared/services/reconcile.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, claim, counts, expectConsistent, machinesOf, release, spec, waitFor, waitForCounts } from './support.js';
+import type { LocalStack } from '../../local/stack.js';
+import { startTestStack } from '../support/local-stack.js';
+import { claim, counts, expectConsistent, machinesOf, release, spec, travisPoolSpec, travisRequestInstance, waitFor, waitForCounts } from './support.js';
 
 const logger = memoryLogger();
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
+  stack = await startTestStack({
     bootDelayMs: 800,
     bootJitterMs: 200,
     operationDelayMs: 100,
@@ -217,33 +216,11 @@ describe('crash recovery', () => {
 describe('the Travis worker', () => {
   it('gets a warm machine from /request-instance and logs in as travis with the per-machine key it was given', async () => {
     const { default: ssh2 } = await import('ssh2');
-    await putPool(
-      stack.api,
-      'travis',
-      spec({
-        image: 'projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
-        machineType: 'n1-standard-2',
-        zones: ['us-central1-f'],
-        publicIp: true,
-        perMachineSshKeys: true,
-        targetReady: 1,
-      }),
-    );
+    await putPool(stack.api, 'travis', travisPoolSpec());
     await waitForCounts(stack, 'travis', { ready: 1 });
     // exactly what the worker sends, with its Basic-auth URL credentials
-    const res = await fetch(`${stack.apiUrl}/request-instance`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`worker:${CLAIM_TOKEN}`).toString('base64')}` },
-      body: JSON.stringify({
-        site: 'org',
-        zone: 'us-central1-f',
-        image_name: 'https://www.googleapis.com/compute/v1/projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
-        machine_type: 'https://www.googleapis.com/compute/v1/projects/travis-ci-prod/zones/us-central1-f/machineTypes/n1-standard-2',
-        public_ip: true,
-      }),
-    });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as Record<string, string>;
+    const { status, body } = await travisRequestInstance(stack);
+    expect(status).toBe(200);
     expect(body.zone).toBe('us-central1-f');
     expect(body.public_ip).toMatch(/^127\./);
     expect(body.ssh_private_key).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,/);

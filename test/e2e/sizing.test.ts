@@ -5,24 +5,21 @@
  * `warmer pools get` and the status page) shows the computed target and why.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
+import type { LocalStack } from '../../local/stack.js';
+import { startTestStack } from '../support/local-stack.js';
 import { poolDetail } from '../../cli/output.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, claim, expectConsistent, spec, waitFor, waitForCounts } from './support.js';
+import { ADMIN_TOKEN, claim, expectConsistent, spec, waitFor, waitForCounts } from './support.js';
 
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
+  stack = await startTestStack({
     bootDelayMs: 1000,
     bootJitterMs: 200,
     operationDelayMs: 50,
     scheduleMs: 2000,
     addressBase: '127.64.0.1',
-    logger: memoryLogger(),
   });
 });
 afterAll(async () => stack?.stop());

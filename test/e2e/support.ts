@@ -1,9 +1,9 @@
 import { expect } from 'vitest';
 import type { LocalStack } from '../../local/stack.js';
 import type { InstanceState } from '../../shared/domain/instance.js';
+import { CLAIM_TOKEN } from '../support/local-stack.js';
 
-export const CLAIM_TOKEN = 'e2e-claim-token-0123456789';
-export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+export { ADMIN_TOKEN, CLAIM_TOKEN } from '../support/local-stack.js';
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -94,4 +94,33 @@ export function spec(overrides: Record<string, unknown> = {}) {
     healthCheck: { port: 2222, timeoutMs: 500, failuresBeforeUnhealthy: 2, intervalSeconds: 1 },
     ...overrides,
   };
+}
+
+/** A pool the Travis worker's requests match: its image, machine type and zone as the worker names them, public addresses, per-machine keys. */
+export function travisPoolSpec(overrides: Record<string, unknown> = {}) {
+  return spec({
+    image: 'projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
+    machineType: 'n1-standard-2',
+    zones: ['us-central1-f'],
+    publicIp: true,
+    perMachineSshKeys: true,
+    targetReady: 1,
+    ...overrides,
+  });
+}
+
+/** POST /request-instance exactly as the Travis worker sends it, with its Basic-auth URL credentials. */
+export async function travisRequestInstance(stack: LocalStack) {
+  const res = await fetch(`${stack.apiUrl}/request-instance`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`worker:${CLAIM_TOKEN}`).toString('base64')}` },
+    body: JSON.stringify({
+      site: 'org',
+      zone: 'us-central1-f',
+      image_name: 'https://www.googleapis.com/compute/v1/projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
+      machine_type: 'https://www.googleapis.com/compute/v1/projects/travis-ci-prod/zones/us-central1-f/machineTypes/n1-standard-2',
+      public_ip: true,
+    }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
 }

@@ -8,24 +8,21 @@ import { InstancesClient, ZoneOperationsClient } from '@google-cloud/compute';
 import { PassThroughClient } from 'google-auth-library';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { memoryLogger } from '../../shared/logging.js';
 import { putPool } from '../../shared/services/pools.js';
-import { startLocalStack, type LocalStack } from '../../local/stack.js';
-import { ADMIN_TOKEN, CLAIM_TOKEN, spec, waitFor, waitForCounts } from './support.js';
+import type { LocalStack } from '../../local/stack.js';
+import { startTestStack } from '../support/local-stack.js';
+import { travisPoolSpec, travisRequestInstance, waitFor, waitForCounts } from './support.js';
 
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    claimTokens: [CLAIM_TOKEN],
-    adminTokens: [ADMIN_TOKEN],
+  stack = await startTestStack({
     bootDelayMs: 100,
     bootJitterMs: 50,
     operationDelayMs: 50,
     scheduleMs: 300,
     orphanGraceMs: 2_000,
     addressBase: '127.52.0.1',
-    logger: memoryLogger(),
   });
 });
 afterAll(async () => stack?.stop());
@@ -37,30 +34,12 @@ it('runs a build the way the Travis worker does, and warmer closes the record af
   await putPool(
     stack.api,
     'travis',
-    spec({
-      image: 'projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
-      machineType: 'n1-standard-2',
-      zones: ['us-central1-f'],
-      publicIp: true,
-      perMachineSshKeys: true,
-      targetReady: 1,
-      healthCheck: { port: stack.compute.sshPort, timeoutMs: 500, failuresBeforeUnhealthy: 2, intervalSeconds: 1 },
-    }),
+    travisPoolSpec({ healthCheck: { port: stack.compute.sshPort, timeoutMs: 500, failuresBeforeUnhealthy: 2, intervalSeconds: 1 } }),
   );
   await waitForCounts(stack, 'travis', { ready: 1 });
-  const res = await fetch(`${stack.apiUrl}/request-instance`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`worker:${CLAIM_TOKEN}`).toString('base64')}` },
-    body: JSON.stringify({
-      site: 'org',
-      zone: 'us-central1-f',
-      image_name: 'https://www.googleapis.com/compute/v1/projects/travis-ci-prod/global/images/travis-ci-garnet-trusty',
-      machine_type: 'https://www.googleapis.com/compute/v1/projects/travis-ci-prod/zones/us-central1-f/machineTypes/n1-standard-2',
-      public_ip: true,
-    }),
-  });
-  expect(res.status).toBe(200);
-  const vm = (await res.json()) as Record<string, string>;
+  const answer = await travisRequestInstance(stack);
+  expect(answer.status).toBe(200);
+  const vm = answer.body;
 
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) =>

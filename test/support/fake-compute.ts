@@ -1,5 +1,5 @@
 import { WarmerError, type ErrorCode } from '../../shared/errors.js';
-import { regionOfZone } from '../../shared/domain/pool-spec.js';
+import { regionOfZone } from '../../shared/domain/resource-path.js';
 import type { Compute, Prober } from '../../shared/ports.js';
 import type { CreateMachineRequest, Machine, QuotaHeadroom } from '../../shared/domain/machine.js';
 import type { ProbeResult, ProbeTarget } from '../../shared/domain/probe.js';

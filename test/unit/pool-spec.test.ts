@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { cpusOf, effectiveMaxRunDurationSeconds, isValidPoolName, lastSegment, parsePoolSpec, regionOfZone } from '../../shared/domain/pool-spec.js';
+import { cpusOf, effectiveMaxRunDurationSeconds } from '../../shared/domain/machine-limits.js';
+import { isValidPoolName, parsePoolSpec } from '../../shared/domain/pool-spec.js';
+import { lastSegment, regionOfZone } from '../../shared/domain/resource-path.js';
 
 const minimal = {
   image: 'projects/debian-cloud/global/images/family/debian-12',

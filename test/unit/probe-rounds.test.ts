@@ -8,7 +8,7 @@ import { MemoryInstanceStore, MemoryPoolStore, linkedMemoryStores } from '../../
 import { memoryLogger } from '../../shared/logging.js';
 import type { ProbeResult, ProbeTarget } from '../../shared/domain/probe.js';
 import { DEFAULT_SETTINGS, type ReconcileDeps } from '../../shared/services/reconcile.js';
-import { handleRefill } from '../../shared/services/refill.js';
+import { handleReconcileRequest } from '../../shared/services/refill.js';
 import { runProbeRounds, runScheduledProbeRounds } from '../../shared/services/probe-rounds.js';
 import { FakeCompute, FakeProber } from '../support/fake-compute.js';
 import { FakePublisher } from '../support/fake-publisher.js';
@@ -51,11 +51,10 @@ async function setup(budgetMs: number) {
   };
   await deps.pools.putPool('ci', spec({ targetReady: 3, maxSize: 6, healthCheck: { intervalSeconds: 10, failuresBeforeUnhealthy: 3 } }), T0);
   await deps.pools.putPool('slow', spec({ targetReady: 1, maxSize: 2, healthCheck: { intervalSeconds: 30 } }), T0);
-  /** One scheduler tick at `at`, as functions/events.ts runs it: the pass, then the rounds. */
+  /** One scheduler tick at `at`, as functions/events.ts hands it over: the pass, then the rounds. */
   const tick = async (at: number) => {
     if (clock.now() < at) clock.advance(at - clock.now());
-    await handleRefill(deps, { pool: '*', publishedAt: at }, NO_WATCH);
-    return runScheduledProbeRounds(deps, at);
+    await handleReconcileRequest(deps, { pool: '*', publishedAt: at }, NO_WATCH);
   };
   return { deps, clock, prober, tick };
 }
@@ -118,6 +117,26 @@ describe('probe rounds between scheduler ticks', () => {
     await runProbeRounds(deps, clock.now(), clock.now() + 15 * S);
     expect(await claimable(deps)).toHaveLength(3);
     expect((deps.logger as ReturnType<typeof memoryLogger>).entries.filter((e) => e.message === 'machine ready').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a tick runs the rounds up to its budget; a refill of one pool runs none', async () => {
+    const { deps, clock, prober, tick } = await setup(50 * S);
+    await tick(T0 - 120 * S);
+    await tick(T0 - 60 * S);
+    expect(await claimable(deps)).toHaveLength(3);
+    // A refill request for one pool: its pass probes once, and nothing after it.
+    clock.advance(T0 - clock.now());
+    let before = prober.probes;
+    await handleReconcileRequest(deps, { pool: 'ci', publishedAt: T0 }, NO_WATCH);
+    expect(prober.probes - before).toBe(3);
+    expect(clock.now()).toBe(T0);
+    // The tick: the passes probe (3 + 1), then rounds until 50 s after its publication (15 + 1).
+    clock.advance(60 * S);
+    before = prober.probes;
+    await tick(T0 + 60 * S);
+    expect(prober.probes - before).toBe(4 + 16);
+    expect(clock.now()).toBeGreaterThanOrEqual(T0 + 100 * S);
+    expect(clock.now()).toBeLessThanOrEqual(T0 + 110 * S);
   });
 
   it('a budget of 0 runs no rounds', async () => {

@@ -1,27 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Firestore } from '@google-cloud/firestore';
-import { createFirestore } from '../../../shared/adapters/firestore-client.js';
 import { FirestoreSizingStore } from '../../../shared/adapters/firestore-sizing-store.js';
 import { FirestoreInstanceStore } from '../../../shared/adapters/firestore-instance-store.js';
 import { FirestorePoolRuntimeStore } from '../../../shared/adapters/firestore-runtime-store.js';
 import { MemorySizingStore } from '../../../shared/adapters/memory-sizing-store.js';
 import { linkedMemoryStores } from '../../../shared/adapters/memory-store.js';
 import { emptyHistory } from '../../../shared/domain/sizing.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../../local/firestore/emulator.js';
 import { sizingContract } from './sizing-contract.js';
+import { startTestFirestore, type TestFirestore } from '../../support/firestore.js';
 
-let emulator: FirestoreEmulator;
-let db: Firestore;
-let n = 0;
-
+let firestore: TestFirestore;
 beforeAll(async () => {
-  emulator = await startFirestoreEmulator();
-  db = createFirestore({ projectId: 'warmer-test', emulatorHost: emulator.hostPort });
+  firestore = await startTestFirestore();
 });
-afterAll(async () => {
-  await db.terminate();
-  await emulator.stop();
-});
+afterAll(async () => firestore?.stop());
 
 sizingContract('MemorySizingStore', () => {
   const linked = linkedMemoryStores();
@@ -29,19 +20,19 @@ sizingContract('MemorySizingStore', () => {
 });
 
 sizingContract('FirestoreSizingStore (embedded emulator)', () => {
-  const prefix = `sz${++n}_`;
+  const prefix = firestore.prefix('sz');
   return {
-    sizing: new FirestoreSizingStore(db, { prefix }),
-    runtime: new FirestorePoolRuntimeStore(db, { prefix }),
-    instances: new FirestoreInstanceStore(db, { prefix }),
+    sizing: new FirestoreSizingStore(firestore.db, { prefix }),
+    runtime: new FirestorePoolRuntimeStore(firestore.db, { prefix }),
+    instances: new FirestoreInstanceStore(firestore.db, { prefix }),
   };
 });
 
 describe('FirestoreSizingStore: stored shape', () => {
   it('one document per pool in poolSizing, the history as JSON text; a history of another version reads as none', async () => {
-    const prefix = `szshape${++n}_`;
-    const runtime = new FirestorePoolRuntimeStore(db, { prefix });
-    const sizing = new FirestoreSizingStore(db, { prefix });
+    const prefix = firestore.prefix('szshape');
+    const runtime = new FirestorePoolRuntimeStore(firestore.db, { prefix });
+    const sizing = new FirestoreSizingStore(firestore.db, { prefix });
     const c = await runtime.claimPass({ pool: 'ci', holder: 'p', now: 1000, ttlMs: 60_000 });
     if (c.kind !== 'acquired') throw new Error('no lease');
     expect(
@@ -51,10 +42,10 @@ describe('FirestoreSizingStore: stored shape', () => {
         { pool: 'ci', holder: 'p', generation: c.lease.generation, now: 1000 },
       ),
     ).toBe(true);
-    const snap = await db.collection(`${prefix}poolSizing`).doc('ci').get();
+    const snap = await firestore.db.collection(`${prefix}poolSizing`).doc('ci').get();
     expect(typeof snap.data()!.history).toBe('string');
     expect(snap.data()).toMatchObject({ foldedThrough: 500, decision: null, updatedAt: 1000 });
-    await db
+    await firestore.db
       .collection(`${prefix}poolSizing`)
       .doc('ci')
       .update({ history: JSON.stringify({ ...emptyHistory(), version: 99 }) });

@@ -6,21 +6,16 @@ import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { startPubSubEmulator, type PubSubEmulator } from '../../../local/pubsub/emulator.js';
 import { backoffDelayMs } from '../../../local/pubsub/broker.js';
 import { loadPubSubServices } from '../../../local/pubsub/protos.js';
-import { decodePubSubCloudEvent } from '../../../shared/adapters/pubsub-publisher.js';
-import { PROJECT, clientFor, collect, ms, serveFunction } from './helpers.js';
+import { decodePubSubCloudEvent } from '../../../shared/adapters/pubsub-event.js';
+import { PROJECT, clientFor, collect, ms, serveFunction, startTestPubSub } from './helpers.js';
 
 let emulator: PubSubEmulator;
 let pubsub: PubSub;
-
+let stop: (() => Promise<void>) | undefined;
 beforeAll(async () => {
-  emulator = await startPubSubEmulator();
-  pubsub = clientFor(emulator.hostPort);
+  ({ emulator, pubsub, stop } = await startTestPubSub());
 });
-
-afterAll(async () => {
-  await pubsub.close();
-  await emulator.stop();
-});
+afterAll(async () => stop?.());
 
 const topicName = (t: string) => `projects/${PROJECT}/topics/${t}`;
 const subName = (s: string) => `projects/${PROJECT}/subscriptions/${s}`;

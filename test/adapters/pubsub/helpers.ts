@@ -2,12 +2,27 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PubSub, type Message, type Subscription } from '@google-cloud/pubsub';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { startPubSubEmulator, type PubSubEmulator } from '../../../local/pubsub/emulator.js';
 
 export const PROJECT = 'warmer-test';
 
 /** The real client, pointed at an emulator by explicit options (no environment). */
 export function clientFor(hostPort: string): PubSub {
   return new PubSub({ projectId: PROJECT, apiEndpoint: hostPort, emulatorMode: true });
+}
+
+/** An embedded Pub/Sub emulator and the real client on it; `stop` closes the client, then the emulator. */
+export async function startTestPubSub(): Promise<{ emulator: PubSubEmulator; pubsub: PubSub; stop(): Promise<void> }> {
+  const emulator = await startPubSubEmulator();
+  const pubsub = clientFor(emulator.hostPort);
+  return {
+    emulator,
+    pubsub,
+    async stop() {
+      await pubsub.close();
+      await emulator.stop();
+    },
+  };
 }
 
 /** Serves a registered functions-framework function on an ephemeral port. */

@@ -1,24 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PubSub } from '@google-cloud/pubsub';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
-import { startPubSubEmulator, type PubSubEmulator } from '../../../local/pubsub/emulator.js';
-import { PubSubPublisher, decodePubSubCloudEvent, ensureTopology, type DecodedPubSubEvent } from '../../../shared/adapters/pubsub-publisher.js';
+import type { PubSubEmulator } from '../../../local/pubsub/emulator.js';
+import { decodePubSubCloudEvent, type DecodedPubSubEvent } from '../../../shared/adapters/pubsub-event.js';
+import { PubSubPublisher } from '../../../shared/adapters/pubsub-publisher.js';
+import { ensureTopology } from '../../../shared/adapters/pubsub-topology.js';
 import { isWarmerError } from '../../../shared/errors.js';
 import type { RefillMessage, TeardownMessage } from '../../../shared/domain/messages.js';
-import { PROJECT, clientFor, serveFunction } from './helpers.js';
+import { PROJECT, serveFunction, startTestPubSub } from './helpers.js';
 
 let emulator: PubSubEmulator;
 let pubsub: PubSub;
-
+let stop: (() => Promise<void>) | undefined;
 beforeAll(async () => {
-  emulator = await startPubSubEmulator();
-  pubsub = clientFor(emulator.hostPort);
+  ({ emulator, pubsub, stop } = await startTestPubSub());
 });
-
-afterAll(async () => {
-  await pubsub.close();
-  await emulator.stop();
-});
+afterAll(async () => stop?.());
 
 describe('PubSubPublisher through push subscriptions to functions-framework', () => {
   it('publishes teardown and refill messages that decode back to the same objects', async () => {

@@ -1,37 +1,28 @@
 import { FirestoreAssignmentStore } from '../../../shared/adapters/firestore-instance-queries.js';
 import { assignmentContract } from './assignment-contract.js';
 import { afterAll, beforeAll } from 'vitest';
-import { createFirestore } from '../../../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../../../shared/adapters/firestore-instance-store.js';
 import { FirestorePoolRuntimeStore } from '../../../shared/adapters/firestore-runtime-store.js';
 import { FirestorePoolStore } from '../../../shared/adapters/firestore-pool-store.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../../../local/firestore/emulator.js';
-import type { Firestore } from '@google-cloud/firestore';
 import { storeContract } from './contract.js';
+import { startTestFirestore, type TestFirestore } from '../../support/firestore.js';
 
-let emulator: FirestoreEmulator;
-let db: Firestore;
-let n = 0;
-
+let firestore: TestFirestore;
 beforeAll(async () => {
-  emulator = await startFirestoreEmulator();
-  db = createFirestore({ projectId: 'warmer-test', emulatorHost: emulator.hostPort });
+  firestore = await startTestFirestore();
 });
-afterAll(async () => {
-  await db.terminate();
-  await emulator.stop();
-});
+afterAll(async () => firestore?.stop());
 
 storeContract('FirestoreStore (embedded emulator)', () => {
-  const prefix = `t${++n}_`;
+  const prefix = firestore.prefix('t');
   return {
-    instances: new FirestoreInstanceStore(db, { prefix }),
-    pools: new FirestorePoolStore(db, { prefix }),
-    runtime: new FirestorePoolRuntimeStore(db, { prefix }),
+    instances: new FirestoreInstanceStore(firestore.db, { prefix }),
+    pools: new FirestorePoolStore(firestore.db, { prefix }),
+    runtime: new FirestorePoolRuntimeStore(firestore.db, { prefix }),
   };
 });
 
 assignmentContract('FirestoreStore (embedded emulator)', () => {
-  const prefix = `a${++n}_`;
-  return { instances: new FirestoreInstanceStore(db, { prefix }), assignments: new FirestoreAssignmentStore(db, { prefix }) };
+  const prefix = firestore.prefix('a');
+  return { instances: new FirestoreInstanceStore(firestore.db, { prefix }), assignments: new FirestoreAssignmentStore(firestore.db, { prefix }) };
 });
