@@ -31,11 +31,7 @@ export function describeProbeFailure(probe: ProbeResult): string | null {
   return probe.ok ? null : `${probe.reason}: ${probe.detail}`;
 }
 
-/**
- * `lastProbeAt` is always set to `now` in the returned health, but a new probe time alone
- * does not count as a change: writing every healthy machine every pass would cost a
- * Firestore write per machine per minute for nothing.
- */
+/** Whether a probe's health differs from the record's (failures, error, per-address verdicts). */
 const verdicts = (h: HealthInfo) => JSON.stringify(h.byAddress ?? null);
 function healthChanged(h: HealthInfo, before: HealthInfo): boolean {
   return (
@@ -43,6 +39,11 @@ function healthChanged(h: HealthInfo, before: HealthInfo): boolean {
   );
 }
 
+/**
+ * `lastProbeAt` is always set to `now` in the returned health, but a new probe time alone
+ * does not count as a change: writing every healthy machine every pass would cost a
+ * Firestore write per machine per minute for nothing.
+ */
 export function assessProbe(record: InstanceRecord, probe: ProbeResult, spec: PoolSpec, now: number): ProbeAssessment {
   const before = record.health;
   const byAddress = probe.byAddress ? { byAddress: probe.byAddress } : {};
