@@ -4,7 +4,7 @@
  * walking dates on every call. The simulator's GitLab policy asks two expressions once a
  * simulated minute for weeks of minutes; parsing each time was most of its run time.
  *
- * UTC expressions without `L` or `#` are matched on their parsed fields (minute, hour,
+ * UTC expressions without `L`, `#` or a lone 7 for Sunday are matched on their parsed fields (minute, hour,
  * month, and day of month / day of week with cron's rule: when both are restricted either
  * may match). Others advance one parsed iterator over the asked minutes. The tests check
  * both against `cronMatches` minute by minute.
@@ -25,7 +25,7 @@ function fieldMatcher(cron: string, timezone: string): ((now: number) => boolean
   if (timezone !== 'UTC') return null;
   const f = CronExpressionParser.parse(cron, { tz: timezone }).fields;
   const dows = f.dayOfWeek.values as number[];
-  if (f.dayOfMonth.hasLastChar || f.dayOfWeek.hasLastChar || f.dayOfWeek.nthDay > 0 || dows.includes(7)) return null;
+  if (f.dayOfMonth.hasLastChar || f.dayOfWeek.hasLastChar || f.dayOfWeek.nthDay > 0 || (dows.includes(7) && !dows.includes(0))) return null;
   if (f.second.values.length !== 1 || f.second.values[0] !== 0) return null;
   const set = (values: readonly (number | string)[], size: number) => {
     const s = new Uint8Array(size);
@@ -36,7 +36,7 @@ function fieldMatcher(cron: string, timezone: string): ((now: number) => boolean
   const hours = set(f.hour.values, 24);
   const months = set(f.month.values, 13);
   const doms = set(f.dayOfMonth.values as number[], 32);
-  const dowSet = set(dows, 7);
+  const dowSet = set(dows, 8); // a wildcard lists Sunday as both 0 and 7
   const domRestricted = !f.dayOfMonth.isWildcard;
   const dowRestricted = !f.dayOfWeek.isWildcard;
   return (now) => {
