@@ -66,6 +66,8 @@ export interface CompareOptions extends SimOptions {
   targets?: readonly number[];
   /** Also run the peers' policies (Travis warmer, vmpooler, GitLab). */
   peers?: boolean;
+  /** When given, filled with each policy's simulation wall time (ms), by name. */
+  timings?: Map<string, number>;
 }
 
 /** Memoized runs by policy name, so searches never run a policy twice. */
@@ -74,11 +76,14 @@ class Runner {
   constructor(
     private readonly jobs: readonly TraceJob[],
     private readonly options: SimOptions,
+    private readonly timings?: Map<string, number>,
   ) {}
   run(p: Policy): SimResult {
     let r = this.results.get(p.name);
     if (!r) {
+      const started = performance.now();
       r = simulate(this.jobs, p, this.options);
+      this.timings?.set(p.name, performance.now() - started);
       this.results.set(p.name, r);
     }
     return r;
@@ -103,7 +108,7 @@ function cheapest(runner: Runner, make: (n: number) => Policy, level: number, ma
 }
 
 export function compareSizing(jobs: readonly TraceJob[], options: CompareOptions, trace: Record<string, unknown>): SizingReport {
-  const runner = new Runner(jobs, options);
+  const runner = new Runner(jobs, options, options.timings);
   const targets = options.targets ?? WARM_HIT_TARGETS;
   const maxFixed = Math.min(options.maxFixed ?? options.spec.maxSize, options.spec.maxSize);
   const comparison: ComparisonRow[] = [];

@@ -36,6 +36,8 @@ export interface RunOptions {
   peers?: boolean;
   /** Trace file name, for the report. */
   file?: string;
+  /** When given, filled with each policy's simulation wall time (ms), by name. */
+  timings?: Map<string, number>;
 }
 
 const DAY_MS = 86_400_000;
@@ -50,14 +52,22 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
   const pricePerHour = o.pricePerHour ?? DEFAULT_PRICE_PER_HOUR;
   const sim = { spec, boot, seed: o.seed ?? 1, deleteS: 30, measureFromMs };
   const started = performance.now();
-  const report = compareSizing(trace.jobs, { ...sim, pricePerHour, maxFixed: o.maxFixed ?? 64, peers: o.peers ?? true }, {});
+  const report = compareSizing(
+    trace.jobs,
+    { ...sim, pricePerHour, maxFixed: o.maxFixed ?? 64, peers: o.peers ?? true, ...(o.timings ? { timings: o.timings } : {}) },
+    {},
+  );
   if (o.poolName !== undefined) {
     const s = spec.sizing;
     const own =
       s?.mode === 'demand'
         ? demandPolicy({ warmHitTarget: s.warmHitTarget, minReady: s.minReady, maxReady: s.maxReady, schedules: s.schedules })
         : fixedPolicy(fixedTargetReady(spec) ?? spec.maxSize);
-    report.policies.push({ ...policyReport(simulate(trace.jobs, own, sim), pricePerHour), name: `pool ${o.poolName} (${own.name})` });
+    const name = `pool ${o.poolName} (${own.name})`;
+    const ownStarted = performance.now();
+    const result = simulate(trace.jobs, own, sim);
+    o.timings?.set(name, performance.now() - ownStarted);
+    report.policies.push({ ...policyReport(result, pricePerHour), name });
   }
   const elapsedMs = performance.now() - started;
   const days = (last - first) / DAY_MS;
