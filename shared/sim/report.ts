@@ -34,6 +34,22 @@ export interface SizingReport {
   comparison: ComparisonRow[];
 }
 
+/** How long one policy's replay took: wall time, and CPU time of this process (less sensitive to a loaded machine). */
+export interface PolicyTiming {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Starts timing; the returned function stops it. */
+export function startTiming(): () => PolicyTiming {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return { wallMs: performance.now() - wall, cpuMs: (used.user + used.system) / 1000 };
+  };
+}
+
 export const WARM_HIT_TARGETS = [0.9, 0.95, 0.99] as const;
 
 /** Nearest-rank percentile of an ascending list; 0 for an empty one. */
@@ -66,8 +82,8 @@ export interface CompareOptions extends SimOptions {
   targets?: readonly number[];
   /** Also run the peers' policies (Travis warmer, vmpooler, GitLab). */
   peers?: boolean;
-  /** When given, filled with each policy's simulation wall time (ms), by name. */
-  timings?: Map<string, number>;
+  /** When given, filled with each policy's simulation time (wall and this process's CPU, ms), by name. */
+  timings?: Map<string, PolicyTiming>;
 }
 
 /** Memoized runs by policy name, so searches never run a policy twice. */
@@ -76,14 +92,14 @@ class Runner {
   constructor(
     private readonly jobs: readonly TraceJob[],
     private readonly options: SimOptions,
-    private readonly timings?: Map<string, number>,
+    private readonly timings?: Map<string, PolicyTiming>,
   ) {}
   run(p: Policy): SimResult {
     let r = this.results.get(p.name);
     if (!r) {
-      const started = performance.now();
+      const stop = startTiming();
       r = simulate(this.jobs, p, this.options);
-      this.timings?.set(p.name, performance.now() - started);
+      this.timings?.set(p.name, stop());
       this.results.set(p.name, r);
     }
     return r;

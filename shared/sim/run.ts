@@ -5,7 +5,7 @@
 import { fixedTargetReady, poolSpecSchema, type PoolSpec } from '../domain/pool-spec.js';
 import { simulate } from './engine.js';
 import { demandPolicy, fixedPolicy } from './policies.js';
-import { compareSizing, policyReport, type SizingReport } from './report.js';
+import { compareSizing, policyReport, startTiming, type PolicyTiming, type SizingReport } from './report.js';
 import { DEFAULT_BOOT_MODEL, type BootModel } from './rng.js';
 import type { Trace } from './trace.js';
 
@@ -36,8 +36,8 @@ export interface RunOptions {
   peers?: boolean;
   /** Trace file name, for the report. */
   file?: string;
-  /** When given, filled with each policy's simulation wall time (ms), by name. */
-  timings?: Map<string, number>;
+  /** When given, filled with each policy's simulation time (wall and this process's CPU, ms), by name. */
+  timings?: Map<string, PolicyTiming>;
 }
 
 const DAY_MS = 86_400_000;
@@ -64,9 +64,9 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
         ? demandPolicy({ warmHitTarget: s.warmHitTarget, minReady: s.minReady, maxReady: s.maxReady, schedules: s.schedules })
         : fixedPolicy(fixedTargetReady(spec) ?? spec.maxSize);
     const name = `pool ${o.poolName} (${own.name})`;
-    const ownStarted = performance.now();
+    const stop = startTiming();
     const result = simulate(trace.jobs, own, sim);
-    o.timings?.set(name, performance.now() - ownStarted);
+    o.timings?.set(name, stop());
     report.policies.push({ ...policyReport(result, pricePerHour), name });
   }
   const elapsedMs = performance.now() - started;
