@@ -4,7 +4,7 @@
  * transitions, teardowns, creates with a sampled boot time), the outcomes go to the
  * breaker, and jobs waiting for a machine take the ones that just became ready.
  */
-import { recordCreateResults, type BreakerState } from '../domain/breaker.js';
+import { breakerPolicyFor, recordCreateResults, type BreakerState } from '../domain/breaker.js';
 import type { InstanceRecord } from '../domain/instance.js';
 import type { Machine } from '../domain/machine.js';
 import type { PoolSpec } from '../domain/pool-spec.js';
@@ -110,7 +110,9 @@ export function runPass(c: PassContext, t: number): void {
       c.q.push(t + Math.ceil(bootMs / c.probeTickMs) * c.probeTickMs, PASS, 2);
     }
   }
-  c.breaker = recordCreateResults(c.breaker, { succeeded, failed }, t);
+  // As the service does (reconcile-create.ts): the inserts started are the half-open probe,
+  // and a probe may take the pool's boot timeout and a pass.
+  c.breaker = recordCreateResults(c.breaker, { succeeded, failed, started: creates }, t, breakerPolicyFor(c.spec));
   // Waiting jobs retry and take the machines that just became ready, oldest waiting first.
   while (c.waiting.length > 0) {
     const rec = pickOldestReady(records);

@@ -1,8 +1,8 @@
 /**
  * The simulator's outcomes pinned on small traces: exact warm hits, waits, idle and total
  * VM time, machines and passes. The figures were produced by the simulator before it
- * skipped quiet passes and was split (commit 965de3f); a speed-up that changes any
- * result fails here. Quiet-pass skipping is checked to be exact (planReconcile, run on
+ * skipped quiet passes and was split (commit 965de3f), and are unchanged by the breaker
+ * fix below; a speed-up that changes any result fails here. Quiet-pass skipping is checked to be exact (planReconcile, run on
  * every skipped pass, plans nothing) and pinned as a decision table.
  */
 import { describe, expect, it } from 'vitest';
@@ -59,6 +59,17 @@ describe('simulate: a tiny trace gives exact outcomes', () => {
   it('machines that never boot: torn down at the boot timeout, replaced, counted', () => {
     const r = simulate(tiny, fixedPolicy(3), { ...opts, boot: { ...boot, failureRate: 0.5 }, measureFromMs: T0 });
     expect(pick(r)).toEqual({ warm: 5, coldWaitsMs: [], idleMs: 10268002, totalMs: 12269004, machinesCreated: 13, bootFailures: 5, passes: 320 });
+  });
+});
+
+describe('simulate: the breaker as the service runs it', () => {
+  it.each([[fixedPolicy(3)], [vmpoolerPolicy(3)], [travisPolicy(3)]])('%# an image that never boots: one half-open probe at a time', (policy) => {
+    // 3 machines, then the breaker opens; half-open, each probe create is the only one until
+    // it times out (boot timeout + a pass), as reconcile-create.ts records it (`started`).
+    // Before the simulator passed `started`, half-open let one through every pass: 57.
+    const r = simulate([{ startMs: T0, durationMs: 1000 }], policy, { ...opts, boot: { ...boot, failureRate: 1 } });
+    expect(r.warm).toBe(0);
+    expect(r.machinesCreated).toBe(21);
   });
 });
 
