@@ -7,21 +7,48 @@
  * schedule; a simulated day of one pool under 50 ms.  `--json` prints ONE object:
  * {trace, policies, comparison}.
  *
- * The default trace is ../shared/traces/bitcoin-ci-2025-09.csv next to the repository.
+ * The default trace is shared/traces/bitcoin-ci-2025-09.csv next to the repository (found
+ * from this file, or from the main checkout when run in a git worktree).
+ *
+ * Speed: each policy's replay is timed alone (wall time of `simulate`, everything the
+ * simulation does) and divided by the replayed trace's days, warm-up included (those days
+ * are simulated too): `msPerPolicyDay` per policy in `--json`, and the largest per kind;
+ * `cpuMsPerPolicyDay` the same with this process's CPU time (steadier on a loaded machine).
  * `--synthetic` replays a differently shaped seeded trace instead; `--from-day/--to-day`
  * replay a slice (e.g. a held-out second half).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { simulateText } from '../cli/simulate.js';
 import { runSizing } from '../shared/sim/run.js';
+import type { PolicyTiming } from '../shared/sim/report.js';
 import { syntheticTrace } from '../shared/sim/synthetic.js';
 import { parseTrace, sliceTrace, type Trace } from '../shared/sim/trace.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_TRACE = resolve(ROOT, '../shared/traces/bitcoin-ci-2025-09.csv');
+const TRACE_NAME = 'shared/traces/bitcoin-ci-2025-09.csv';
+
+/** Where the shared trace may be: next to this repository, or next to the main checkout of a worktree. */
+function traceCandidates(): string[] {
+  const candidates = [resolve(ROOT, '..', TRACE_NAME)];
+  try {
+    const common = execFileSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const main = resolve(dirname(common), '..', TRACE_NAME);
+    if (!candidates.includes(main)) candidates.push(main);
+  } catch {
+    // not a git checkout: only the path next to the repository
+  }
+  return candidates;
+}
+const CANDIDATES = traceCandidates();
+const DEFAULT_TRACE = CANDIDATES.find((c) => existsSync(c)) ?? (CANDIDATES[0] as string);
 
 const num = (v: string) => {
   const n = Number(v);
@@ -49,7 +76,7 @@ if (opts.synthetic) {
 } else {
   if (!existsSync(opts.trace)) {
     process.stderr.write(
-      `bench:sizing: no trace at ${opts.trace}\n  (the shared traces live in ../shared/traces/ next to the repository; pass --trace FILE, or --synthetic)\n`,
+      `bench:sizing: no trace at ${opts.trace}\n  (looked for the default in ${CANDIDATES.join(', ')}; pass --trace FILE, or --synthetic)\n`,
     );
     process.exit(2);
   }
@@ -64,8 +91,22 @@ if (opts.fromDay !== undefined || opts.toDay !== undefined) {
   };
 }
 
-const report = runSizing(trace, { file, warmupDays: opts.warmupDays, seed: opts.seed });
+const timings = new Map<string, PolicyTiming>();
+const report = runSizing(trace, { file, warmupDays: opts.warmupDays, seed: opts.seed, timings });
 const days = Number(report.trace.days) - opts.warmupDays;
+// The days each policy replayed: the trace's span (the lead-in hour and the drain after the
+// last job are simulated too, so this slightly overstates the cost of a day).
+const replayedDays = ((trace.jobs.at(-1)?.startMs ?? 0) - (trace.jobs[0]?.startMs ?? 0)) / 86_400_000;
+const perDay = (ms: number) => Number((ms / Math.max(replayedDays, 1 / 24)).toFixed(2));
+const msPerDay = (name: string) => perDay(timings.get(name)?.wallMs ?? 0);
+const cpuMsPerDay = (name: string) => perDay(timings.get(name)?.cpuMs ?? 0);
+const kindOf = (name: string) => name.replace(/-[\d.]+$/, '').replace(/^gitlab-taskscaler$/, 'gitlab');
+const worstByKind: Record<string, number> = {};
+const worstCpuByKind: Record<string, number> = {};
+for (const p of report.policies) {
+  worstByKind[kindOf(p.name)] = Math.max(worstByKind[kindOf(p.name)] ?? 0, msPerDay(p.name));
+  worstCpuByKind[kindOf(p.name)] = Math.max(worstCpuByKind[kindOf(p.name)] ?? 0, cpuMsPerDay(p.name));
+}
 const demandRuns = report.policies.filter((p) => p.name.startsWith('demand-'));
 const checks = report.comparison.map((c) => {
   const demand = report.policies.find((p) => p.name === `demand-${c.warmHitTarget}`);
@@ -81,7 +122,16 @@ const checks = report.comparison.map((c) => {
   };
 });
 if (opts.json) {
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  const out = {
+    ...report,
+    trace: {
+      ...report.trace,
+      msPerPolicyDay: { max: Math.max(0, ...Object.values(worstByKind)), maxByKind: worstByKind },
+      cpuMsPerPolicyDay: { max: Math.max(0, ...Object.values(worstCpuByKind)), maxByKind: worstCpuByKind },
+    },
+    policies: report.policies.map((p) => ({ ...p, msPerPolicyDay: msPerDay(p.name), cpuMsPerPolicyDay: cpuMsPerDay(p.name) })),
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
   process.stdout.write(simulateText(report));
   for (const c of checks) {
@@ -92,4 +142,6 @@ if (opts.json) {
   process.stdout.write(
     `${report.policies.length} policies over ${days.toFixed(1)} counted days (${report.trace.days} replayed) in ${report.trace.elapsedMs} ms; demand runs: ${demandRuns.length}\n`,
   );
+  const worst = Object.entries(worstByKind).map(([k, ms]) => `${k} ${ms} (CPU ${worstCpuByKind[k]})`);
+  process.stdout.write(`ms per simulated pool-day (target < 50), the slowest of each kind: ${worst.join(', ')}\n`);
 }

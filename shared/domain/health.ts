@@ -31,6 +31,14 @@ export function describeProbeFailure(probe: ProbeResult): string | null {
   return probe.ok ? null : `${probe.reason}: ${probe.detail}`;
 }
 
+/** Whether a probe's health differs from the record's (failures, error, per-address verdicts). */
+const verdicts = (h: HealthInfo) => JSON.stringify(h.byAddress ?? null);
+function healthChanged(h: HealthInfo, before: HealthInfo): boolean {
+  return (
+    h.consecutiveFailures !== before.consecutiveFailures || h.lastError !== before.lastError || (h.byAddress !== undefined && verdicts(h) !== verdicts(before))
+  );
+}
+
 /**
  * `lastProbeAt` is always set to `now` in the returned health, but a new probe time alone
  * does not count as a change: writing every healthy machine every pass would cost a
@@ -38,9 +46,6 @@ export function describeProbeFailure(probe: ProbeResult): string | null {
  */
 export function assessProbe(record: InstanceRecord, probe: ProbeResult, spec: PoolSpec, now: number): ProbeAssessment {
   const before = record.health;
-  const verdicts = (h: HealthInfo) => JSON.stringify(h.byAddress ?? null);
-  const changedFrom = (h: HealthInfo) =>
-    h.consecutiveFailures !== before.consecutiveFailures || h.lastError !== before.lastError || (h.byAddress !== undefined && verdicts(h) !== verdicts(before));
   const byAddress = probe.byAddress ? { byAddress: probe.byAddress } : {};
   const ok: HealthInfo = { consecutiveFailures: 0, lastProbeAt: now, lastError: null, ...byAddress };
   const failed: HealthInfo = {
@@ -56,15 +61,15 @@ export function assessProbe(record: InstanceRecord, probe: ProbeResult, spec: Po
       if (probe.ok) return { kind: 'ready', health: ok };
       // Failing while booting is expected: keep the count at what it was, record the error.
       const health: HealthInfo = { ...failed, consecutiveFailures: before.consecutiveFailures };
-      return { kind: 'health', health, changed: changedFrom(health) };
+      return { kind: 'health', health, changed: healthChanged(health, before) };
     }
     case 'ready': {
-      if (probe.ok) return { kind: 'health', health: ok, changed: changedFrom(ok) };
+      if (probe.ok) return { kind: 'health', health: ok, changed: healthChanged(ok, before) };
       if (failed.consecutiveFailures >= threshold) return { kind: 'unhealthy', health: failed };
       return { kind: 'health', health: failed, changed: true };
     }
     case 'claimed': {
-      if (probe.ok) return { kind: 'health', health: ok, changed: changedFrom(ok) };
+      if (probe.ok) return { kind: 'health', health: ok, changed: healthChanged(ok, before) };
       if (failed.consecutiveFailures === threshold) return { kind: 'report', health: failed, changed: true };
       return { kind: 'health', health: failed, changed: true };
     }

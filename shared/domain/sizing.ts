@@ -26,7 +26,7 @@
  * The history is compact (a few KB: 180 minute counts, 3×168 profile numbers, a sparse
  * burst histogram) so it fits one Firestore document.
  */
-import { hourOfWeek, peaksFor, nearestWindow, rollHistory, sumOf, type DemandHistory } from './sizing-history.js';
+import { hourOfWeek, peaksFor, nearestWindow, rollHistory, sumOf, type DemandHistory, type DemandProfile } from './sizing-history.js';
 import { scheduleFloor, type SizingSchedule } from './sizing-schedule.js';
 import { quantile, solve } from './sizing-solve.js';
 
@@ -118,6 +118,17 @@ export function calibratedAim(q: number, served: { predicted: number; scored?: n
   return { aim, rho: Number(rho.toFixed(3)) };
 }
 
+/** A profile's total hours and bursts, cached on it (profiles are replaced, never mutated; the simulator asks every pass). */
+const profileTotals = new WeakMap<DemandProfile, { hours: number; bursts: number }>();
+function totalsOf(p: DemandProfile): { hours: number; bursts: number } {
+  let t = profileTotals.get(p);
+  if (!t) {
+    t = { hours: p.hours.reduce((a, b) => a + b, 0), bursts: sumOf(p.bursts) };
+    profileTotals.set(p, t);
+  }
+  return t;
+}
+
 /**
  * The pool's ready target now: the same function reconcile and the simulator run.
  * `history` should have been rolled to `now` (rollHistory); a stale one is rolled here.
@@ -131,7 +142,7 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   const slot = hourOfWeek(now);
   const seen = h.served.warm + h.served.cold;
   const observed = seen > 0 ? h.served.warm / seen : null;
-  const historyHours = h.profile.hours.reduce((a, b) => a + b, 0);
+  const historyHours = totalsOf(h.profile).hours;
   const why: SizingDecision['why'] = {
     slot,
     burstsPerHour: null,
@@ -168,7 +179,7 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   // Cold start: no finished hour with claims in the profile yet, but claims in the last
   // RECENT_MINUTES. Hold what the recent bursts needed within one lead time.
   let basis: SizingDecision['why']['basis'] = 'profile';
-  if (sumOf(h.profile.bursts) === 0 && sumOf(h.minutes) > 0) {
+  if (totalsOf(h.profile).bursts === 0 && sumOf(h.minutes) > 0) {
     const seenPeak = quantile(peaksFor(h.profile, lead), aim) ?? 0;
     const openPeak = h.openBurst ? (h.openBurst.peaks[nearestWindow(lead)] ?? h.openBurst.size) : 0;
     unbounded = Math.max(unbounded, Math.min(maxReady, Math.max(seenPeak, openPeak)));

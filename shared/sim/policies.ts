@@ -4,7 +4,8 @@
  * as production records them), and the peers' rules as their docs describe them.
  */
 import { fixedTargetReady, type PoolSpec } from '../domain/pool-spec.js';
-import { cronMatches, emptyHistory, recordClaim, rollHistory, sizingTarget, type DemandHistory, type SizingSchedule } from '../domain/sizing.js';
+import { emptyHistory, recordClaim, rollHistory, sizingTarget, type DemandHistory, type SizingSchedule } from '../domain/sizing.js';
+import { minuteMatcher } from './cron-minutes.js';
 import { WARMER_CADENCE, type Policy } from './engine.js';
 
 /** warmer with a fixed targetReady: passes every 60 s plus refill-on-claim. */
@@ -52,12 +53,13 @@ export function gitlabPolicy(name: string, policies: GitlabPeriod[]): Policy {
       // Cron periods match whole minutes: evaluate them once per minute.
       let minute = -1;
       let active: GitlabPeriod | null = null;
+      const periods = policies.map((p) => ({ p, matches: p.periods.map((c) => minuteMatcher(c)) }));
       return {
         target: (now, view) => {
           if (Math.floor(now / 60_000) !== minute) {
             minute = Math.floor(now / 60_000);
             active = null;
-            for (const p of policies) if (p.periods.some((c) => cronMatches(c, now))) active = p;
+            for (const { p, matches } of periods) if (matches.some((m) => m(now))) active = p;
           }
           if (active === null) return 0;
           return Math.max(active.idleCount, Math.min(Math.ceil(active.scaleFactor * view.claimed), active.scaleFactorLimit));

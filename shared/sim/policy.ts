@@ -50,6 +50,8 @@ export interface SimOptions {
   measureFromMs?: number;
   /** The pool starts empty this long before the first job. */
   leadInS?: number;
+  /** Also plan every quiet pass and fail if it planned anything (tests: the skip is exact). */
+  verifyQuietPasses?: boolean;
 }
 
 export interface SimResult {
@@ -63,6 +65,6 @@ export interface SimResult {
   machinesCreated: number;
   bootFailures: number;
   passes: number;
-  /** Passes over a settled pool, where planReconcile would plan nothing (not computed). */
+  /** Passes where planReconcile would plan nothing (quiet-pass.ts): counted, not computed. */
   skippedPasses: number;
 }

@@ -34,6 +34,22 @@ export interface SizingReport {
   comparison: ComparisonRow[];
 }
 
+/** How long one policy's replay took: wall time, and CPU time of this process (less sensitive to a loaded machine). */
+export interface PolicyTiming {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Starts timing; the returned function stops it. */
+export function startTiming(): () => PolicyTiming {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return { wallMs: performance.now() - wall, cpuMs: (used.user + used.system) / 1000 };
+  };
+}
+
 export const WARM_HIT_TARGETS = [0.9, 0.95, 0.99] as const;
 
 /** Nearest-rank percentile of an ascending list; 0 for an empty one. */
@@ -66,6 +82,8 @@ export interface CompareOptions extends SimOptions {
   targets?: readonly number[];
   /** Also run the peers' policies (Travis warmer, vmpooler, GitLab). */
   peers?: boolean;
+  /** When given, filled with each policy's simulation time (wall and this process's CPU, ms), by name. */
+  timings?: Map<string, PolicyTiming>;
 }
 
 /** Memoized runs by policy name, so searches never run a policy twice. */
@@ -74,11 +92,14 @@ class Runner {
   constructor(
     private readonly jobs: readonly TraceJob[],
     private readonly options: SimOptions,
+    private readonly timings?: Map<string, PolicyTiming>,
   ) {}
   run(p: Policy): SimResult {
     let r = this.results.get(p.name);
     if (!r) {
+      const stop = startTiming();
       r = simulate(this.jobs, p, this.options);
+      this.timings?.set(p.name, stop());
       this.results.set(p.name, r);
     }
     return r;
@@ -103,7 +124,7 @@ function cheapest(runner: Runner, make: (n: number) => Policy, level: number, ma
 }
 
 export function compareSizing(jobs: readonly TraceJob[], options: CompareOptions, trace: Record<string, unknown>): SizingReport {
-  const runner = new Runner(jobs, options);
+  const runner = new Runner(jobs, options, options.timings);
   const targets = options.targets ?? WARM_HIT_TARGETS;
   const maxFixed = Math.min(options.maxFixed ?? options.spec.maxSize, options.spec.maxSize);
   const comparison: ComparisonRow[] = [];
