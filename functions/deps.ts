@@ -27,21 +27,26 @@ export function getWorkerDeps(): Promise<WorkerDeps> {
 }
 
 /**
- * Prepares the claim path ahead of the first request: imports its modules and builds its
- * dependencies (no call goes out: a process without credentials must not fail on its
- * own). Started right after the entry point is imported, off the import itself; a
- * request that arrives first awaits the same promises, so nothing is done twice. A
- * failure is only logged: the request path builds (and reports) the same things itself.
+ * Prepares the claim path ahead of the first request: imports its modules, builds its
+ * dependencies, then makes the claim's first calls (compose.ts warmClients: the candidate
+ * query, a transaction whose commit writes nothing, the publisher's client), so that the
+ * first claim finds its clients, protos and channels ready. Started right after the entry
+ * point is imported, off the import itself; a request that arrives first awaits the same
+ * promises, so nothing is built twice. A failure (no credentials, a store unreachable) is
+ * only logged: the request path builds and reports the same things itself.
  */
 export function warmUp(): Promise<void> {
-  return getApiDeps().then(
-    () => undefined,
-    (err: unknown) => {
-      try {
-        getLogger().warn('warm-up failed; the first request pays for it', {}, err);
-      } catch {
-        // No configuration: the first request reports it.
-      }
-    },
-  );
+  return getApiDeps()
+    .then(() => getClients())
+    .then(({ compose, clients }) => compose.warmClients(clients, getConfig()))
+    .then(
+      () => undefined,
+      (err: unknown) => {
+        try {
+          getLogger().warn('warm-up failed; the first request pays for it', {}, err);
+        } catch {
+          // No configuration: the first request reports it.
+        }
+      },
+    );
 }

@@ -48,15 +48,18 @@ const loadApi = () => (apiModule ??= import('./http/api.js'));
  * (with the same options createApiHandler gives it).
  */
 const apiFunctions = new WeakSet<object>();
+/** Builds each API function's handler (its routes and their modules): run by the warm-up. */
+const apiBuilders: Array<() => Promise<HttpHandler>> = [];
 function lazyApi(kind: ApiKind): HttpHandler {
   let handler: Promise<HttpHandler> | null = null;
   let tokens: TokenSet | null = null;
+  const build = () => (handler ??= loadApi().then((m) => m.createApiHandler(kind, settings, getApiDeps, getLogger)));
   const fn: HttpHandler = async (req, res) => {
-    handler ??= loadApi().then((m) => m.createApiHandler(kind, settings, getApiDeps, getLogger));
     await (
-      await handler
+      await build()
     )(req, res);
   };
+  apiBuilders.push(build);
   apiFunctions.add(fn);
   return guardBodies(fn, {
     tokens: () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens)),
@@ -125,7 +128,18 @@ function deferListenUntilWarm(): void {
 }
 
 let warming: Promise<void> | null = null;
-const warm = () => (warming ??= warmUp());
+/** The API functions' routes and modules, and the claim path's dependencies and first calls (deps.ts). */
+const warm = () =>
+  (warming ??= Promise.all([
+    Promise.all(apiBuilders.map((b) => b())).catch((err: unknown) => {
+      try {
+        getLogger().warn('warm-up failed; the first request pays for it', {}, err);
+      } catch {
+        // No configuration: the first request reports it.
+      }
+    }),
+    warmUp(),
+  ]).then(() => undefined));
 // Off the import: starts once the importer's own work is done (or when the server listens).
 setImmediate(() => void warm());
 deferListenUntilWarm();

@@ -45,10 +45,18 @@ export interface ColdStartReport {
   firstClaimMs: number;
   warmClaimMs: number;
   firstClaimRatio: number;
+  /** The claim process's main-thread CPU time serving its first claim, and a warm one (mean), in ms. */
+  firstClaimCpuMs: number;
+  warmClaimCpuMs: number;
+  firstClaimCpuRatio: number;
   spawnToListenMs: number;
   spawnToFirstAnswerMs: number;
   helloSpawnToFirstAnswerMs: number;
   spawnToFirstAnswerRatio: number;
+  /** Main-thread CPU time from spawn to the first answer, of the claim process and of the hello. */
+  spawnToFirstAnswerCpuMs: number;
+  helloSpawnToFirstAnswerCpuMs: number;
+  spawnToFirstAnswerCpuRatio: number;
   samples: { firstClaimMs: number[]; spawnToFirstAnswerMs: number[]; importEntryMs: number[]; importHelloMs: number[] };
 }
 
@@ -57,6 +65,8 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const HELLO = 'bench/functions/hello.js';
 const ENTRY = 'functions/index.js';
@@ -76,9 +86,13 @@ export async function measureColdStart(o: ColdStartOptions): Promise<{ report: C
 
   const first: number[] = [];
   const warm: number[] = [];
+  const firstCpu: number[] = [];
+  const warmCpu: number[] = [];
   const listen: number[] = [];
   const spawnToAnswer: number[] = [];
   const helloSpawnToAnswer: number[] = [];
+  const coldCpu: number[] = [];
+  const helloCpu: number[] = [];
   let kept: FunctionProcess | null = null;
   for (let i = 0; i < o.samples; i++) {
     const hello = await startFunction(HELLO, 'hello', o.env);
@@ -86,19 +100,27 @@ export async function measureColdStart(o: ColdStartOptions): Promise<{ report: C
     await answer.text();
     if (answer.status !== 200) throw new Error(`hello answered ${answer.status}`);
     helloSpawnToAnswer.push(performance.now() - hello.spawnedAt);
+    helloCpu.push(hello.cpuMs());
     await hello.stop();
 
     const f = await startFunction(ENTRY, 'claim', o.env, o.nodeArgs);
     listen.push(f.listeningAt - f.spawnedAt);
     let t = performance.now();
+    let c = f.cpuMs();
     await o.claim(f.url, o.pool);
     first.push(performance.now() - t);
     spawnToAnswer.push(performance.now() - f.spawnedAt);
+    // What the first claim set going (its refill publish) is left to finish before the warm claims.
+    firstCpu.push(f.cpuMs() - c);
+    coldCpu.push(f.cpuMs());
+    await sleep(200);
+    c = f.cpuMs();
     for (let k = 0; k < o.warmClaims; k++) {
       t = performance.now();
       await o.claim(f.url, o.pool);
       warm.push(performance.now() - t);
     }
+    warmCpu.push((f.cpuMs() - c) / o.warmClaims);
     if (kept === null) kept = f;
     else await f.stop();
   }
@@ -116,10 +138,16 @@ export async function measureColdStart(o: ColdStartOptions): Promise<{ report: C
     firstClaimMs: round(median(first)),
     warmClaimMs: round(median(warm)),
     firstClaimRatio: round(median(first) / median(warm)),
+    firstClaimCpuMs: round(median(firstCpu)),
+    warmClaimCpuMs: round(median(warmCpu)),
+    firstClaimCpuRatio: round(median(firstCpu) / median(warmCpu)),
     spawnToListenMs: round(median(listen)),
     spawnToFirstAnswerMs: round(median(spawnToAnswer)),
     helloSpawnToFirstAnswerMs: round(median(helloSpawnToAnswer)),
     spawnToFirstAnswerRatio: round(median(spawnToAnswer) / median(helloSpawnToAnswer)),
+    spawnToFirstAnswerCpuMs: round(median(coldCpu)),
+    helloSpawnToFirstAnswerCpuMs: round(median(helloCpu)),
+    spawnToFirstAnswerCpuRatio: round(median(coldCpu) / median(helloCpu)),
     samples: {
       firstClaimMs: first.map(round),
       spawnToFirstAnswerMs: spawnToAnswer.map(round),
