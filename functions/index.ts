@@ -7,9 +7,9 @@
  *   reconcile  Pub/Sub   refill requests and the scheduler's tick
  *   teardown   Pub/Sub   teardown requests
  *
- * Importing it loads only functions-framework, the configuration and the two hooks that
- * must be in place before functions-framework builds its server (the body guard and the
- * JSON final handler). The routes, services, adapters and cloud SDKs are imported on the
+ * Importing it loads only functions-framework and the two hooks that must be in place
+ * before functions-framework builds its server (the body guard and the JSON final
+ * handler); the configuration module (zod) is imported with the rest. The routes, services, adapters and cloud SDKs are imported on the
  * first call of a function (each function only what it uses: the claim never loads
  * Compute Engine or the reconcile code), and the API path is warmed up in the background
  * right after the import (deps.ts warmUp).
@@ -22,7 +22,7 @@ import { buildTokenSet, type TokenSet } from '../shared/auth.js';
 import { guardBodies } from './http/body-guard.js';
 import { installJsonFinalHandler } from './http/json-final-handler.js';
 import type { ApiKind, ApiSettings } from './http/api.js';
-import { getApiDeps, getConfig, getLogger, getWorkerDeps, warmUp } from './deps.js';
+import { configReady, getApiDeps, getConfig, getLogger, getWorkerDeps, loadConfigModule, warmUp } from './deps.js';
 
 installJsonFinalHandler();
 
@@ -53,7 +53,7 @@ const apiBuilders: Array<() => Promise<HttpHandler>> = [];
 function lazyApi(kind: ApiKind): HttpHandler {
   let handler: Promise<HttpHandler> | null = null;
   let tokens: TokenSet | null = null;
-  const build = () => (handler ??= loadApi().then((m) => m.createApiHandler(kind, settings, getApiDeps, getLogger)));
+  const build = () => (handler ??= Promise.all([loadApi(), loadConfigModule()]).then(([m]) => m.createApiHandler(kind, settings, getApiDeps, getLogger)));
   const fn: HttpHandler = async (req, res) => {
     await (
       await build()
@@ -65,6 +65,7 @@ function lazyApi(kind: ApiKind): HttpHandler {
     tokens: () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens)),
     logger: getLogger,
     maxBodyBytes: () => settings().maxBodyBytes,
+    ready: configReady,
   });
 }
 
@@ -74,7 +75,7 @@ const loadEvents = () => (eventsModule ??= import('./events.js'));
 function lazyEvent(pick: (m: typeof import('./events.js')) => (event: CloudEvent<unknown>) => Promise<unknown>) {
   let handler: Promise<(event: CloudEvent<unknown>) => Promise<unknown>> | null = null;
   return async (event: CloudEvent<unknown>): Promise<void> => {
-    handler ??= loadEvents().then(pick);
+    handler ??= Promise.all([loadEvents(), loadConfigModule()]).then(([m]) => pick(m));
     await (
       await handler
     )(event);
