@@ -98,10 +98,14 @@ cloudEvent(
 const WARM_UP_BOUND_MS = 10_000;
 
 /**
- * The API path is built right after the import (off it), and an API function's server
- * starts listening once that is done (or after WARM_UP_BOUND_MS): Cloud Run routes no
- * request to an instance before its port accepts, so the first claim does not wait on
- * module loading. functions-framework builds its server with `getServer` (looked up on
+ * The API path is built, and the claim's first calls made, right after the import (off
+ * it), and an API function's server starts listening once that is done (or after
+ * WARM_UP_BOUND_MS): Cloud Run routes no request to an instance before its port accepts
+ * (a new service gets a TCP startup probe on its port; "Startup probes determine whether
+ * the container has started and is ready to accept traffic":
+ * https://cloud.google.com/run/docs/configuring/healthchecks, and the ingress container
+ * must listen on its port: https://cloud.google.com/run/docs/container-contract), so the
+ * first claim does not wait on module loading or on its clients' first calls. functions-framework builds its server with `getServer` (looked up on
  * its module's exports at call time, as body-guard.ts relies on too) and calls `listen`
  * on it right away; that `listen` is deferred here.
  */
