@@ -14,8 +14,10 @@
  *   instances4  64 claimers over 4 instances sharing the emulator, against the same claimers on one
  *               instance; ~200 ready machines; commits per claim (every Commit the emulator saw, aborted
  *               ones included), false empties (503 while machines are ready), duplicates.
- *   coldStart   a fresh process importing the entry against one importing a functions-framework hello;
- *               the first claim of a fresh process (sent once its port accepts) against a warm claim.
+ *   coldStart   a fresh process loading the entry as functions-framework's CLI does against one loading a
+ *               functions-framework hello; the first claim of a fresh process (sent once its port accepts,
+ *               as Cloud Run sends it) against the warm claims after it; spawn to first answer against the
+ *               hello's (bench/support/cold-start.ts).
  * `--latency-ms N` puts a proxy adding N ms one way in front of both emulators.
  * `--json` prints one object.
  */
@@ -31,19 +33,31 @@ import { startPubSubEmulator } from '../local/pubsub/emulator.js';
 import { record, spec } from '../test/support/builders.js';
 import { buildDeployed } from './support/build.js';
 import { startLatencyProxy, type LatencyProxy } from './support/latency-proxy.js';
-import { startFunction, timeImport, type FunctionProcess } from './support/processes.js';
+import { measureColdStart, type ColdStartReport } from './support/cold-start.js';
+import { startFunction, type FunctionProcess } from './support/processes.js';
 
 const program = new Command()
   .name('bench:claim')
   .description('the claim as deployed, against a floor measured in the same run')
   .option('--json', 'print one JSON object')
   .option('--requests <n>', 'claims per warm level', (v) => Number(v), 200)
-  .option('--only <list>', 'run only these scenarios (warm,idle,instances), for investigation; the report then lacks the others')
+  .option('--only <list>', 'run only these scenarios (warm,idle,instances,coldStart), for investigation; the report then lacks the others')
   .option('--latency-ms <n>', 'one-way latency added to every emulator call', (v) => Number(v), 0)
   .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 5)
   .option('--claims <n>', 'claims of the instances scenarios (64 claimers, pool kept at ~200 ready)', (v) => Number(v), 600)
+  .option('--cold-samples <n>', 'fresh processes (and imports of each kind) of the cold-start scenario', (v) => Number(v), 3)
+  .option('--cold-cpu-prof <dir>', 'write a CPU profile of each cold-start claim process to this directory')
   .parse();
-const opts = program.opts<{ only?: string; json?: boolean; requests: number; latencyMs: number; idleSamples: number; claims: number }>();
+const opts = program.opts<{
+  only?: string;
+  json?: boolean;
+  requests: number;
+  latencyMs: number;
+  idleSamples: number;
+  claims: number;
+  coldSamples: number;
+  coldCpuProf?: string;
+}>();
 const only = (s: string) => !opts.only || opts.only.split(',').includes(s);
 const TOKEN = 'bench-claim-token-0123456789';
 const PROJECT = 'warmer-bench';
@@ -51,6 +65,8 @@ const PROJECT = 'warmer-bench';
 const IDLE_GAP_MS = 2_500;
 const CLAIMERS = 64;
 const READY = 200;
+/** Claims after the first on each cold-start process: the warm claim it is compared with. */
+const COLD_WARM_CLAIMS = 10;
 
 const round = (n: number) => Math.round(n * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -167,6 +183,7 @@ async function main() {
     seed('warm-c32', warmN * 2 + 40),
     seed('idle', opts.idleSamples + 2),
     seed('cold', 20),
+    seed('cold-start', opts.coldSamples * (1 + COLD_WARM_CLAIMS) + 5),
     seedFloor(warmN * 3 + 100 + opts.idleSamples),
   ]);
   const children: FunctionProcess[] = [];
@@ -176,27 +193,25 @@ async function main() {
     return f;
   };
   try {
-    // ── cold start: import in fresh processes (alternating, medians), then the first claim of a fresh process ──
-    const importEntry: number[] = [];
-    const importHello: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      importHello.push(timeImport('bench/functions/hello.js'));
-      importEntry.push(timeImport('functions/index.js'));
-    }
-    const firstClaims: number[] = [];
-    // From spawning the process to the first claim's answer: what the first client waits on a new instance.
-    const spawnToAnswer: number[] = [];
-    let one: FunctionProcess | null = null;
-    for (let i = 0; i < 3; i++) {
-      const f = await spawn('functions/index.js', 'claim');
-      const t = performance.now();
-      const o = await claimOnce(f.url, 'cold');
-      if (o.status !== 200) throw new Error(`first claim failed: ${o.status} ${o.code}`);
-      firstClaims.push(performance.now() - t);
-      spawnToAnswer.push(performance.now() - f.spawnedAt);
-      if (i === 0) one = f;
-      else await f.stop();
-    }
+    // ── cold start (bench/support/cold-start.ts); its first claim process serves the scenarios below ──
+    let coldStart: ColdStartReport | null = null;
+    let one: FunctionProcess;
+    if (only('coldStart')) {
+      const cold = await measureColdStart({
+        env,
+        pool: 'cold-start',
+        samples: opts.coldSamples,
+        warmClaims: COLD_WARM_CLAIMS,
+        nodeArgs: opts.coldCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.coldCpuProf}`] : [],
+        claim: async (url, pool) => {
+          const o = await claimOnce(url, pool);
+          if (o.status !== 200) throw new Error(`cold-start claim failed: ${o.status} ${o.code}`);
+        },
+      });
+      children.push(cold.kept);
+      coldStart = cold.report;
+      one = cold.kept;
+    } else one = await spawn('functions/index.js', 'claim');
     const claimUrl = one!.url;
     const floor = await spawn('bench/functions/floor.js', 'floor');
     for (let i = 0; i < 5; i++) await floorOnce(floor.url, floorDoc());
@@ -296,7 +311,6 @@ async function main() {
     for (const u of urls4.slice(1)) for (let i = 0; i < 3; i++) await claimOnce(u, 'cold');
     const inst4 = await runInstances(urls4, 'inst4', skipInstances);
 
-    const warmClaimP50 = warm.c1?.claim.p50 ?? NaN;
     const report = {
       bench: 'claim',
       node: process.version,
@@ -315,15 +329,7 @@ async function main() {
         ...inst4,
         throughputVsOne: round(inst4.throughput / inst1.throughput),
       },
-      coldStart: {
-        importEntryMs: round(median(importEntry)),
-        importHelloMs: round(median(importHello)),
-        importRatio: round(median(importEntry) / median(importHello)),
-        firstClaimMs: round(median(firstClaims)),
-        warmClaimMs: warmClaimP50,
-        firstClaimRatio: round(median(firstClaims) / warmClaimP50),
-        spawnToFirstAnswerMs: round(median(spawnToAnswer)),
-      },
+      coldStart,
       duplicatesWarm: claimed.length - new Set(claimed).size,
     };
     const targets = {
@@ -334,8 +340,8 @@ async function main() {
       instances4Commits: report.instances4.commitsPerClaim <= 1.3,
       instances4FalseEmpty: report.instances4.falseEmpty === 0,
       instances4Duplicates: report.instances4.duplicates === 0 && report.duplicatesWarm === 0,
-      importRatio: report.coldStart.importRatio <= 2,
-      firstClaimRatio: report.coldStart.firstClaimRatio <= 3,
+      importRatio: (report.coldStart?.importRatio ?? NaN) <= 2,
+      firstClaimRatio: (report.coldStart?.firstClaimRatio ?? NaN) <= 3,
     };
     if (opts.json) {
       console.log(JSON.stringify({ ...report, targets }));
@@ -357,9 +363,13 @@ async function main() {
       console.log(u.toString());
       console.log(`4 instances: ${report.instances4.throughputVsOne}× the throughput of one`);
       const c = report.coldStart;
-      console.log(
-        `cold start: import ${c.importEntryMs} ms = ${c.importRatio}× a functions-framework hello (${c.importHelloMs} ms); first claim ${c.firstClaimMs} ms = ${c.firstClaimRatio}× a warm one`,
-      );
+      if (c) {
+        console.log(
+          `cold start: import ${c.importEntryMs} ms = ${c.importRatio}× a functions-framework hello (${c.importHelloMs} ms; CPU ${c.importCpuRatio}×); ` +
+            `first claim ${c.firstClaimMs} ms = ${c.firstClaimRatio}× a warm one (${c.warmClaimMs} ms); ` +
+            `spawn to first answer ${c.spawnToFirstAnswerMs} ms (listening after ${c.spawnToListenMs} ms) = ${c.spawnToFirstAnswerRatio}× the hello's`,
+        );
+      }
       console.log(
         'targets: ' +
           Object.entries(targets)

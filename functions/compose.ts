@@ -19,6 +19,7 @@ import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
 import { FirestoreSizingStore } from '../shared/adapters/firestore-sizing-store.js';
 import { PubSubPublisher } from '../shared/adapters/pubsub-publisher.js';
 import { systemClock } from '../shared/adapters/system-clock.js';
+import { assertCredentials, warmFirestore, warmPubSub } from '../shared/adapters/client-warm-up.js';
 import type { ApiDeps } from '../shared/services/deps.js';
 import type { ReconcileDeps } from '../shared/services/reconcile.js';
 import type { TeardownDeps } from '../shared/services/teardown.js';
@@ -36,6 +37,16 @@ export function createClients(c: Config, logger: Logger): Clients {
     : new PubSub({ projectId: c.project });
   const publisher = new PubSubPublisher({ pubsub, teardownTopic: c.topics.teardown, refillTopic: c.topics.refill, logger });
   return { firestore, pubsub, publisher };
+}
+
+/**
+ * Makes the claim path's first calls ahead of its first claim (client-warm-up.ts: the
+ * claim's query, transaction and publisher, nothing written), Firestore's and Pub/Sub's
+ * side by side; outside the emulators only once credentials are found.
+ */
+export async function warmClients(clients: Clients, c: Config): Promise<void> {
+  if (!c.firestoreEmulatorHost || !c.pubsubEmulatorHost) await assertCredentials();
+  await Promise.all([warmFirestore(clients.firestore, 'instances'), warmPubSub(clients.pubsub)]);
 }
 
 export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {

@@ -7,9 +7,9 @@
  *   reconcile  Pub/Sub   refill requests and the scheduler's tick
  *   teardown   Pub/Sub   teardown requests
  *
- * Importing it loads only functions-framework, the configuration and the two hooks that
- * must be in place before functions-framework builds its server (the body guard and the
- * JSON final handler). The routes, services, adapters and cloud SDKs are imported on the
+ * Importing it loads only functions-framework and the two hooks that must be in place
+ * before functions-framework builds its server (the body guard and the JSON final
+ * handler); the configuration module (zod) is imported with the rest. The routes, services, adapters and cloud SDKs are imported on the
  * first call of a function (each function only what it uses: the claim never loads
  * Compute Engine or the reconcile code), and the API path is warmed up in the background
  * right after the import (deps.ts warmUp).
@@ -22,7 +22,7 @@ import { buildTokenSet, type TokenSet } from '../shared/auth.js';
 import { guardBodies } from './http/body-guard.js';
 import { installJsonFinalHandler } from './http/json-final-handler.js';
 import type { ApiKind, ApiSettings } from './http/api.js';
-import { getApiDeps, getConfig, getLogger, getWorkerDeps, warmUp } from './deps.js';
+import { configReady, getApiDeps, getConfig, getLogger, getWorkerDeps, loadConfigModule, warmUp } from './deps.js';
 
 installJsonFinalHandler();
 
@@ -48,20 +48,24 @@ const loadApi = () => (apiModule ??= import('./http/api.js'));
  * (with the same options createApiHandler gives it).
  */
 const apiFunctions = new WeakSet<object>();
+/** Builds each API function's handler (its routes and their modules): run by the warm-up. */
+const apiBuilders: Array<() => Promise<HttpHandler>> = [];
 function lazyApi(kind: ApiKind): HttpHandler {
   let handler: Promise<HttpHandler> | null = null;
   let tokens: TokenSet | null = null;
+  const build = () => (handler ??= Promise.all([loadApi(), loadConfigModule()]).then(([m]) => m.createApiHandler(kind, settings, getApiDeps, getLogger)));
   const fn: HttpHandler = async (req, res) => {
-    handler ??= loadApi().then((m) => m.createApiHandler(kind, settings, getApiDeps, getLogger));
     await (
-      await handler
+      await build()
     )(req, res);
   };
+  apiBuilders.push(build);
   apiFunctions.add(fn);
   return guardBodies(fn, {
     tokens: () => (tokens ??= buildTokenSet(settings().claimTokens, settings().adminTokens)),
     logger: getLogger,
     maxBodyBytes: () => settings().maxBodyBytes,
+    ready: configReady,
   });
 }
 
@@ -71,7 +75,7 @@ const loadEvents = () => (eventsModule ??= import('./events.js'));
 function lazyEvent(pick: (m: typeof import('./events.js')) => (event: CloudEvent<unknown>) => Promise<unknown>) {
   let handler: Promise<(event: CloudEvent<unknown>) => Promise<unknown>> | null = null;
   return async (event: CloudEvent<unknown>): Promise<void> => {
-    handler ??= loadEvents().then(pick);
+    handler ??= Promise.all([loadEvents(), loadConfigModule()]).then(([m]) => pick(m));
     await (
       await handler
     )(event);
@@ -94,10 +98,14 @@ cloudEvent(
 const WARM_UP_BOUND_MS = 10_000;
 
 /**
- * The API path is built right after the import (off it), and an API function's server
- * starts listening once that is done (or after WARM_UP_BOUND_MS): Cloud Run routes no
- * request to an instance before its port accepts, so the first claim does not wait on
- * module loading. functions-framework builds its server with `getServer` (looked up on
+ * The API path is built, and the claim's first calls made, right after the import (off
+ * it), and an API function's server starts listening once that is done (or after
+ * WARM_UP_BOUND_MS): Cloud Run routes no request to an instance before its port accepts
+ * (a new service gets a TCP startup probe on its port; "Startup probes determine whether
+ * the container has started and is ready to accept traffic":
+ * https://cloud.google.com/run/docs/configuring/healthchecks, and the ingress container
+ * must listen on its port: https://cloud.google.com/run/docs/container-contract), so the
+ * first claim does not wait on module loading or on its clients' first calls. functions-framework builds its server with `getServer` (looked up on
  * its module's exports at call time, as body-guard.ts relies on too) and calls `listen`
  * on it right away; that `listen` is deferred here.
  */
@@ -125,7 +133,18 @@ function deferListenUntilWarm(): void {
 }
 
 let warming: Promise<void> | null = null;
-const warm = () => (warming ??= warmUp());
+/** The API functions' routes and modules, and the claim path's dependencies and first calls (deps.ts). */
+const warm = () =>
+  (warming ??= Promise.all([
+    Promise.all(apiBuilders.map((b) => b())).catch((err: unknown) => {
+      try {
+        getLogger().warn('warm-up failed; the first request pays for it', {}, err);
+      } catch {
+        // No configuration: the first request reports it.
+      }
+    }),
+    warmUp(),
+  ]).then(() => undefined));
 // Off the import: starts once the importer's own work is done (or when the server listens).
 setImmediate(() => void warm());
 deferListenUntilWarm();

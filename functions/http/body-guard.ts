@@ -33,6 +33,11 @@ export interface BodyGuardOptions {
   maxBodyBytes: () => number;
   tokens: () => TokenSet;
   logger: () => Logger;
+  /**
+   * null when the options above can be called, else a promise of the moment they can
+   * (the entry point imports its configuration after its own import): requests wait on it.
+   */
+  ready?: () => Promise<void> | null;
 }
 
 const GUARD = Symbol.for('warmer.bodyGuard');
@@ -158,9 +163,18 @@ export function guardServer(server: Server, opts: BodyGuardOptions): Server {
   const listeners = server.listeners('request') as Listener[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    guardRequest(req, res, opts, () => {
-      for (const l of listeners) l(req, res);
-    });
+    const guard = () =>
+      guardRequest(req, res, opts, () => {
+        for (const l of listeners) l(req, res);
+      });
+    const waiting = opts.ready?.() ?? null;
+    if (waiting === null) guard();
+    else
+      waiting.then(guard, () => {
+        res.shouldKeepAlive = false;
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+        res.end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }));
+      });
   });
   return server;
 }

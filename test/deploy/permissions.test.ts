@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startComputeEmulator, type ComputeEmulator } from '../../local/compute/emulator.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../local/pubsub/emulator.js';
-import { buildApiDeps, buildWorkerDeps, createClients, type Clients, type WorkerDeps } from '../../functions/compose.js';
+import { buildApiDeps, buildWorkerDeps, createClients, warmClients, type Clients, type WorkerDeps } from '../../functions/compose.js';
 import { silentLogger } from '../../shared/logging.js';
 import type { Config } from '../../shared/config.js';
 import type { ApiDeps } from '../../shared/services/deps.js';
@@ -48,6 +48,7 @@ let firestore: FirestoreEmulator;
 let pubsub: PubSubEmulator;
 let compute: ComputeEmulator;
 let clients: Clients;
+let config: Config;
 let api: ApiDeps;
 let worker: WorkerDeps;
 
@@ -60,7 +61,7 @@ beforeAll(async () => {
   });
   pubsub = await startPubSubEmulator({ onCall: (method) => note('pubsub', method) });
   compute = await startComputeEmulator({ bootDelayMs: 20, bootJitterMs: 0, operationDelayMs: 5, sshPort: 0, onApiCall: (kind) => note('compute', kind) });
-  const config = {
+  config = {
     project: 'warmer-perm',
     claimTokens: ['perm-claim-token-0123456789'],
     adminTokens: ['perm-admin-token-0123456789'],
@@ -99,6 +100,8 @@ describe('the runtime role covers every API method the adapters call', () => {
   it('runs every port operation of the real adapters and records the methods served', async () => {
     const now = 1_700_000_000_000;
     const pool = `perm-${process.pid}`;
+    // The claim path's warm-up of a new instance (functions/deps.ts warmUp).
+    await warmClients(clients, config);
     // Pools.
     await api.pools.putPool(pool, spec({ targetReady: 1 }), now);
     await api.pools.putPool(pool, spec({ targetReady: 2 }), now + 1);

@@ -1,8 +1,9 @@
 /**
  * The deployed entry point in a real functions-framework process, against the embedded
  * emulators: its routes, services and SDKs load on first use (and in the background once
- * imported) and its port opens once the claim path is built; claims then work end to
- * end, refill requests reach Pub/Sub, and no machine goes to two claimers.
+ * imported) and its port opens once the claim path is built and its first calls made
+ * (the warm-up: nothing written); claims then work end to end, refill requests reach
+ * Pub/Sub, and no machine goes to two claimers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -14,6 +15,7 @@ import { createFirestore } from '../../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../../shared/adapters/firestore-instance-store.js';
 import { FirestorePoolStore } from '../../shared/adapters/firestore-pool-store.js';
 import { ensureTopology } from '../../shared/adapters/pubsub-topology.js';
+import { WARM_UP_ID } from '../../shared/adapters/client-warm-up.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../local/pubsub/emulator.js';
 import { record, spec } from '../support/builders.js';
@@ -26,6 +28,9 @@ let db: Firestore;
 let child: ChildProcess;
 let url: string;
 const published: string[] = [];
+/** Firestore methods served, and those served before the function's port first accepted. */
+const firestoreCalls: string[] = [];
+let callsBeforeListen: string[] = [];
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -36,7 +41,7 @@ async function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  firestore = await startFirestoreEmulator();
+  firestore = await startFirestoreEmulator({ onCall: (method) => void firestoreCalls.push(method) });
   pubsubEmulator = await startPubSubEmulator({ onCall: (method) => void (method === 'Publish' && published.push(method)) });
   pubsub = new PubSub({ projectId: 'entry-test', apiEndpoint: pubsubEmulator.hostPort, emulatorMode: true });
   await ensureTopology(pubsub, { teardownTopic: 'warmer-teardown', refillTopic: 'warmer-refill', deadLetterTopic: 'warmer-dead-letter' });
@@ -64,12 +69,17 @@ beforeAll(async () => {
   );
   url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
+  firestoreCalls.length = 0;
   for (;;) {
+    const seen = [...firestoreCalls];
     const ok = await fetch(`${url}/openapi.json`).then(
       (r) => r.status === 200,
       () => false,
     );
-    if (ok) break;
+    if (ok) {
+      callsBeforeListen = seen;
+      break;
+    }
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('the function process did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -91,6 +101,13 @@ const claim = () =>
   }).then(async (r) => ({ status: r.status, body: (await r.json()) as { instances?: Array<{ name: string }>; error?: { code: string } } }));
 
 describe('the deployed entry point in its own process', () => {
+  it("warms the claim path's calls before its port accepts, and writes nothing doing so", async () => {
+    expect(new Set(callsBeforeListen)).toEqual(new Set(['RunQuery', 'BatchGetDocuments', 'Commit']));
+    expect((await db.collection('instances').doc(WARM_UP_ID).get()).exists).toBe(false);
+    const counts = await new FirestoreInstanceStore(db).countByState('entry');
+    expect(counts.ready).toBe(12);
+  });
+
   it('serves concurrent claims once listening, each machine once, then answers empty; refills are published', async () => {
     const outcomes = await Promise.all(Array.from({ length: 16 }, () => claim()));
     const served = outcomes.filter((o) => o.status === 200).flatMap((o) => o.body.instances!.map((i) => i.name));
