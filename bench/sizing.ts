@@ -76,7 +76,7 @@ if (opts.synthetic) {
 } else {
   if (!existsSync(opts.trace)) {
     process.stderr.write(
-      `bench:sizing: no trace at ${opts.trace}\n  (looked for the default in ${CANDIDATES.join(', ')}; pass --trace FILE, or --synthetic)\n`,
+      `bench:sizing: no trace at ${opts.trace}\n  (${opts.trace === DEFAULT_TRACE ? `looked for the default in ${CANDIDATES.join(', ')}; ` : ''}pass --trace FILE, or --synthetic)\n`,
     );
     process.exit(2);
   }
