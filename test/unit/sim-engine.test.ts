@@ -79,7 +79,8 @@ describe('simulate: two synthetic days, one measured', () => {
   // name, jobs, warm, cold jobs, sum of waits (ms), idle ms, total ms, machines, boot failures, passes
   it.each<[Policy, number, number, number, number, number, number, number, number, number]>([
     [fixedPolicy(6), 494, 400, 94, 2092934, 462391951, 905398965, 1070, 67, 5956],
-    [demandPolicy({ warmHitTarget: 0.95 }), 494, 492, 2, 6519, 1019764874, 1463663625, 1139, 64, 6072],
+    // Re-pinned when the demand policy's aim became calibrated (0.96 warm at 19% less idle than before).
+    [demandPolicy({ warmHitTarget: 0.95 }), 494, 475, 19, 163146, 826360478, 1269712770, 1125, 64, 6053],
     [vmpoolerPolicy(6), 494, 376, 118, 3225859, 459690054, 902321633, 1030, 64, 12225],
     [travisPolicy(6), 494, 356, 138, 4753357, 440308002, 883046387, 892, 56, 6113],
     [gitlabBusinessHours(8), 494, 368, 126, 3423099, 416017569, 856936349, 1036, 60, 5887],
