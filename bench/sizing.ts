@@ -14,6 +14,8 @@
  * simulation does) and divided by the replayed trace's days, warm-up included (those days
  * are simulated too): `msPerPolicyDay` per policy in `--json`, and the largest per kind;
  * `cpuMsPerPolicyDay` the same with this process's CPU time (steadier on a loaded machine).
+ * `--no-foresight` skips the bound rows (`foresight`: demand sizing started knowing the whole
+ * trace's demand, the most sizing could save on its shape; shared/sim/bound.ts).
  * `--synthetic` replays a differently shaped seeded trace instead; `--from-day/--to-day`
  * replay a slice (e.g. a held-out second half).
  */
@@ -65,8 +67,18 @@ const program = new Command()
   .option('--to-day <d>', 'replay up to this day of the trace', num)
   .option('--warmup-days <d>', 'days replayed, not counted', num, 7)
   .option('--seed <n>', 'boot model seed', num, 1)
+  .option('--no-foresight', 'skip the foresight bound (demand sizing knowing the whole trace in advance)')
   .parse();
-const opts = program.opts<{ json?: boolean; trace: string; synthetic?: boolean; fromDay?: number; toDay?: number; warmupDays: number; seed: number }>();
+const opts = program.opts<{
+  json?: boolean;
+  trace: string;
+  synthetic?: boolean;
+  fromDay?: number;
+  toDay?: number;
+  warmupDays: number;
+  seed: number;
+  foresight: boolean;
+}>();
 
 let trace: Trace;
 let file: string;
@@ -92,7 +104,7 @@ if (opts.fromDay !== undefined || opts.toDay !== undefined) {
 }
 
 const timings = new Map<string, PolicyTiming>();
-const report = runSizing(trace, { file, warmupDays: opts.warmupDays, seed: opts.seed, timings });
+const report = runSizing(trace, { file, warmupDays: opts.warmupDays, seed: opts.seed, timings, foresight: opts.foresight });
 const days = Number(report.trace.days) - opts.warmupDays;
 // The days each policy replayed: the trace's span (the lead-in hour and the drain after the
 // last job are simulated too, so this slightly overstates the cost of a day).
@@ -142,6 +154,10 @@ if (opts.json) {
   process.stdout.write(
     `${report.policies.length} policies over ${days.toFixed(1)} counted days (${report.trace.days} replayed) in ${report.trace.elapsedMs} ms; demand runs: ${demandRuns.length}\n`,
   );
+  for (const f of report.foresight ?? [])
+    process.stdout.write(
+      `foresight bound at ${f.warmHitTarget}: demand sizing knowing the whole trace reaches ${f.warmHitRate} at ${f.demandIdleVmHours} idle VM-h, ${f.ratio ?? '–'}× fixed-${f.bestFixedTarget ?? '–'}\n`,
+    );
   const worst = Object.entries(worstByKind).map(([k, ms]) => `${k} ${ms} (CPU ${worstCpuByKind[k]})`);
   process.stdout.write(`ms per simulated pool-day (target < 50), the slowest of each kind: ${worst.join(', ')}\n`);
 }

@@ -7,6 +7,7 @@
  */
 import { simulate, type Policy, type SimOptions, type SimResult } from './engine.js';
 import { demandPolicy, fixedPolicy, gitlabBusinessHours, travisPolicy, vmpoolerPolicy } from './policies.js';
+import { foresightHistory } from './bound.js';
 import type { TraceJob } from './trace.js';
 
 export interface PolicyReport {
@@ -32,6 +33,12 @@ export interface SizingReport {
   trace: Record<string, unknown>;
   policies: PolicyReport[];
   comparison: ComparisonRow[];
+  /**
+   * With `foresight`: the same rows for demand sizing started with the whole trace's claims
+   * in its history (it knows every hour's demand in advance): the most sizing could save on
+   * this trace's shape (shared/sim/bound.ts).
+   */
+  foresight?: Array<ComparisonRow & { warmHitRate: number }>;
 }
 
 /** How long one policy's replay took: wall time, and CPU time of this process (less sensitive to a loaded machine). */
@@ -82,6 +89,8 @@ export interface CompareOptions extends SimOptions {
   targets?: readonly number[];
   /** Also run the peers' policies (Travis warmer, vmpooler, GitLab). */
   peers?: boolean;
+  /** Also run demand sizing with foresight of the whole trace (report.foresight). */
+  foresight?: boolean;
   /** When given, filled with each policy's simulation time (wall and this process's CPU, ms), by name. */
   timings?: Map<string, PolicyTiming>;
 }
@@ -129,23 +138,30 @@ export function compareSizing(jobs: readonly TraceJob[], options: CompareOptions
   const maxFixed = Math.min(options.maxFixed ?? options.spec.maxSize, options.spec.maxSize);
   const comparison: ComparisonRow[] = [];
   const ordered: string[] = [];
-  for (const q of targets) {
-    const demand = demandPolicy({ warmHitTarget: q });
-    const d = runner.run(demand);
-    ordered.push(demand.name);
+  /** A demand run against the cheapest fixed target reaching what it reached (the target, or less if it fell short). */
+  const compare = (q: number, d: SimResult): { row: ComparisonRow; level: number; n: number | null } => {
     const dHit = d.jobs === 0 ? 1 : d.warm / d.jobs;
-    // The fixed target that reaches what demand sizing reached (the target, or less if it fell short).
     const level = Math.min(q, dHit);
     const n = cheapest(runner, fixedPolicy, level, maxFixed);
     const fixedIdle = n === null ? null : runner.run(fixedPolicy(n)).idleMs / 3_600_000;
     const demandIdle = d.idleMs / 3_600_000;
-    comparison.push({
-      warmHitTarget: q,
-      demandIdleVmHours: round(demandIdle, 2),
-      bestFixedTarget: n,
-      bestFixedIdleVmHours: fixedIdle === null ? null : round(fixedIdle, 2),
-      ratio: fixedIdle === null || fixedIdle === 0 ? null : round(demandIdle / fixedIdle, 3),
-    });
+    return {
+      level,
+      n,
+      row: {
+        warmHitTarget: q,
+        demandIdleVmHours: round(demandIdle, 2),
+        bestFixedTarget: n,
+        bestFixedIdleVmHours: fixedIdle === null ? null : round(fixedIdle, 2),
+        ratio: fixedIdle === null || fixedIdle === 0 ? null : round(demandIdle / fixedIdle, 3),
+      },
+    };
+  };
+  for (const q of targets) {
+    const demand = demandPolicy({ warmHitTarget: q });
+    ordered.push(demand.name);
+    const { row, level, n } = compare(q, runner.run(demand));
+    comparison.push(row);
     if (options.peers !== false) {
       const g = cheapest(runner, gitlabBusinessHours, level, maxFixed);
       if (g !== null) ordered.push(gitlabBusinessHours(g).name);
@@ -156,8 +172,16 @@ export function compareSizing(jobs: readonly TraceJob[], options: CompareOptions
       }
     }
   }
+  let foresight: SizingReport['foresight'];
+  if (options.foresight) {
+    const history = foresightHistory(jobs);
+    foresight = targets.map((q) => {
+      const d = runner.run({ ...demandPolicy({ warmHitTarget: q, history }), name: `foresight-demand-${q}` });
+      return { ...compare(q, d).row, warmHitRate: d.jobs === 0 ? 1 : round(d.warm / d.jobs, 4) };
+    });
+  }
   const fixed = [...runner.results.keys()].filter((k) => k.startsWith('fixed-')).sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)));
   const names = [...fixed, ...new Set(ordered)];
   const policies = names.map((n) => policyReport(runner.results.get(n) as SimResult, options.pricePerHour));
-  return { trace, policies, comparison };
+  return { trace, policies, comparison, ...(foresight ? { foresight } : {}) };
 }

@@ -38,6 +38,8 @@ export interface RunOptions {
   file?: string;
   /** When given, filled with each policy's simulation time (wall and this process's CPU, ms), by name. */
   timings?: Map<string, PolicyTiming>;
+  /** Also run demand sizing with foresight of the whole trace (report.foresight). */
+  foresight?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -54,7 +56,7 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
   const started = performance.now();
   const report = compareSizing(
     trace.jobs,
-    { ...sim, pricePerHour, maxFixed: o.maxFixed ?? 64, peers: o.peers ?? true, ...(o.timings ? { timings: o.timings } : {}) },
+    { ...sim, pricePerHour, maxFixed: o.maxFixed ?? 64, peers: o.peers ?? true, foresight: o.foresight ?? false, ...(o.timings ? { timings: o.timings } : {}) },
     {},
   );
   if (o.poolName !== undefined) {

@@ -120,6 +120,23 @@ describe('simulate', () => {
     const row = report.comparison[0]!;
     expect(row.bestFixedTarget).not.toBeNull();
     expect(row.demandIdleVmHours).toBeLessThan(row.bestFixedIdleVmHours!);
+    expect(report.foresight).toBeUndefined();
+  }, 120_000);
+
+  it('with foresight, demand sizing knowing the whole trace is compared the same way, and costs no more than learning it', () => {
+    const jobs = syntheticTrace({ days: 14 });
+    const from = jobs[0]!.startMs + 7 * 86_400_000;
+    const report = compareSizing(jobs, { ...opts, measureFromMs: from, pricePerHour: 0.1, maxFixed: 40, peers: false, targets: [0.9], foresight: true }, {});
+    const [learned] = report.comparison;
+    const [bound] = report.foresight!;
+    expect(bound!.warmHitTarget).toBe(0.9);
+    expect(bound!.warmHitRate).toBeGreaterThanOrEqual(0.88);
+    expect(bound!.bestFixedIdleVmHours).not.toBeNull();
+    expect(bound!.ratio).toBeCloseTo(bound!.demandIdleVmHours / bound!.bestFixedIdleVmHours!, 2);
+    // Knowing the demand in advance is never much worse than learning it.
+    expect(bound!.demandIdleVmHours).toBeLessThan(learned!.demandIdleVmHours * 1.05);
+    // The bound's runs are not listed as policies.
+    expect(report.policies.some((p) => p.name.startsWith('foresight-'))).toBe(false);
   }, 120_000);
 
   it('the GitLab policy follows its cron periods', () => {
