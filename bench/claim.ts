@@ -31,7 +31,7 @@ import { startPubSubEmulator } from '../local/pubsub/emulator.js';
 import { record, spec } from '../test/support/builders.js';
 import { buildDeployed } from './support/build.js';
 import { startLatencyProxy, type LatencyProxy } from './support/latency-proxy.js';
-import { startFunction, timeImport, type FunctionProcess } from './support/processes.js';
+import { setFunctionNodeArgs, startFunction, timeImport, type FunctionProcess } from './support/processes.js';
 
 const program = new Command()
   .name('bench:claim')
@@ -41,9 +41,11 @@ const program = new Command()
   .option('--only <list>', 'run only these scenarios (warm,idle,instances), for investigation; the report then lacks the others')
   .option('--latency-ms <n>', 'one-way latency added to every emulator call', (v) => Number(v), 0)
   .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 5)
+  .option('--node-args <flags>', 'extra Node.js flags for the function processes, for investigation (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p")', '')
   .option('--claims <n>', 'claims of the instances scenarios (64 claimers, pool kept at ~200 ready)', (v) => Number(v), 600)
   .parse();
-const opts = program.opts<{ only?: string; json?: boolean; requests: number; latencyMs: number; idleSamples: number; claims: number }>();
+const opts = program.opts<{ only?: string; json?: boolean; requests: number; latencyMs: number; idleSamples: number; claims: number; nodeArgs: string }>();
+setFunctionNodeArgs(opts.nodeArgs.split(' ').filter(Boolean));
 const only = (s: string) => !opts.only || opts.only.split(',').includes(s);
 const TOKEN = 'bench-claim-token-0123456789';
 const PROJECT = 'warmer-bench';
@@ -51,6 +53,8 @@ const PROJECT = 'warmer-bench';
 const IDLE_GAP_MS = 2_500;
 const CLAIMERS = 64;
 const READY = 200;
+/** Claims each instance serves before the instances scenarios are measured. */
+const WARMUP_PER_INSTANCE = 150;
 
 const round = (n: number) => Math.round(n * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -245,7 +249,8 @@ async function main() {
     // ── instances: 64 claimers over 1, then 4 instances; rounds of PER_ROUND claims on READY ready machines ──
     // The pool is kept at about READY ready machines: a top-up loop (this process, straight
     // to the emulator) adds one machine per claim served; its own commits are not counted.
-    const runInstances = async (urls: string[], pool: string, skip = false) => {
+    const runInstances = async (procs: FunctionProcess[], pool: string, skip = false) => {
+      const urls = procs.map((p) => p.url);
       await seed(pool, READY);
       let served = 0;
       let falseEmpty = 0;
@@ -262,8 +267,11 @@ async function main() {
           } else await sleep(5);
         }
       })();
+      const monoStart = process.hrtime.bigint() / 1000n;
       const commitsBefore = calls.Commit;
       const readsBefore = calls.reads;
+      const storeBefore = firestore.store.stats;
+      const cpuBefore = { bench: process.cpuUsage(), functions: procs.map((p) => p.cpuMs()) };
       const res = await drive(skip ? 0 : opts.claims, CLAIMERS, async (i) => {
         const o = await claimOnce(urls[i % urls.length]!, pool);
         if (o.status === 200) {
@@ -273,8 +281,39 @@ async function main() {
         else otherErrors++;
         return o;
       });
+      const benchCpu = process.cpuUsage(cpuBefore.bench);
+      // For splitting --cpu-prof profiles by scenario (V8's profile timestamps are this monotonic clock, in µs).
+      if (opts.nodeArgs) {
+        const perProcess = procs.map((p, i) => Math.round(p.cpuMs() - cpuBefore.functions[i]!));
+        console.error(`${pool}: monotonic µs ${monoStart}..${process.hrtime.bigint() / 1000n}; function CPU ms ${perProcess.join(' ')}`);
+      }
+      const functionsCpuMs = procs.reduce((sum, p, i) => sum + p.cpuMs() - cpuBefore.functions[i]!, 0);
+      const storeAfter = firestore.store.stats;
+      const perClaim = (n: number) => round(n / Math.max(1, served));
       running = false;
       await topUp;
+      // CPU of everything the scenario runs on this machine: the function processes, and this
+      // process (the Firestore and Pub/Sub emulators, the 64 claimers and the top-up loop).
+      const benchCpuMs = (benchCpu.user + benchCpu.system) / 1000;
+      const cpu = {
+        functionsMsPerClaim: perClaim(functionsCpuMs),
+        benchProcessMsPerClaim: perClaim(benchCpuMs),
+        totalMsPerClaim: perClaim(functionsCpuMs + benchCpuMs),
+        // Claims per CPU-second spent by all of the processes above.
+        claimsPerCpuSecond: round((served / (functionsCpuMs + benchCpuMs)) * 1000),
+        // Busy cores on average over the run (the machine has os.availableParallelism()).
+        coresBusy: round((functionsCpuMs + benchCpuMs) / ((served / res.stats.throughput) * 1000)),
+      };
+      const emulator = {
+        queriesPerClaim: perClaim(storeAfter.queries - storeBefore.queries),
+        queryDocsScannedPerClaim: perClaim(storeAfter.queryDocsScanned - storeBefore.queryDocsScanned),
+        queryDocsReturnedPerClaim: perClaim(storeAfter.queryDocsReturned - storeBefore.queryDocsReturned),
+        docsReadPerClaim: perClaim(storeAfter.docsRead - storeBefore.docsRead),
+        transactionsPerClaim: perClaim(storeAfter.transactions - storeBefore.transactions),
+        transactionCommitsPerClaim: perClaim(storeAfter.transactionCommits - storeBefore.transactionCommits),
+        abortsPerClaim: perClaim(storeAfter.aborts - storeBefore.aborts),
+        rollbacksPerClaim: perClaim(storeAfter.rollbacks - storeBefore.rollbacks),
+      };
       return {
         claims: served,
         throughput: res.stats.throughput,
@@ -286,15 +325,25 @@ async function main() {
         falseEmpty,
         otherErrors,
         duplicates: names.length - new Set(names).size,
+        cpu,
+        emulator,
       };
     };
     const skipInstances = !only('instances');
-    const inst1 = await runInstances([claimUrl], 'inst1', skipInstances);
     const more = await Promise.all([1, 2, 3].map(() => spawn('functions/index.js', 'claim')));
-    const urls4 = [claimUrl, ...more.map((m) => m.url)];
-    // Warm the new instances' connections as the first one is warm.
-    for (const u of urls4.slice(1)) for (let i = 0; i < 3; i++) await claimOnce(u, 'cold');
-    const inst4 = await runInstances(urls4, 'inst4', skipInstances);
+    // Every instance equally warm (JIT, connections) before either configuration is measured:
+    // a process fresh from three claims spends about 1.5× the CPU per claim of one that has
+    // served hundreds, which would be charged to the four-instance run alone.
+    for (const m of more) for (let i = 0; i < 3; i++) await claimOnce(m.url, 'cold');
+    if (!skipInstances) {
+      const procs4 = [one!, ...more];
+      await seed('inst-warmup', WARMUP_PER_INSTANCE * procs4.length + CLAIMERS);
+      const w = await drive(WARMUP_PER_INSTANCE * procs4.length, CLAIMERS, (i) => claimOnce(procs4[i % procs4.length]!.url, 'inst-warmup'));
+      const failed = w.outcomes.filter((o) => o.status !== 200);
+      if (failed.length > 0) throw new Error(`instances warm-up: ${failed.length} claims failed (${failed[0]!.status} ${failed[0]!.code})`);
+    }
+    const inst1 = await runInstances([one!], 'inst1', skipInstances);
+    const inst4 = await runInstances([one!, ...more], 'inst4', skipInstances);
 
     const warmClaimP50 = warm.c1?.claim.p50 ?? NaN;
     const report = {
@@ -314,6 +363,10 @@ async function main() {
       instances4: {
         ...inst4,
         throughputVsOne: round(inst4.throughput / inst1.throughput),
+        // Claims per CPU-second of all processes, four instances against one: below 1 only if
+        // four instances spend more CPU per claim (the throughput ratio also falls when the
+        // processes merely share too few cores).
+        cpuNormalisedVsOne: round(inst4.cpu.claimsPerCpuSecond / inst1.cpu.claimsPerCpuSecond),
       },
       coldStart: {
         importEntryMs: round(median(importEntry)),

@@ -4,6 +4,7 @@
  * environment alone.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -16,7 +17,31 @@ export interface FunctionProcess {
   /** When the process was spawned and when its port first accepted a connection (performance.now()). */
   spawnedAt: number;
   listeningAt: number;
+  /** CPU time (user + system) the process has used so far, in ms (Linux /proc; NaN elsewhere or once it exited). */
+  cpuMs(): number;
   stop(): Promise<void>;
+}
+
+/** Linux reports process times in clock ticks of 1/100 s (USER_HZ, `getconf CLK_TCK`). */
+const TICK_MS = 10;
+
+/** utime + stime of a process from /proc/PID/stat, in ms. */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) start after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return NaN;
+  }
+}
+
+let nodeArgs: string[] = [];
+/** Extra Node.js flags for the function processes started from now on (for investigation, e.g. `--cpu-prof`). */
+export function setFunctionNodeArgs(args: string[]): void {
+  nodeArgs = args;
 }
 
 async function freePort(): Promise<number> {
@@ -41,7 +66,7 @@ export async function startFunction(source: string, target: string, env: Record<
   const spawnedAt = performance.now();
   const child: ChildProcess = spawn(
     process.execPath,
-    [FF_MAIN, `--target=${target}`, `--source=${join(BUILD, source)}`, `--port=${port}`, '--signature-type=http'],
+    [...nodeArgs, FF_MAIN, `--target=${target}`, `--source=${join(BUILD, source)}`, `--port=${port}`, '--signature-type=http'],
     {
       env: { ...env, METADATA_SERVER_DETECTION: 'none', NODE_ENV: 'production' },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -60,6 +85,7 @@ export async function startFunction(source: string, target: string, env: Record<
     url: `http://127.0.0.1:${port}`,
     spawnedAt,
     listeningAt: performance.now(),
+    cpuMs: () => processCpuMs(child.pid),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
