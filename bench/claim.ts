@@ -13,7 +13,9 @@
  *   idleGap     one claim after an idle gap longer than every cache TTL, against the floor after the same gap.
  *   instances4  64 claimers over 4 instances sharing the emulator, against the same claimers on one
  *               instance; ~200 ready machines; commits per claim (every Commit the emulator saw, aborted
- *               ones included), false empties (503 while machines are ready), duplicates.
+ *               ones included), false empties (503 while machines are ready), duplicates; measured in
+ *               alternating rounds, with CPU per claim of every process and the emulator's work per
+ *               claim (bench/support/instances.ts), and cpuNormalisedVsOne: claims per CPU-second, 4 vs 1.
  *   coldStart   a fresh process importing the entry against one importing a functions-framework hello;
  *               the first claim of a fresh process (sent once its port accepts) against a warm claim.
  * `--latency-ms N` puts a proxy adding N ms one way in front of both emulators.
@@ -31,6 +33,7 @@ import { startPubSubEmulator } from '../local/pubsub/emulator.js';
 import { record, spec } from '../test/support/builders.js';
 import { buildDeployed } from './support/build.js';
 import { startLatencyProxy, type LatencyProxy } from './support/latency-proxy.js';
+import { measureInstances } from './support/instances.js';
 import { setFunctionNodeArgs, startFunction, timeImport, type FunctionProcess } from './support/processes.js';
 
 const program = new Command()
@@ -42,16 +45,30 @@ const program = new Command()
   .option('--latency-ms <n>', 'one-way latency added to every emulator call', (v) => Number(v), 0)
   .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 5)
   .option('--node-args <flags>', 'extra Node.js flags for the function processes, for investigation (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p")', '')
+  .option('--claimers <n>', 'concurrent claimers of the instances scenarios (at most 100)', (v) => Number(v), 64)
+  .option('--rounds <n>', 'alternating rounds of one and of four instances the instances claims are split into', (v) => Number(v), 3)
   .option('--claims <n>', 'claims of the instances scenarios (64 claimers, pool kept at ~200 ready)', (v) => Number(v), 600)
   .parse();
-const opts = program.opts<{ only?: string; json?: boolean; requests: number; latencyMs: number; idleSamples: number; claims: number; nodeArgs: string }>();
+const opts = program.opts<{
+  only?: string;
+  json?: boolean;
+  requests: number;
+  latencyMs: number;
+  idleSamples: number;
+  claims: number;
+  claimers: number;
+  rounds: number;
+  nodeArgs: string;
+}>();
+if (!(opts.claimers >= 1 && opts.claimers <= 100)) throw new Error('--claimers must be between 1 and 100 (the pool is kept at 200 ready)');
+if (!(opts.rounds >= 1)) throw new Error('--rounds must be at least 1');
 setFunctionNodeArgs(opts.nodeArgs.split(' ').filter(Boolean));
 const only = (s: string) => !opts.only || opts.only.split(',').includes(s);
 const TOKEN = 'bench-claim-token-0123456789';
 const PROJECT = 'warmer-bench';
 /** Longer than every cache of the claim path (pool specs 2 s, candidates 1 s). */
 const IDLE_GAP_MS = 2_500;
-const CLAIMERS = 64;
+const CLAIMERS = opts.claimers;
 const READY = 200;
 /** Claims each instance serves before the instances scenarios are measured. */
 const WARMUP_PER_INSTANCE = 150;
@@ -127,7 +144,8 @@ async function main() {
       else if (method === 'RunQuery' || method === 'BatchGetDocuments' || method === 'RunAggregationQuery') calls.reads++;
     },
   });
-  const pubsubEmulator = await startPubSubEmulator();
+  const publishes = { n: 0 };
+  const pubsubEmulator = await startPubSubEmulator({ onCall: (method) => void (method === 'Publish' && publishes.n++) });
   const proxies: LatencyProxy[] = [];
   const via = async (hostPort: string) => {
     if (opts.latencyMs <= 0) return hostPort;
@@ -246,89 +264,6 @@ async function main() {
       idleFloor.push(performance.now() - t);
     }
 
-    // ── instances: 64 claimers over 1, then 4 instances; rounds of PER_ROUND claims on READY ready machines ──
-    // The pool is kept at about READY ready machines: a top-up loop (this process, straight
-    // to the emulator) adds one machine per claim served; its own commits are not counted.
-    const runInstances = async (procs: FunctionProcess[], pool: string, skip = false) => {
-      const urls = procs.map((p) => p.url);
-      await seed(pool, READY);
-      let served = 0;
-      let falseEmpty = 0;
-      let otherErrors = 0;
-      let created = 0;
-      let running = true;
-      const names: string[] = [];
-      const topUp = (async () => {
-        while (running) {
-          const n = served - created;
-          if (n > 0) {
-            created += n;
-            await addReady(pool, n);
-          } else await sleep(5);
-        }
-      })();
-      const monoStart = process.hrtime.bigint() / 1000n;
-      const commitsBefore = calls.Commit;
-      const readsBefore = calls.reads;
-      const storeBefore = firestore.store.stats;
-      const cpuBefore = { bench: process.cpuUsage(), functions: procs.map((p) => p.cpuMs()) };
-      const res = await drive(skip ? 0 : opts.claims, CLAIMERS, async (i) => {
-        const o = await claimOnce(urls[i % urls.length]!, pool);
-        if (o.status === 200) {
-          served++;
-          names.push(...o.names);
-        } else if (o.status === 503 && o.code === 'pool_empty') falseEmpty++;
-        else otherErrors++;
-        return o;
-      });
-      const benchCpu = process.cpuUsage(cpuBefore.bench);
-      // For splitting --cpu-prof profiles by scenario (V8's profile timestamps are this monotonic clock, in µs).
-      if (opts.nodeArgs) {
-        const perProcess = procs.map((p, i) => Math.round(p.cpuMs() - cpuBefore.functions[i]!));
-        console.error(`${pool}: monotonic µs ${monoStart}..${process.hrtime.bigint() / 1000n}; function CPU ms ${perProcess.join(' ')}`);
-      }
-      const functionsCpuMs = procs.reduce((sum, p, i) => sum + p.cpuMs() - cpuBefore.functions[i]!, 0);
-      const storeAfter = firestore.store.stats;
-      const perClaim = (n: number) => round(n / Math.max(1, served));
-      running = false;
-      await topUp;
-      // CPU of everything the scenario runs on this machine: the function processes, and this
-      // process (the Firestore and Pub/Sub emulators, the 64 claimers and the top-up loop).
-      const benchCpuMs = (benchCpu.user + benchCpu.system) / 1000;
-      const cpu = {
-        functionsMsPerClaim: perClaim(functionsCpuMs),
-        benchProcessMsPerClaim: perClaim(benchCpuMs),
-        totalMsPerClaim: perClaim(functionsCpuMs + benchCpuMs),
-        // Claims per CPU-second spent by all of the processes above.
-        claimsPerCpuSecond: round((served / (functionsCpuMs + benchCpuMs)) * 1000),
-        // Busy cores on average over the run (the machine has os.availableParallelism()).
-        coresBusy: round((functionsCpuMs + benchCpuMs) / ((served / res.stats.throughput) * 1000)),
-      };
-      const emulator = {
-        queriesPerClaim: perClaim(storeAfter.queries - storeBefore.queries),
-        queryDocsScannedPerClaim: perClaim(storeAfter.queryDocsScanned - storeBefore.queryDocsScanned),
-        queryDocsReturnedPerClaim: perClaim(storeAfter.queryDocsReturned - storeBefore.queryDocsReturned),
-        docsReadPerClaim: perClaim(storeAfter.docsRead - storeBefore.docsRead),
-        transactionsPerClaim: perClaim(storeAfter.transactions - storeBefore.transactions),
-        transactionCommitsPerClaim: perClaim(storeAfter.transactionCommits - storeBefore.transactionCommits),
-        abortsPerClaim: perClaim(storeAfter.aborts - storeBefore.aborts),
-        rollbacksPerClaim: perClaim(storeAfter.rollbacks - storeBefore.rollbacks),
-      };
-      return {
-        claims: served,
-        throughput: res.stats.throughput,
-        p50: res.stats.p50,
-        p99: res.stats.p99,
-        commitsPerClaim: round((calls.Commit - commitsBefore - created) / Math.max(1, served)),
-        readCallsPerClaim: round((calls.reads - readsBefore) / Math.max(1, served)),
-        // The pool never drops below READY - CLAIMERS ready machines: every 503 pool_empty is false.
-        falseEmpty,
-        otherErrors,
-        duplicates: names.length - new Set(names).size,
-        cpu,
-        emulator,
-      };
-    };
     const skipInstances = !only('instances');
     const more = await Promise.all([1, 2, 3].map(() => spawn('functions/index.js', 'claim')));
     // Every instance equally warm (JIT, connections) before either configuration is measured:
@@ -342,8 +277,22 @@ async function main() {
       const failed = w.outcomes.filter((o) => o.status !== 200);
       if (failed.length > 0) throw new Error(`instances warm-up: ${failed.length} claims failed (${failed[0]!.status} ${failed[0]!.code})`);
     }
-    const inst1 = await runInstances([one!], 'inst1', skipInstances);
-    const inst4 = await runInstances([one!, ...more], 'inst4', skipInstances);
+    // 64 claimers over 1, then over 4 instances, in alternating rounds (bench/support/instances.ts).
+    const { one: inst1, many: inst4 } = await measureInstances(
+      {
+        firestore,
+        counts: () => ({ commits: calls.Commit, reads: calls.reads, publishes: publishes.n }),
+        seed,
+        addReady,
+        claimOnce,
+        claimers: CLAIMERS,
+        claims: skipInstances ? 0 : opts.claims,
+        rounds: skipInstances ? 0 : opts.rounds,
+        ready: READY,
+        verbose: opts.nodeArgs !== '',
+      },
+      [one!, ...more],
+    );
 
     const warmClaimP50 = warm.c1?.claim.p50 ?? NaN;
     const report = {
