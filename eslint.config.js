@@ -90,7 +90,7 @@ const CODE = ['**/*.ts', '**/*.js'];
 const UNUSED = { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' };
 
 export default defineConfig(
-  { ignores: ['node_modules/', 'dist/', '.warmer/', 'coverage/', '.scratch/', '**/*.d.ts'] },
+  { ignores: ['node_modules/', 'dist/', '.warmer/', 'coverage/', '.scratch/', '.bench-build/', '**/*.d.ts'] },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   { files: CODE, extends: [js.configs.recommended] },
   {
