@@ -266,9 +266,8 @@ async function main() {
 
     const skipInstances = !only('instances');
     const more = await Promise.all([1, 2, 3].map(() => spawn('functions/index.js', 'claim')));
-    // Every instance equally warm (JIT, connections) before either configuration is measured:
-    // a process fresh from three claims spends about 1.5× the CPU per claim of one that has
-    // served hundreds, which would be charged to the four-instance run alone.
+    // Every instance equally warm (JIT, connections) before either configuration is measured,
+    // so that no process is measured fresh from three claims while the first has served hundreds.
     for (const m of more) for (let i = 0; i < 3; i++) await claimOnce(m.url, 'cold');
     if (!skipInstances) {
       const procs4 = [one!, ...more];
