@@ -13,7 +13,9 @@
  *   idleGap     one claim after an idle gap longer than every cache TTL, against the floor after the same gap.
  *   instances4  64 claimers over 4 instances sharing the emulator, against the same claimers on one
  *               instance; ~200 ready machines; commits per claim (every Commit the emulator saw, aborted
- *               ones included), false empties (503 while machines are ready), duplicates.
+ *               ones included), false empties (503 while machines are ready), duplicates; measured in
+ *               alternating rounds, with CPU per claim of every process and the emulator's work per
+ *               claim (bench/support/instances.ts), and cpuNormalisedVsOne: claims per CPU-second, 4 vs 1.
  *   coldStart   a fresh process loading the entry as functions-framework's CLI does against one loading a
  *               functions-framework hello; the first claim of a fresh process (sent once its port accepts,
  *               as Cloud Run sends it) against the warm claims after it; spawn to first answer against the
@@ -34,7 +36,8 @@ import { record, spec } from '../test/support/builders.js';
 import { buildDeployed } from './support/build.js';
 import { startLatencyProxy, type LatencyProxy } from './support/latency-proxy.js';
 import { measureColdStart, type ColdStartReport } from './support/cold-start.js';
-import { startFunction, type FunctionProcess } from './support/processes.js';
+import { measureInstances } from './support/instances.js';
+import { setFunctionNodeArgs, startFunction, type FunctionProcess } from './support/processes.js';
 
 const program = new Command()
   .name('bench:claim')
@@ -44,6 +47,9 @@ const program = new Command()
   .option('--only <list>', 'run only these scenarios (warm,idle,instances,coldStart), for investigation; the report then lacks the others')
   .option('--latency-ms <n>', 'one-way latency added to every emulator call', (v) => Number(v), 0)
   .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 5)
+  .option('--node-args <flags>', 'extra Node.js flags for the function processes, for investigation (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p")', '')
+  .option('--claimers <n>', 'concurrent claimers of the instances scenarios (at most 100)', (v) => Number(v), 64)
+  .option('--rounds <n>', 'alternating rounds of one and of four instances the instances claims are split into', (v) => Number(v), 3)
   .option('--claims <n>', 'claims of the instances scenarios (64 claimers, pool kept at ~200 ready)', (v) => Number(v), 600)
   .option('--cold-samples <n>', 'fresh processes (and imports of each kind) of the cold-start scenario', (v) => Number(v), 3)
   .option('--cold-cpu-prof <dir>', 'write a CPU profile of each cold-start claim process to this directory')
@@ -57,16 +63,24 @@ const opts = program.opts<{
   claims: number;
   coldSamples: number;
   coldCpuProf?: string;
+  claimers: number;
+  rounds: number;
+  nodeArgs: string;
 }>();
+if (!(opts.claimers >= 1 && opts.claimers <= 100)) throw new Error('--claimers must be between 1 and 100 (the pool is kept at 200 ready)');
+if (!(opts.rounds >= 1)) throw new Error('--rounds must be at least 1');
+setFunctionNodeArgs(opts.nodeArgs.split(' ').filter(Boolean));
 const only = (s: string) => !opts.only || opts.only.split(',').includes(s);
 const TOKEN = 'bench-claim-token-0123456789';
 const PROJECT = 'warmer-bench';
 /** Longer than every cache of the claim path (pool specs 2 s, candidates 1 s). */
 const IDLE_GAP_MS = 2_500;
-const CLAIMERS = 64;
+const CLAIMERS = opts.claimers;
 const READY = 200;
 /** Claims after the first on each cold-start process: the warm claim it is compared with. */
 const COLD_WARM_CLAIMS = 10;
+/** Claims each instance serves before the instances scenarios are measured. */
+const WARMUP_PER_INSTANCE = 150;
 
 const round = (n: number) => Math.round(n * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -139,7 +153,8 @@ async function main() {
       else if (method === 'RunQuery' || method === 'BatchGetDocuments' || method === 'RunAggregationQuery') calls.reads++;
     },
   });
-  const pubsubEmulator = await startPubSubEmulator();
+  const publishes = { n: 0 };
+  const pubsubEmulator = await startPubSubEmulator({ onCall: (method) => void (method === 'Publish' && publishes.n++) });
   const proxies: LatencyProxy[] = [];
   const via = async (hostPort: string) => {
     if (opts.latencyMs <= 0) return hostPort;
@@ -257,59 +272,34 @@ async function main() {
       idleFloor.push(performance.now() - t);
     }
 
-    // ── instances: 64 claimers over 1, then 4 instances; rounds of PER_ROUND claims on READY ready machines ──
-    // The pool is kept at about READY ready machines: a top-up loop (this process, straight
-    // to the emulator) adds one machine per claim served; its own commits are not counted.
-    const runInstances = async (urls: string[], pool: string, skip = false) => {
-      await seed(pool, READY);
-      let served = 0;
-      let falseEmpty = 0;
-      let otherErrors = 0;
-      let created = 0;
-      let running = true;
-      const names: string[] = [];
-      const topUp = (async () => {
-        while (running) {
-          const n = served - created;
-          if (n > 0) {
-            created += n;
-            await addReady(pool, n);
-          } else await sleep(5);
-        }
-      })();
-      const commitsBefore = calls.Commit;
-      const readsBefore = calls.reads;
-      const res = await drive(skip ? 0 : opts.claims, CLAIMERS, async (i) => {
-        const o = await claimOnce(urls[i % urls.length]!, pool);
-        if (o.status === 200) {
-          served++;
-          names.push(...o.names);
-        } else if (o.status === 503 && o.code === 'pool_empty') falseEmpty++;
-        else otherErrors++;
-        return o;
-      });
-      running = false;
-      await topUp;
-      return {
-        claims: served,
-        throughput: res.stats.throughput,
-        p50: res.stats.p50,
-        p99: res.stats.p99,
-        commitsPerClaim: round((calls.Commit - commitsBefore - created) / Math.max(1, served)),
-        readCallsPerClaim: round((calls.reads - readsBefore) / Math.max(1, served)),
-        // The pool never drops below READY - CLAIMERS ready machines: every 503 pool_empty is false.
-        falseEmpty,
-        otherErrors,
-        duplicates: names.length - new Set(names).size,
-      };
-    };
     const skipInstances = !only('instances');
-    const inst1 = await runInstances([claimUrl], 'inst1', skipInstances);
     const more = await Promise.all([1, 2, 3].map(() => spawn('functions/index.js', 'claim')));
-    const urls4 = [claimUrl, ...more.map((m) => m.url)];
-    // Warm the new instances' connections as the first one is warm.
-    for (const u of urls4.slice(1)) for (let i = 0; i < 3; i++) await claimOnce(u, 'cold');
-    const inst4 = await runInstances(urls4, 'inst4', skipInstances);
+    // Every instance equally warm (JIT, connections) before either configuration is measured,
+    // so that no process is measured fresh from three claims while the first has served hundreds.
+    for (const m of more) for (let i = 0; i < 3; i++) await claimOnce(m.url, 'cold');
+    if (!skipInstances) {
+      const procs4 = [one!, ...more];
+      await seed('inst-warmup', WARMUP_PER_INSTANCE * procs4.length + CLAIMERS);
+      const w = await drive(WARMUP_PER_INSTANCE * procs4.length, CLAIMERS, (i) => claimOnce(procs4[i % procs4.length]!.url, 'inst-warmup'));
+      const failed = w.outcomes.filter((o) => o.status !== 200);
+      if (failed.length > 0) throw new Error(`instances warm-up: ${failed.length} claims failed (${failed[0]!.status} ${failed[0]!.code})`);
+    }
+    // 64 claimers over 1, then over 4 instances, in alternating rounds (bench/support/instances.ts).
+    const { one: inst1, many: inst4 } = await measureInstances(
+      {
+        firestore,
+        counts: () => ({ commits: calls.Commit, reads: calls.reads, publishes: publishes.n }),
+        seed,
+        addReady,
+        claimOnce,
+        claimers: CLAIMERS,
+        claims: skipInstances ? 0 : opts.claims,
+        rounds: skipInstances ? 0 : opts.rounds,
+        ready: READY,
+        verbose: opts.nodeArgs !== '',
+      },
+      [one!, ...more],
+    );
 
     const report = {
       bench: 'claim',
@@ -328,6 +318,10 @@ async function main() {
       instances4: {
         ...inst4,
         throughputVsOne: round(inst4.throughput / inst1.throughput),
+        // Claims per CPU-second of all processes, four instances against one: below 1 only if
+        // four instances spend more CPU per claim (the throughput ratio also falls when the
+        // processes merely share too few cores).
+        cpuNormalisedVsOne: round(inst4.cpu.claimsPerCpuSecond / inst1.cpu.claimsPerCpuSecond),
       },
       coldStart,
       duplicatesWarm: claimed.length - new Set(claimed).size,

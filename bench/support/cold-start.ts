@@ -100,27 +100,27 @@ export async function measureColdStart(o: ColdStartOptions): Promise<{ report: C
     await answer.text();
     if (answer.status !== 200) throw new Error(`hello answered ${answer.status}`);
     helloSpawnToAnswer.push(performance.now() - hello.spawnedAt);
-    helloCpu.push(hello.cpuMs());
+    helloCpu.push(hello.mainThreadCpuMs());
     await hello.stop();
 
     const f = await startFunction(ENTRY, 'claim', o.env, o.nodeArgs);
     listen.push(f.listeningAt - f.spawnedAt);
     let t = performance.now();
-    let c = f.cpuMs();
+    let c = f.mainThreadCpuMs();
     await o.claim(f.url, o.pool);
     first.push(performance.now() - t);
     spawnToAnswer.push(performance.now() - f.spawnedAt);
     // What the first claim set going (its refill publish) is left to finish before the warm claims.
-    firstCpu.push(f.cpuMs() - c);
-    coldCpu.push(f.cpuMs());
+    firstCpu.push(f.mainThreadCpuMs() - c);
+    coldCpu.push(f.mainThreadCpuMs());
     await sleep(200);
-    c = f.cpuMs();
+    c = f.mainThreadCpuMs();
     for (let k = 0; k < o.warmClaims; k++) {
       t = performance.now();
       await o.claim(f.url, o.pool);
       warm.push(performance.now() - t);
     }
-    warmCpu.push((f.cpuMs() - c) / o.warmClaims);
+    warmCpu.push((f.mainThreadCpuMs() - c) / o.warmClaims);
     if (kept === null) kept = f;
     else await f.stop();
   }

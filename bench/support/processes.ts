@@ -17,9 +17,33 @@ export interface FunctionProcess {
   /** When the process was spawned and when its port first accepted a connection (performance.now()). */
   spawnedAt: number;
   listeningAt: number;
-  /** CPU time its main thread (the one running JavaScript) has used so far, in ms; NaN where unknown. */
+  /** CPU time (user + system) the process has used so far, in ms (Linux /proc; NaN elsewhere or once it exited). */
   cpuMs(): number;
+  /** CPU time its main thread (the one running JavaScript) has used so far, in ms; NaN where unknown. */
+  mainThreadCpuMs(): number;
   stop(): Promise<void>;
+}
+
+/** Linux reports process times in clock ticks of 1/100 s (USER_HZ, `getconf CLK_TCK`). */
+const TICK_MS = 10;
+
+/** utime + stime of a process from /proc/PID/stat, in ms. */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) start after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return NaN;
+  }
+}
+
+let defaultNodeArgs: string[] = [];
+/** Extra Node.js flags for the function processes started from now on (for investigation, e.g. `--cpu-prof`). */
+export function setFunctionNodeArgs(args: string[]): void {
+  defaultNodeArgs = args;
 }
 
 async function freePort(): Promise<number> {
@@ -53,7 +77,12 @@ function mainThreadCpuMs(pid: number | undefined): number {
   }
 }
 
-export async function startFunction(source: string, target: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<FunctionProcess> {
+export async function startFunction(
+  source: string,
+  target: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = defaultNodeArgs,
+): Promise<FunctionProcess> {
   const port = await freePort();
   const spawnedAt = performance.now();
   const child: ChildProcess = spawn(
@@ -77,7 +106,8 @@ export async function startFunction(source: string, target: string, env: Record<
     url: `http://127.0.0.1:${port}`,
     spawnedAt,
     listeningAt: performance.now(),
-    cpuMs: () => mainThreadCpuMs(child.pid),
+    cpuMs: () => processCpuMs(child.pid),
+    mainThreadCpuMs: () => mainThreadCpuMs(child.pid),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -11,11 +11,14 @@
  * Commit is validated and applied atomically and commits are serialized by the event
  * loop. Firestore itself uses pessimistic locks; the observable guarantee (serializable
  * read-write transactions, retried by the client on ABORTED) is the same, though under
- * contention this aborts more and waits less.
+ * contention this aborts more and waits less. Queries with an equality filter read only
+ * the documents an index (equality-index.ts) says hold the value, not the whole collection.
  */
 import { randomBytes } from 'node:crypto';
 import { FirestoreError, Status } from './errors.js';
+import { EqualityIndex } from './equality-index.js';
 import { runQuery, type Query, type StoredDocument } from './query.js';
+import { zeroStats, type StoreStats } from './stats.js';
 import { fieldsIdentical, type Micros } from './values.js';
 import { applyTransform, baseFields, checkPrecondition, type ParsedWrite } from './writes.js';
 
@@ -64,14 +67,26 @@ const contention = (): FirestoreError =>
   );
 
 export class DocumentStore {
+  #stats: StoreStats = zeroStats();
   /** Collection path → (document name → document). */
   #collections = new Map<string, Map<string, StoredDocument>>();
+  #index = new EqualityIndex();
   #transactions = new Map<string, Transaction>();
   #lastCommit: Micros = 0;
   #changes = 0;
 
+  /** A copy of the counters. */
+  get stats(): StoreStats {
+    return { ...this.#stats };
+  }
+
+  resetStats(): void {
+    this.#stats = zeroStats();
+  }
+
   reset(): void {
     this.#collections.clear();
+    this.#index.clear();
     this.#transactions.clear();
     this.#changes++;
   }
@@ -104,6 +119,7 @@ export class DocumentStore {
   #put(name: string, doc: StoredDocument | null): void {
     const collectionPath = name.slice(0, name.lastIndexOf('/'));
     let docs = this.#collections.get(collectionPath);
+    this.#index.update(collectionPath, name, docs?.get(name) ?? null, doc);
     if (doc) {
       if (!docs) this.#collections.set(collectionPath, (docs = new Map()));
       docs.set(name, doc);
@@ -119,7 +135,15 @@ export class DocumentStore {
 
   #candidates(query: Query): Iterable<StoredDocument> {
     if (query.allDescendants) return this.#allDocuments();
-    return this.#collections.get(`${query.parent}/${query.collectionId}`)?.values() ?? [];
+    const path = `${query.parent}/${query.collectionId}`;
+    const docs = this.#collections.get(path);
+    return docs ? this.#index.candidates(query, docs, path) : [];
+  }
+
+  #scan(query: Query): StoredDocument[] {
+    const candidates = [...this.#candidates(query)];
+    this.#stats.queryDocsScanned += candidates.length;
+    return runQuery(query, candidates);
   }
 
   #readTime(): Micros {
@@ -136,12 +160,14 @@ export class DocumentStore {
       }
     }
     if (retryOf) this.#transactions.delete(txKey(retryOf));
+    this.#stats.transactions++;
     const id = randomBytes(16);
     this.#transactions.set(txKey(id), { readOnly, startedAt: now, lastUsedAt: now, reads: new Map(), queries: [] });
     return id;
   }
 
   rollback(id: Uint8Array): void {
+    this.#stats.rollbacks++;
     if (!this.#transactions.delete(txKey(id))) throw expired();
   }
 
@@ -173,6 +199,7 @@ export class DocumentStore {
 
   getDocuments(names: readonly string[], consistency: ReadConsistency): ReadResult<(StoredDocument | null)[]> {
     const { tx, newTransaction } = this.#resolve(consistency);
+    this.#stats.docsRead += names.length;
     const result = names.map((name) => {
       const doc = this.get(name);
       if (tx && !tx.readOnly && !tx.reads.has(name)) tx.reads.set(name, versionOf(doc));
@@ -184,7 +211,9 @@ export class DocumentStore {
   /** Runs a query; the documents are the full stored ones (project them for the answer). */
   runQuery(query: Query, consistency: ReadConsistency): ReadResult<StoredDocument[]> {
     const { tx, newTransaction } = this.#resolve(consistency);
-    const docs = runQuery(query, this.#candidates(query));
+    const docs = this.#scan(query);
+    this.#stats.queries++;
+    this.#stats.queryDocsReturned += docs.length;
     if (tx && !tx.readOnly) {
       tx.queries.push({ query, signature: signatureOf(docs) });
       for (const doc of docs) if (!tx.reads.has(doc.name)) tx.reads.set(doc.name, doc.updateTime);
@@ -227,7 +256,7 @@ export class DocumentStore {
       if (versionOf(this.get(name)) !== version) throw contention();
     }
     for (const { query, signature } of tx.queries) {
-      if (signatureOf(runQuery(query, this.#candidates(query))) !== signature) throw contention();
+      if (signatureOf(this.#scan(query)) !== signature) throw contention();
     }
   }
 
@@ -236,13 +265,20 @@ export class DocumentStore {
    * the earlier writes of the same commit, and any failure writes nothing.
    */
   commit(writes: readonly ParsedWrite[], transactionId: Uint8Array | null): { commitTime: Micros; results: WriteOutcome[] } {
+    this.#stats.commits++;
     if (transactionId) {
+      this.#stats.transactionCommits++;
       const tx = this.#transaction(transactionId);
       this.#transactions.delete(txKey(transactionId));
       if (tx.readOnly && writes.length > 0) {
         throw new FirestoreError(Status.INVALID_ARGUMENT, 'Cannot modify entities in a read-only transaction.');
       }
-      this.#validate(tx);
+      try {
+        this.#validate(tx);
+      } catch (err) {
+        this.#stats.aborts++;
+        throw err;
+      }
     }
     const commitTime = Math.max(nowMicros(), this.#lastCommit + 1);
     const overlay = new Map<string, StoredDocument | null>();
