@@ -7,8 +7,9 @@
  * reused for a short while; picks among them (shared/domain/candidates.ts: at random
  * among the K oldest, K growing with the races this process loses to other instances);
  * re-reads exactly the picked documents inside the transaction and flips them
- * (firestore-claim-transaction.ts), replacing there, from a fresh read, any it finds taken. A candidate found taken is forgotten by every claim of the process; a claim that finds no
- * free candidate reads afresh (and retries what it skipped) before it answers empty, so
+ * (firestore-claim-transaction.ts), replacing there, from a fresh read, any it finds
+ * taken. A candidate found taken is forgotten by every claim of the process; a claim that
+ * finds no free candidate reads afresh (and retries what it skipped) before it answers empty, so
  * it never answers empty while a ready machine it could take exists.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
