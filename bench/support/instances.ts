@@ -51,6 +51,7 @@ interface Round {
   reads: number;
   publishes: number;
   functionsCpuMs: number;
+  functionsMainThreadCpuMs: number;
   benchCpuMs: number;
   store: StoreStats;
 }
@@ -94,12 +95,13 @@ async function runRound(setup: InstancesSetup, procs: FunctionProcess[], pool: s
     reads: 0,
     publishes: 0,
     functionsCpuMs: 0,
+    functionsMainThreadCpuMs: 0,
     benchCpuMs: 0,
     store: setup.firestore.store.stats,
   };
   const countsBefore = setup.counts();
   const storeBefore = setup.firestore.store.stats;
-  const cpuBefore = { bench: process.cpuUsage(), functions: procs.map((p) => p.cpuMs()) };
+  const cpuBefore = { bench: process.cpuUsage(), functions: procs.map((p) => p.cpuMs()), mainThreads: procs.map((p) => p.mainThreadCpuMs()) };
   const monoStart = process.hrtime.bigint() / 1000n;
   const t0 = performance.now();
   let next = 0;
@@ -121,6 +123,7 @@ async function runRound(setup: InstancesSetup, procs: FunctionProcess[], pool: s
   r.wallMs = performance.now() - t0;
   const bench = process.cpuUsage(cpuBefore.bench);
   const perProcess = procs.map((p, i) => p.cpuMs() - cpuBefore.functions[i]!);
+  const perMainThread = procs.map((p, i) => p.mainThreadCpuMs() - cpuBefore.mainThreads[i]!);
   const storeAfter = setup.firestore.store.stats;
   const countsAfter = setup.counts();
   if (setup.verbose) {
@@ -133,6 +136,7 @@ async function runRound(setup: InstancesSetup, procs: FunctionProcess[], pool: s
   await topUp;
   r.served = served;
   r.functionsCpuMs = perProcess.reduce((a, b) => a + b, 0);
+  r.functionsMainThreadCpuMs = perMainThread.reduce((a, b) => a + b, 0);
   r.benchCpuMs = (bench.user + bench.system) / 1000;
   r.commits = countsAfter.commits - countsBefore.commits - created;
   r.reads = countsAfter.reads - countsBefore.reads;
@@ -166,6 +170,8 @@ function summary(rounds: Round[]) {
     duplicates: names.length - new Set(names).size,
     cpu: {
       functionsMsPerClaim: perClaim(functionsCpuMs),
+      /** Of which on the processes' main threads (/proc/PID/schedstat); the rest is V8's GC and compiler threads and libuv's pool. */
+      functionsMainThreadMsPerClaim: perClaim(sum((r) => r.functionsMainThreadCpuMs)),
       benchProcessMsPerClaim: perClaim(benchCpuMs),
       totalMsPerClaim: perClaim(functionsCpuMs + benchCpuMs),
       /** Claims per CPU-second of every process of the scenario. */

@@ -72,22 +72,31 @@ export class EqualityIndex {
 
   /**
    * The documents of a single-collection query's collection that can match it: those
-   * holding the value of its most selective indexable equality filter, or all of them
-   * when it has none.
+   * holding the values of all its indexable equality filters (the smallest index entry,
+   * kept where every other one holds it too, as a composite index over those fields would
+   * narrow it: the candidate query has one, firestore.indexes.json), or all of them when
+   * it has none.
    */
   candidates(query: Query, docs: ReadonlyMap<string, StoredDocument>, collectionPath: string): Iterable<StoredDocument> {
     const equalities = equalityFilters(query.where);
     if (equalities.length === 0) return docs.values();
     let fields = this.#collections.get(collectionPath);
     if (!fields) this.#collections.set(collectionPath, (fields = new Map()));
-    let best: ReadonlySet<string> | null = null;
+    const sets: ReadonlySet<string>[] = [];
     for (const { pathKey, path, key } of equalities) {
       let index = fields.get(pathKey);
       if (!index) fields.set(pathKey, (index = build(path, docs)));
-      const names = index.names.get(key) ?? new Set<string>();
-      if (!best || names.size < best.size) best = names;
+      sets.push(index.names.get(key) ?? new Set<string>());
     }
-    return [...(best ?? [])].map((n) => docs.get(n)).filter((d): d is StoredDocument => d !== undefined);
+    sets.sort((a, b) => a.size - b.size);
+    const [smallest, ...others] = sets;
+    const out: StoredDocument[] = [];
+    for (const name of smallest!) {
+      if (!others.every((s) => s.has(name))) continue;
+      const doc = docs.get(name);
+      if (doc) out.push(doc);
+    }
+    return out;
   }
 }
 

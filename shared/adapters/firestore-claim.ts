@@ -6,19 +6,20 @@
  * transaction, oldest ready first, shared by the concurrent claims of the process and
  * reused for a short while; picks among them (shared/domain/candidates.ts: at random
  * among the K oldest, K growing with the races this process loses to other instances);
- * re-reads exactly the picked documents inside the transaction and flips them. A
- * candidate found taken is forgotten by every claim of the process; a claim that finds no
- * free candidate reads afresh (and retries what it skipped) before it answers empty, so
+ * re-reads exactly the picked documents inside the transaction and flips them
+ * (firestore-claim-transaction.ts), replacing there, from a fresh read, any it finds
+ * taken. A candidate found taken is forgotten by every claim of the process; a claim that
+ * finds no free candidate reads afresh (and retries what it skipped) before it answers empty, so
  * it never answers empty while a ready machine it could take exists.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Timestamp, type CollectionReference, type DocumentReference, type DocumentSnapshot, type Firestore, type Transaction } from '@google-cloud/firestore';
+import type { CollectionReference, Firestore } from '@google-cloud/firestore';
 import { WarmerError } from '../errors.js';
 import { CandidateMemory, ContentionWindow, pickAmongOldest, type Random } from '../domain/candidates.js';
-import { fingerprintOf, sameClaim, type ClaimFingerprint, type ClaimOutcome, type ClaimRequest } from '../domain/claim.js';
-import { claimedRecord } from '../domain/instance.js';
+import type { ClaimOutcome, ClaimRequest } from '../domain/claim.js';
 import type { Clock } from '../ports.js';
-import { AUDIT_RETENTION_MS, claimReceiptId, fromSnapshot, toStored } from './firestore-instance-record.js';
+import { claimTransaction, replayReceipt, StaleCandidates } from './firestore-claim-transaction.js';
+import { claimReceiptId } from './firestore-instance-record.js';
 
 const MAX_CLAIM_ATTEMPTS = 24;
 /** How long a claimer reuses this process's last candidate query of a pool (shorter under contention). */
@@ -34,28 +35,6 @@ export const CANDIDATE_CACHE_MS = 1000;
 const INFLIGHT_WAIT_MS = 20_000;
 /** gRPC ABORTED: another transaction committed first on a document this one read. */
 const ABORTED = 10;
-
-/** claims/{claimReceiptId(principal, requestId)}: what was asked, by whom, and what was handed out. */
-export interface StoredReceipt {
-  pool: string;
-  /** Absent on receipts written before claims had owners (and fingerprints). */
-  principal?: string;
-  requestId: string;
-  count?: number;
-  assignee?: string | null;
-  labels?: Record<string, string>;
-  sshKeys?: string[];
-  instances: string[];
-  createdAt: number;
-  expireAt: Timestamp;
-}
-
-/** Thrown inside a claim transaction whose picked machines moved: it rolls back instead of committing nothing. */
-class StaleCandidates extends Error {
-  constructor(readonly names: string[]) {
-    super('stale candidates');
-  }
-}
 
 export class FirestoreClaimer {
   readonly #memory = new CandidateMemory(CANDIDATE_CACHE_MS);
@@ -73,10 +52,6 @@ export class FirestoreClaimer {
     private readonly random: Random,
   ) {}
 
-  #ref(name: string) {
-    return this.instances.doc(name);
-  }
-
   #inflightOf(pool: string): Set<string> {
     let inflight = this.#inflight.get(pool);
     if (!inflight) this.#inflight.set(pool, (inflight = new Set()));
@@ -91,6 +66,13 @@ export class FirestoreClaimer {
     const now = this.clock.now();
     if (this.#reading.has(pool) || this.#memory.cached(pool, now, this.#contention.cacheAgeMs(pool, now, CANDIDATE_CACHE_MS)).length > 0) return;
     void this.#sharedRead(pool, 1 + this.#contention.current(pool, now) + 2 * this.#inflightOf(pool).size).catch(() => undefined);
+  }
+
+  /** How many candidates a claim that skips `skipped` reads: enough for its window past everything it must leave. */
+  #readLimit(req: ClaimRequest, skipped: number): number {
+    const now = this.clock.now();
+    const inflight = this.#inflightOf(req.pool).size;
+    return req.count + this.#contention.current(req.pool, now) + skipped + 2 * inflight + this.#memory.recentlyTaken(req.pool, now).size;
   }
 
   /** A read of the pool's candidates that concurrent claims share. */
@@ -132,7 +114,7 @@ export class FirestoreClaimer {
         if (pending) fresh = usable(await pending.catch(() => []));
       }
       if (fresh.length < req.count) {
-        fresh = usable(await this.#sharedRead(req.pool, req.count + window + skip.size + 2 * inflight.size + taken.size));
+        fresh = usable(await this.#sharedRead(req.pool, this.#readLimit(req, skip.size)));
         if (fresh.length < req.count && [...inflight].some((n) => !skip.has(n))) {
           // Not enough free candidates, but other claims of this process are trying some:
           // a machine they fail to take is still ready. Wait for them before saying empty.
@@ -154,41 +136,61 @@ export class FirestoreClaimer {
         if (fresh.length < req.count) {
           // Someone may have claimed with this request id meanwhile (a concurrent retry).
           const again = await receiptRef.get();
-          if (again.exists && !req.replacing) return this.#replay(null, again, req);
+          if (again.exists && !req.replacing) return replayReceipt(this.db, this.instances, null, again, req);
           return { kind: 'empty', available: fresh.length };
         }
       }
       const picked = pickAmongOldest(fresh, req.count, window, this.random);
-      for (const n of picked) inflight.add(n);
+      // Every name this attempt holds (its picks and their replacements), in flight until it ends.
+      const held = [...picked];
+      for (const n of held) inflight.add(n);
+      // Picks found taken inside the transaction: proven stale for every claim of the
+      // process, and so is the candidate list they came from. They are replaced there from
+      // a fresh read (shared with the process's other claims, outside the transaction: a
+      // query inside it would lock every machine it returns).
+      const replace = async (names: string[]): Promise<string[]> => {
+        for (const n of names) skip.add(n);
+        this.#memory.forget(req.pool, names, this.clock.now());
+        this.#contention.lost(req.pool, this.clock.now());
+        const list = await (this.#reading.get(req.pool) ?? this.#sharedRead(req.pool, this.#readLimit(req, skip.size)));
+        const at = this.clock.now();
+        const gone = this.#memory.recentlyTaken(req.pool, at);
+        const more = pickAmongOldest(
+          list.filter((n) => !skip.has(n) && !inflight.has(n) && !gone.has(n)),
+          names.length,
+          this.#contention.current(req.pool, at),
+          this.random,
+        );
+        if (more.length < names.length) return [];
+        for (const n of more) {
+          inflight.add(n);
+          held.push(n);
+        }
+        return more;
+      };
       let result;
       try {
-        result = await this.#claimTransaction(req, receiptRef, picked);
+        result = await claimTransaction({ db: this.db, instances: this.instances, req, receiptRef, picked, replace });
       } catch (err) {
-        if (err instanceof StaleCandidates) {
-          result = { kind: 'stale' as const, names: err.names };
-        } else {
-          // Another claimer committed first on one of our candidates (ABORTED). Rather than
-          // let the client back off and retry the same documents, spread wider and move on.
-          if ((err as { code?: number }).code !== ABORTED) throw err;
-          // Skipped by this claim only: the conflict may have been on the receipt (a
-          // concurrent retry of the same request), and then these machines are still ready.
-          for (const n of picked) skip.add(n);
-          this.#contention.lost(req.pool, this.clock.now());
-          continue;
-        }
+        // Rolled back: what it found taken is already forgotten (replace); read afresh.
+        if (err instanceof StaleCandidates) continue;
+        // Another claimer committed first on one of our candidates (ABORTED). Rather than
+        // let the client back off and retry the same documents, spread wider and move on.
+        if ((err as { code?: number }).code !== ABORTED) throw err;
+        // Skipped by this claim only: the conflict may have been on the receipt (a
+        // concurrent retry of the same request), and then these machines are still ready.
+        for (const n of held) skip.add(n);
+        this.#contention.lost(req.pool, this.clock.now());
+        continue;
       } finally {
-        for (const n of picked) inflight.delete(n);
+        for (const n of held) inflight.delete(n);
         this.#signalSettle(req.pool);
       }
       if (result.kind === 'claimed') {
-        this.#memory.forget(req.pool, picked, this.clock.now());
+        this.#memory.forget(req.pool, held, this.clock.now());
         return { kind: 'claimed', instances: result.instances, replayed: false };
       }
-      if (result.kind === 'replay') return result.outcome;
-      // Taken by another instance since the read: proven stale for every claim of the process.
-      for (const n of result.names) skip.add(n);
-      this.#memory.forget(req.pool, result.names, this.clock.now());
-      this.#contention.lost(req.pool, this.clock.now());
+      return result.outcome;
     }
     throw new WarmerError('contention', 'too much contention on the pool; retry');
   }
@@ -222,66 +224,5 @@ export class FirestoreClaimer {
     const names = snaps.docs.map((d) => d.id);
     this.#memory.remember(pool, names, this.clock.now());
     return names;
-  }
-
-  /** The answer to a request id seen before: its machines, or `mismatch` when the request differs. */
-  async #replay(tx: Transaction | null, receiptSnap: DocumentSnapshot, req: ClaimRequest): Promise<ClaimOutcome> {
-    const receipt = receiptSnap.data() as StoredReceipt;
-    const original: ClaimFingerprint = {
-      pool: receipt.pool,
-      count: receipt.count ?? receipt.instances.length,
-      assignee: receipt.assignee ?? null,
-      labels: receipt.labels ?? {},
-      ...(receipt.sshKeys?.length ? { sshKeys: receipt.sshKeys } : {}),
-    };
-    if (!sameClaim(original, req)) return { kind: 'mismatch', original };
-    return this.#replayNames(tx, receipt.instances);
-  }
-
-  async #replayNames(tx: Transaction | null, names: string[]): Promise<ClaimOutcome> {
-    const refs = names.map((n) => this.#ref(n));
-    const snaps = refs.length === 0 ? [] : tx ? await tx.getAll(...refs) : await this.db.getAll(...refs);
-    return { kind: 'claimed', instances: snaps.filter((s) => s.exists).map(fromSnapshot), replayed: true };
-  }
-
-  #claimTransaction(req: ClaimRequest, receiptRef: DocumentReference, picked: string[]) {
-    return this.db.runTransaction(
-      async (tx) => {
-        const [receipt, ...docs] = await tx.getAll(receiptRef, ...picked.map((n) => this.#ref(n)));
-        const replacing = req.replacing;
-        const receiptNames = receipt!.exists ? (receipt!.data() as StoredReceipt).instances : [];
-        if (replacing) {
-          // A top-up: only of this principal's receipt, and only while it still holds the names.
-          if (!receipt!.exists || !replacing.every((n) => receiptNames.includes(n))) {
-            return { kind: 'replay' as const, outcome: await this.#replayNames(tx, receiptNames) };
-          }
-        } else if (receipt!.exists) return { kind: 'replay' as const, outcome: await this.#replay(tx, receipt!, req) };
-        const stale = docs.filter((d) => !d.exists || fromSnapshot(d).state !== 'ready' || fromSnapshot(d).pool !== req.pool);
-        // Nothing to write: roll back rather than commit an empty transaction.
-        if (stale.length > 0) throw new StaleCandidates(stale.map((d) => d.id));
-        const claimed = docs.map((d) => {
-          const next = claimedRecord(fromSnapshot(d), req);
-          tx.set(d.ref, toStored(next));
-          return next;
-        });
-        if (replacing) {
-          // Whole document, no update mask (see firestore-instance-store.ts).
-          const previous = receipt!.data() as StoredReceipt;
-          tx.set(receiptRef, { ...previous, instances: [...receiptNames.filter((n) => !replacing.includes(n)), ...claimed.map((c) => c.name)] });
-          return { kind: 'claimed' as const, instances: claimed };
-        }
-        const stored: StoredReceipt = {
-          ...fingerprintOf(req),
-          principal: req.principal,
-          requestId: req.requestId,
-          instances: claimed.map((c) => c.name),
-          createdAt: req.now,
-          expireAt: Timestamp.fromMillis(req.now + AUDIT_RETENTION_MS),
-        };
-        tx.create(receiptRef, stored);
-        return { kind: 'claimed' as const, instances: claimed };
-      },
-      { maxAttempts: 1 },
-    );
   }
 }

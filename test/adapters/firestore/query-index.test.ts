@@ -115,6 +115,20 @@ describe('the emulator answers equality queries from indexes', () => {
     expect(store.stats.queryDocsScanned).toBe(9);
   });
 
+  it('looks only at the documents holding every equality value, when no single one is selective', () => {
+    const store = new DocumentStore();
+    // Pool p: 500 claimed, 5 ready. Pool q: 300 ready. Neither "pool = p" (505) nor
+    // "state = ready" (305) alone narrows the claim query to p's ready machines.
+    for (let i = 0; i < 500; i++) store.commit([put('instances', `pc${i}`, { pool: str('p'), state: str('claimed'), readyAt: int(i) })], null);
+    for (let i = 0; i < 300; i++) store.commit([put('instances', `q${i}`, { pool: str('q'), state: str('ready'), readyAt: int(i) })], null);
+    for (let i = 0; i < 5; i++) store.commit([put('instances', `pr${i}`, { pool: str('p'), state: str('ready'), readyAt: int(i) })], null);
+    const claimQuery = query({ type: 'composite', op: 'AND', filters: [eq('pool', str('p')), eq('state', str('ready'))] }, { limit: 3 });
+    store.runQuery(claimQuery, NONE); // builds the indexes (one scan each)
+    store.resetStats();
+    expect(store.runQuery(claimQuery, NONE).result.map((d) => d.name.split('/').pop())).toEqual(['pr0', 'pr1', 'pr2']);
+    expect(store.stats).toMatchObject({ queries: 1, queryDocsScanned: 5, queryDocsReturned: 3 });
+  });
+
   it('counts transactions, commits, aborts and rollbacks', () => {
     const store = new DocumentStore();
     store.commit([put('instances', 'a', { state: str('ready') })], null);
