@@ -19,7 +19,7 @@ import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
 import { FirestoreSizingStore } from '../shared/adapters/firestore-sizing-store.js';
 import { PubSubPublisher } from '../shared/adapters/pubsub-publisher.js';
 import { systemClock } from '../shared/adapters/system-clock.js';
-import { assertCredentials, warmFirestore, warmPubSub } from '../shared/adapters/client-warm-up.js';
+import { assertCredentials, warmFirestore, warmFirestoreCodecs, warmPubSub } from '../shared/adapters/client-warm-up.js';
 import type { ApiDeps } from '../shared/services/deps.js';
 import type { ReconcileDeps } from '../shared/services/reconcile.js';
 import type { TeardownDeps } from '../shared/services/teardown.js';
@@ -46,7 +46,15 @@ export function createClients(c: Config, logger: Logger): Clients {
  */
 export async function warmClients(clients: Clients, c: Config): Promise<void> {
   if (!c.firestoreEmulatorHost || !c.pubsubEmulatorHost) await assertCredentials();
-  await Promise.all([warmFirestore(clients.firestore, 'instances'), warmPubSub(clients.pubsub)]);
+  await Promise.all([
+    warmFirestore(clients.firestore, 'instances').then(() => warmFirestoreCodecs(clients.firestore, 'instances')),
+    warmPubSub(clients.pubsub),
+  ]);
+}
+
+/** Reads the pools into the claim path's cache (CachingPoolStore.prime), after warmClients. */
+export async function warmApiDeps(deps: ApiDeps): Promise<void> {
+  if (deps.claimPools instanceof CachingPoolStore) await deps.claimPools.prime();
 }
 
 export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {
