@@ -52,9 +52,19 @@ export async function warmClients(clients: Clients, c: Config): Promise<void> {
   ]);
 }
 
-/** Reads the pools into the claim path's cache (CachingPoolStore.prime), after warmClients. */
+/** At most this many pools have their candidates read by the warm-up (one query each). */
+const WARM_UP_CANDIDATE_POOLS = 8;
+
+/**
+ * Reads the pools into the claim path's cache (CachingPoolStore.prime: one read per
+ * pool), and starts the candidate read of the first few enabled ones (one query each,
+ * kept for the claims of the next second), after warmClients: the request that started
+ * the instance waits for its port, so it comes at once and finds both cached.
+ */
 export async function warmApiDeps(deps: ApiDeps): Promise<void> {
-  if (deps.claimPools instanceof CachingPoolStore) await deps.claimPools.prime();
+  if (!(deps.claimPools instanceof CachingPoolStore)) return;
+  const pools = await deps.claimPools.prime();
+  for (const pool of pools.filter((p) => p.spec.enabled).slice(0, WARM_UP_CANDIDATE_POOLS)) deps.instances.prefetchCandidates?.(pool.name);
 }
 
 export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {

@@ -50,11 +50,11 @@ export class CachingPoolStore implements PoolStore {
    * it takes within `ttlMs` of it (the request that started the instance waits for its
    * port, so comes at once) find their pool cached. Returns how many were cached.
    */
-  async prime(): Promise<number> {
+  async prime(): Promise<Pool[]> {
     const now = this.#clock.now();
     const pools = await this.#inner.listPools();
     for (const pool of pools) this.#cache.set(pool.name, { pool, until: now + this.#ttlMs });
-    return pools.length;
+    return pools;
   }
 
   async putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }> {
