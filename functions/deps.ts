@@ -53,12 +53,14 @@ export function getWorkerDeps(): Promise<WorkerDeps> {
  * channels and pool ready. Started right after the entry
  * point is imported, off the import itself; a request that arrives first awaits the same
  * promises, so nothing is built twice. A failure (no credentials, a store unreachable) is
- * only logged: the request path builds and reports the same things itself.
+ * only logged: the request path builds and reports the same things itself. `beforeCalls`
+ * runs once the modules are loaded, before the first call.
  */
-export function warmUp(): Promise<void> {
+export function warmUp(beforeCalls: () => Promise<void> | void = () => undefined): Promise<void> {
   return getApiDeps()
     .then(() => getClients())
     .then(async ({ compose, clients }) => {
+      await beforeCalls();
       await compose.warmClients(clients, getConfig());
       await compose.warmApiDeps(await getApiDeps());
     })

@@ -174,25 +174,30 @@ function enterDomainOnce(): void {
 let warming: Promise<boolean> | null = null;
 /**
  * The API functions' routes and modules, and the claim path's dependencies and first
- * calls (deps.ts); true when the API handlers were built (the configuration loaded).
+ * calls (deps.ts); true when the API handlers were built (the configuration loaded). The
+ * domain is entered once the modules are loaded (their loading, thousands of promises,
+ * would otherwise pay for its async hooks) and before the first calls.
  */
-const warm = () =>
-  (warming ??=
-    (enterDomainOnce(),
-    Promise.all([
-      Promise.all(apiBuilders.map((b) => b())).then(
-        () => loadApi().then((m) => (m.warmBodySchemas(), true)),
-        (err: unknown) => {
-          try {
-            getLogger().warn('warm-up failed; the first request pays for it', {}, err);
-          } catch {
-            // No configuration: the first request reports it.
-          }
-          return false;
-        },
-      ),
-      warmUp(),
-    ]).then(([built]) => built)));
+function startWarmUp(): Promise<boolean> {
+  const built = Promise.all(apiBuilders.map((b) => b())).then(
+    () => true,
+    (err: unknown) => {
+      try {
+        getLogger().warn('warm-up failed; the first request pays for it', {}, err);
+      } catch {
+        // No configuration: the first request reports it.
+      }
+      return false;
+    },
+  );
+  const calls = warmUp(async () => {
+    if (!(await built)) return;
+    enterDomainOnce();
+    (await loadApi()).warmBodySchemas();
+  });
+  return Promise.all([built, calls]).then(([ok]) => ok);
+}
+const warm = () => (warming ??= startWarmUp());
 // Off the import: starts once the importer's own work is done (or when the server listens).
 setImmediate(() => void warm());
 deferListenUntilWarm();
