@@ -161,9 +161,9 @@ function claimTokenForWarmUp(): string | null | undefined {
  * functions-framework runs each HTTP request in a domain with an error listener
  * (build/src/function_wrappers.js, wrapHttpFunction). The first domain enables Node's
  * domain async hooks for the whole process, for good, and entering one with an error
- * listener switches the process's uncaught-exception capture: done once here, first, so
- * that the warm-up runs (and V8 optimises its code) as requests will, and the first
- * request does not pay for it.
+ * listener switches the process's uncaught-exception capture: done once here, before the
+ * warm-up's calls, so that they run (and V8 optimises their code) as requests will, and
+ * the first request does not pay for it.
  */
 function enterDomainOnce(): void {
   const d = createDomain();
