@@ -19,7 +19,7 @@ import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
 import { FirestoreSizingStore } from '../shared/adapters/firestore-sizing-store.js';
 import { PubSubPublisher } from '../shared/adapters/pubsub-publisher.js';
 import { systemClock } from '../shared/adapters/system-clock.js';
-import { assertCredentials, warmFirestore, warmPubSub } from '../shared/adapters/client-warm-up.js';
+import { assertCredentials, warmFirestore, warmFirestoreCodecs, warmPubSub } from '../shared/adapters/client-warm-up.js';
 import type { ApiDeps } from '../shared/services/deps.js';
 import type { ReconcileDeps } from '../shared/services/reconcile.js';
 import type { TeardownDeps } from '../shared/services/teardown.js';
@@ -46,7 +46,25 @@ export function createClients(c: Config, logger: Logger): Clients {
  */
 export async function warmClients(clients: Clients, c: Config): Promise<void> {
   if (!c.firestoreEmulatorHost || !c.pubsubEmulatorHost) await assertCredentials();
-  await Promise.all([warmFirestore(clients.firestore, 'instances'), warmPubSub(clients.pubsub)]);
+  await Promise.all([
+    warmFirestore(clients.firestore, 'instances').then(() => warmFirestoreCodecs(clients.firestore, 'instances')),
+    warmPubSub(clients.pubsub),
+  ]);
+}
+
+/** At most this many pools have their candidates read by the warm-up (one query each). */
+const WARM_UP_CANDIDATE_POOLS = 8;
+
+/**
+ * Reads the pools into the claim path's cache (CachingPoolStore.prime: one read per
+ * pool), and starts the candidate read of the first few enabled ones (one query each,
+ * kept for the claims of the next second), after warmClients: the request that started
+ * the instance waits for its port, so it comes at once and finds both cached.
+ */
+export async function warmApiDeps(deps: ApiDeps): Promise<void> {
+  if (!(deps.claimPools instanceof CachingPoolStore)) return;
+  const pools = await deps.claimPools.prime();
+  for (const pool of pools.filter((p) => p.spec.enabled).slice(0, WARM_UP_CANDIDATE_POOLS)) deps.instances.prefetchCandidates?.(pool.name);
 }
 
 export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {

@@ -47,16 +47,23 @@ export function getWorkerDeps(): Promise<WorkerDeps> {
 /**
  * Prepares the claim path ahead of the first request: imports its modules, builds its
  * dependencies, then makes the claim's first calls (compose.ts warmClients: the candidate
- * query, a transaction whose commit writes nothing, the publisher's client), so that the
- * first claim finds its clients, protos and channels ready. Started right after the entry
+ * query, a transaction whose commit writes nothing, the publisher's client, the codecs of
+ * a served claim's messages) and reads the pools into the claim's pool cache
+ * (warmApiDeps: one read per pool), so that the first claim finds its clients, protos,
+ * channels and pool ready. Started right after the entry
  * point is imported, off the import itself; a request that arrives first awaits the same
  * promises, so nothing is built twice. A failure (no credentials, a store unreachable) is
- * only logged: the request path builds and reports the same things itself.
+ * only logged: the request path builds and reports the same things itself. `beforeCalls`
+ * runs once the modules are loaded, before the first call.
  */
-export function warmUp(): Promise<void> {
+export function warmUp(beforeCalls: () => Promise<void> | void = () => undefined): Promise<void> {
   return getApiDeps()
     .then(() => getClients())
-    .then(({ compose, clients }) => compose.warmClients(clients, getConfig()))
+    .then(async ({ compose, clients }) => {
+      await beforeCalls();
+      await compose.warmClients(clients, getConfig());
+      await compose.warmApiDeps(await getApiDeps());
+    })
     .then(
       () => undefined,
       (err: unknown) => {

@@ -14,6 +14,7 @@
  * Compute Engine or the reconcile code), and the API path is warmed up in the background
  * right after the import (deps.ts warmUp).
  */
+import { create as createDomain } from 'node:domain';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
@@ -21,6 +22,7 @@ import { cloudEvent, http, type CloudEvent, type Request, type Response } from '
 import { buildTokenSet, type TokenSet } from '../shared/auth.js';
 import { guardBodies } from './http/body-guard.js';
 import { installJsonFinalHandler } from './http/json-final-handler.js';
+import { plainClaimToken, serveWarmUpRequests, warmUpRequests } from './http/warm-up-requests.js';
 import type { ApiKind, ApiSettings } from './http/api.js';
 import { configReady, getApiDeps, getConfig, getLogger, getWorkerDeps, loadConfigModule, warmUp } from './deps.js';
 
@@ -94,7 +96,7 @@ cloudEvent(
   lazyEvent((m) => m.teardownHandler(getWorkerDeps, getLogger)),
 );
 
-/** The longest an API function holds its port closed while its claim path is built. */
+/** The longest an API function holds its port closed while its claim path is built and run once. */
 const WARM_UP_BOUND_MS = 10_000;
 
 /**
@@ -105,9 +107,13 @@ const WARM_UP_BOUND_MS = 10_000;
  * the container has started and is ready to accept traffic":
  * https://cloud.google.com/run/docs/configuring/healthchecks, and the ingress container
  * must listen on its port: https://cloud.google.com/run/docs/container-contract), so the
- * first claim does not wait on module loading or on its clients' first calls. functions-framework builds its server with `getServer` (looked up on
- * its module's exports at call time, as body-guard.ts relies on too) and calls `listen`
- * on it right away; that `listen` is deferred here.
+ * first claim does not wait on module loading or on its clients' first calls. Before it
+ * listens on its port the server answers a few requests of its own on a private loopback
+ * port (http/warm-up-requests.ts: a path no route serves, nothing read, written or
+ * logged), so the first claim does not run the request path for the first time either.
+ * functions-framework builds its server with `getServer` (looked up on its module's
+ * exports at call time, as body-guard.ts relies on too) and calls `listen` on it right
+ * away; that `listen` is deferred here.
  */
 function deferListenUntilWarm(): void {
   const require = createRequire(import.meta.url);
@@ -120,31 +126,78 @@ function deferListenUntilWarm(): void {
     if (!apiFunctions.has(fn as object)) return server;
     const listen = server.listen.bind(server) as (...args: unknown[]) => Server;
     server.listen = ((...args: unknown[]) => {
+      const started = performance.now();
       let bound: ReturnType<typeof setTimeout> | undefined;
-      const cap = new Promise<void>((resolve) => (bound = setTimeout(resolve, WARM_UP_BOUND_MS)));
-      void Promise.race([warm(), cap]).then(() => {
-        clearTimeout(bound);
-        listen(...args);
-      });
+      const cap = new Promise<boolean>((resolve) => (bound = setTimeout(() => resolve(false), WARM_UP_BOUND_MS)));
+      void Promise.race([warm(), cap])
+        .then((ready) => {
+          clearTimeout(bound);
+          const left = WARM_UP_BOUND_MS - (performance.now() - started);
+          const token = ready && left > 0 ? claimTokenForWarmUp() : undefined;
+          return token === undefined ? undefined : serveWarmUpRequests(server, listen, warmUpRequests(token), left);
+        })
+        .catch(() => undefined)
+        .then(() => listen(...args));
       return server;
     }) as Server['listen'];
     return server;
   };
 }
 
-let warming: Promise<void> | null = null;
-/** The API functions' routes and modules, and the claim path's dependencies and first calls (deps.ts). */
-const warm = () =>
-  (warming ??= Promise.all([
-    Promise.all(apiBuilders.map((b) => b())).catch((err: unknown) => {
+/**
+ * A claim token the warm-up's requests can present (null: they carry no body); undefined
+ * when the configuration does not load (then requests would only report it: none is made).
+ */
+function claimTokenForWarmUp(): string | null | undefined {
+  try {
+    const s = settings();
+    return plainClaimToken(s.claimTokens, buildTokenSet(s.claimTokens, s.adminTokens));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * functions-framework runs each HTTP request in a domain with an error listener
+ * (build/src/function_wrappers.js, wrapHttpFunction). The first domain enables Node's
+ * domain async hooks for the whole process, for good, and entering one with an error
+ * listener switches the process's uncaught-exception capture: done once here, before the
+ * warm-up's calls, so that they run (and V8 optimises their code) as requests will, and
+ * the first request does not pay for it.
+ */
+function enterDomainOnce(): void {
+  const d = createDomain();
+  d.on('error', () => undefined);
+  d.run(() => undefined);
+}
+
+let warming: Promise<boolean> | null = null;
+/**
+ * The API functions' routes and modules, and the claim path's dependencies and first
+ * calls (deps.ts); true when the API handlers were built (the configuration loaded). The
+ * domain is entered once the modules are loaded (their loading, thousands of promises,
+ * would otherwise pay for its async hooks) and before the first calls.
+ */
+function startWarmUp(): Promise<boolean> {
+  const built = Promise.all(apiBuilders.map((b) => b())).then(
+    () => true,
+    (err: unknown) => {
       try {
         getLogger().warn('warm-up failed; the first request pays for it', {}, err);
       } catch {
         // No configuration: the first request reports it.
       }
-    }),
-    warmUp(),
-  ]).then(() => undefined));
+      return false;
+    },
+  );
+  const calls = warmUp(async () => {
+    if (!(await built)) return;
+    enterDomainOnce();
+    (await loadApi()).warmBodySchemas();
+  });
+  return Promise.all([built, calls]).then(([ok]) => ok);
+}
+const warm = () => (warming ??= startWarmUp());
 // Off the import: starts once the importer's own work is done (or when the server listens).
 setImmediate(() => void warm());
 deferListenUntilWarm();

@@ -17,6 +17,8 @@ import { openapiRoutes } from './openapi-routes.js';
 
 installJsonFinalHandler();
 
+export { warmBodySchemas } from './routes.js';
+
 export interface ApiSettings {
   claimTokens: string[];
   adminTokens: string[];

@@ -45,6 +45,18 @@ export class CachingPoolStore implements PoolStore {
     return this.#inner.listPools();
   }
 
+  /**
+   * Reads every pool (one query) into the cache, as a new instance's warm-up: the claims
+   * it takes within `ttlMs` of it (the request that started the instance waits for its
+   * port, so comes at once) find their pool cached. Returns how many were cached.
+   */
+  async prime(): Promise<Pool[]> {
+    const now = this.#clock.now();
+    const pools = await this.#inner.listPools();
+    for (const pool of pools) this.#cache.set(pool.name, { pool, until: now + this.#ttlMs });
+    return pools;
+  }
+
   async putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }> {
     try {
       return await this.#inner.putPool(name, spec, now);

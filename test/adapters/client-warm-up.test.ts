@@ -9,7 +9,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import type { Firestore } from '@google-cloud/firestore';
 import { createFirestore } from '../../shared/adapters/firestore-client.js';
 import { FirestoreInstanceStore } from '../../shared/adapters/firestore-instance-store.js';
-import { warmFirestore, warmPubSub, WARM_UP_ID } from '../../shared/adapters/client-warm-up.js';
+import { warmFirestore, warmFirestoreCodecs, warmPublishCodecs, warmPubSub, WARM_UP_ID } from '../../shared/adapters/client-warm-up.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../local/firestore/emulator.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../local/pubsub/emulator.js';
 import { record } from '../support/builders.js';
@@ -79,7 +79,43 @@ describe('warmFirestore', () => {
   });
 });
 
+describe('warmFirestoreCodecs', () => {
+  it("finds the client's gRPC methods, makes no call, and the client serves claims after it", async () => {
+    await warmFirestore(db, 'd_instances');
+    calls.length = 0;
+    // 0 would mean the SDK's internals moved and the warm-up silently does nothing.
+    expect(await warmFirestoreCodecs(db, 'd_instances')).toBe(4);
+    expect(calls).toEqual([]);
+    expect(await snapshot('d_instances')).toEqual({});
+    const store = new FirestoreInstanceStore(db, { prefix: 'd_' });
+    await store.create(record({ pool: 'q', state: 'ready', at: 1_000, name: 'q-1' }));
+    const out = await store.claim({ pool: 'q', principal: 't', requestId: 'r1', assignee: null, labels: {}, count: 1, lifetimeSeconds: null, now: 2_000 });
+    expect(out.kind === 'claimed' && out.instances.map((i) => i.name)).toEqual(['q-1']);
+  });
+
+  it('does nothing on a client that has made no call yet', async () => {
+    const fresh = createFirestore({ projectId: PROJECT, emulatorHost: firestore.hostPort });
+    try {
+      expect(await warmFirestoreCodecs(fresh, 'e_instances')).toBe(0);
+    } finally {
+      await fresh.terminate();
+    }
+  });
+});
+
 describe('warmPubSub', () => {
+  it("encodes a publish on the publisher's own stub (found, as warmPubSub does), sending nothing", async () => {
+    const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: pubsubEmulator.hostPort, emulatorMode: true });
+    try {
+      const client = (await pubsub.getClientAsync_({ client: 'PublisherClient' })) as unknown as { initialize(): Promise<object> };
+      published.length = 0;
+      expect(warmPublishCodecs((await client.initialize()) as Parameters<typeof warmPublishCodecs>[0], 'projects/p/topics/t')).toBe(1);
+      expect(published).toEqual([]);
+    } finally {
+      await pubsub.close();
+    }
+  });
+
   it('builds and connects the publisher without publishing; a publish works after it', async () => {
     const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: pubsubEmulator.hostPort, emulatorMode: true });
     try {

@@ -31,6 +31,9 @@ const published: string[] = [];
 /** Firestore methods served, and those served before the function's port first accepted. */
 const firestoreCalls: string[] = [];
 let callsBeforeListen: string[] = [];
+/** What the process wrote on stdout (its log), and what it had written when its port first accepted. */
+let stdout = '';
+let stdoutBeforeListen = '';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -64,9 +67,10 @@ beforeAll(async () => {
         METADATA_SERVER_DETECTION: 'none',
         NODE_ENV: 'production',
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  child.stdout!.on('data', (d) => (stdout += String(d)));
   url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   firestoreCalls.length = 0;
@@ -78,6 +82,7 @@ beforeAll(async () => {
     );
     if (ok) {
       callsBeforeListen = seen;
+      stdoutBeforeListen = stdout;
       break;
     }
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('the function process did not start');
@@ -106,6 +111,10 @@ describe('the deployed entry point in its own process', () => {
     expect((await db.collection('instances').doc(WARM_UP_ID).get()).exists).toBe(false);
     const counts = await new FirestoreInstanceStore(db).countByState('entry');
     expect(counts.ready).toBe(12);
+  });
+
+  it('logs nothing while it warms up (its own requests included)', () => {
+    expect(stdoutBeforeListen).toBe('');
   });
 
   it('serves concurrent claims once listening, each machine once, then answers empty; refills are published', async () => {

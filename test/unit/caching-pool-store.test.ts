@@ -54,4 +54,26 @@ describe('CachingPoolStore', () => {
     expect((await cached.listPools())[0]!.spec.targetReady).toBe(4);
     expect((await cached.fresh.listPools())[0]!.spec.targetReady).toBe(4);
   });
+
+  it.each([
+    { case: 'prime caches every pool: a claim within the TTL reads nothing', after: POOL_CACHE_MS - 1, want: 3 },
+    { case: 'and what it cached expires like any entry', after: POOL_CACHE_MS, want: 7 },
+  ])('$case', async ({ after, want }) => {
+    const { clock, inner, cached } = setup();
+    await inner.putPool('a', spec({ targetReady: 3 }), clock.now());
+    await inner.putPool('b', spec({ targetReady: 3 }), clock.now());
+    expect((await cached.prime()).map((p) => p.name).sort()).toEqual(['a', 'b']);
+    await inner.putPool('a', spec({ targetReady: 7 }), clock.now()); // another process
+    await inner.putPool('b', spec({ targetReady: 7 }), clock.now());
+    clock.advance(after);
+    expect((await cached.getPool('a'))!.spec.targetReady).toBe(want);
+    expect((await cached.getPool('b'))!.spec.targetReady).toBe(want);
+  });
+
+  it('prime leaves a pool it did not find uncached', async () => {
+    const { clock, inner, cached } = setup();
+    expect(await cached.prime()).toEqual([]);
+    await inner.putPool('late', spec(), clock.now());
+    expect(await cached.getPool('late')).not.toBeNull();
+  });
 });
