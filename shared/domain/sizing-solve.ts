@@ -28,17 +28,17 @@ export interface Solution {
 const solutions = new WeakMap<DemandProfile, Map<string, Solution>>();
 
 /** Survival of the burst-size distribution: s[k] = P(B ≥ k) for k = 0..maxReady (s[0] = 1). */
-function burstSurvival(sizes: Record<string, number>, maxReady: number): { s: number[]; total: number; mean: number } {
+function burstSurvival(sizes: Record<string, number>, maxReady: number): { s: Float64Array; total: number; mean: number } {
   let total = 0;
   let mean = 0;
-  const at = new Array<number>(maxReady + 2).fill(0);
+  const at = new Float64Array(maxReady + 2);
   for (const [k, w] of Object.entries(sizes)) {
     const size = Number(k);
     total += w;
     mean += w * size;
     at[Math.min(size, maxReady + 1)] = (at[Math.min(size, maxReady + 1)] as number) + w;
   }
-  const s = new Array<number>(maxReady + 1).fill(0);
+  const s = new Float64Array(maxReady + 1);
   if (total === 0) return { s, total, mean: 0 };
   let above = total; // weight of sizes ≥ k
   for (let k = 0; k <= maxReady; k++) {
@@ -150,7 +150,7 @@ export function solve(p: DemandProfile, aim: number, maxReady: number, leadMs: n
 /** The per-slot holds of the aim's Lagrange threshold, and their predicted hit rate (sizing-threshold.ts). */
 function thresholdHolds(
   lambda: readonly number[],
-  s: readonly number[],
+  s: Float64Array,
   meanPeak: number,
   demand: number,
   aim: number,
@@ -163,5 +163,5 @@ function thresholdHolds(
     if (r > 0) fill += s[r] as number;
     gap[r] = Math.max(0, meanPeak - fill);
   }
-  return bisectedHolds({ lambda: new Float64Array(lambda), s: new Float64Array(s), gap, demand, aim, maxReady });
+  return bisectedHolds({ lambda: new Float64Array(lambda), s, gap, demand, aim, maxReady });
 }

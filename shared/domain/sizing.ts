@@ -167,6 +167,57 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   const minReady = Math.min(sizing.minReady, maxReady);
   const floor = Math.min(scheduleFloor(sizing.schedules, now), maxReady);
   const slot = hourOfWeek(now);
+  const lead = options.leadMs ?? 60_000;
+  const key: DecisionKey = {
+    served: h.served,
+    open: h.openBurst !== null,
+    slot,
+    slotAhead: hourOfWeek(now + lead),
+    floor,
+    lead,
+    mode: sizing.mode,
+    q: sizing.warmHitTarget,
+    targetReady: spec.targetReady,
+    maxSize: spec.maxSize,
+    minReady,
+    maxReady,
+  };
+  const last = decisions.get(h.profile);
+  if (last && sameKey(last.key, key)) return last.decision;
+  const decision = decide(h, spec, key);
+  // A pool sizing from recent bursts reads its minute counts and open burst too: not memoized.
+  if (decision.why.basis === 'profile') decisions.set(h.profile, { key, decision });
+  return decision;
+}
+
+/**
+ * Everything a decision reads besides the profile (the memo's key). A pass whose history
+ * holds the same profile object and the same key (the simulator's passes between two
+ * claims, within one hour) gets the same decision object back: do not mutate it.
+ */
+interface DecisionKey {
+  served: DemandHistory['served'];
+  open: boolean;
+  slot: number;
+  slotAhead: number;
+  floor: number;
+  lead: number;
+  mode: SizingSpec['mode'];
+  q: number;
+  targetReady: number;
+  maxSize: number;
+  minReady: number;
+  maxReady: number;
+}
+const decisions = new WeakMap<DemandProfile, { key: DecisionKey; decision: SizingDecision }>();
+const KEY_FIELDS = ['served', 'open', 'slot', 'slotAhead', 'floor', 'lead', 'mode', 'q', 'targetReady', 'maxSize', 'minReady', 'maxReady'] as const;
+function sameKey(a: DecisionKey, b: DecisionKey): boolean {
+  return KEY_FIELDS.every((k) => a[k] === b[k]);
+}
+
+function decide(h: DemandHistory, spec: SizingInputs, key: DecisionKey): SizingDecision {
+  const { sizing } = spec;
+  const { slot, floor, minReady, maxReady } = key;
   const seen = h.served.warm + h.served.cold;
   const observed = seen > 0 ? h.served.warm / seen : null;
   const stats = statsOf(h.profile);
@@ -194,10 +245,8 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   }
 
   // The aim: the target, calibrated by how often the pool really missed against the model.
-  const q = sizing.warmHitTarget;
-  const lead = options.leadMs ?? 60_000;
+  const { q, lead, slotAhead } = key;
   const { aim, rho, sol } = aimedSolve(h, q, maxReady, lead);
-  const slotAhead = hourOfWeek(now + lead);
   let unbounded = Math.max(sol.perSlot[slot] as number, sol.perSlot[slotAhead] as number);
   const lambdaNow = Math.max(sol.lambda[slot] as number, sol.lambda[slotAhead] as number);
   // A burst in progress is demand now: keep at least what the model holds for its slot.
