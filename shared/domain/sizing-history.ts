@@ -168,8 +168,12 @@ export function rollHistory(h: DemandHistory, now: number): DemandHistory {
     const minuteNow = Math.floor(now / MINUTE_MS) * MINUTE_MS;
     const shift = Math.round((minuteNow - next.minuteStart) / MINUTE_MS);
     if (shift > 0) {
+      // The last RECENT_MINUTES of the counts followed by `shift` empty minutes (passes ask every minute: no spreads).
       const pad = Math.min(shift, RECENT_MINUTES);
-      const minutes = [...next.minutes, ...new Array<number>(pad).fill(0)].slice(-RECENT_MINUTES);
+      const old = next.minutes;
+      const keep = Math.min(old.length, RECENT_MINUTES - pad);
+      const minutes = old.slice(old.length - keep);
+      for (let i = 0; i < pad; i++) minutes.push(0);
       next = { ...next, minuteStart: minuteNow, minutes };
     }
   }
@@ -218,10 +222,12 @@ function extendBurst(open: DemandHistory['openBurst'], now: number, count: numbe
   const longest = Math.max(...PEAK_WINDOWS_S) * 1000;
   const recent = open === null ? [] : open.recent.filter((t) => now - t < longest);
   for (let i = 0; i < count && recent.length < MAX_OPEN_CLAIM_TIMES; i++) recent.push(now);
-  const peaks = PEAK_WINDOWS_S.map((w, i) => {
-    const inWindow = recent.filter((t) => now - t < w * 1000).length;
-    return Math.max(open?.peaks[i] ?? 0, inWindow);
-  });
+  // Claims within each window, counted in one pass over the claim times.
+  const inWindow = new Array<number>(PEAK_WINDOWS_S.length).fill(0);
+  for (const t of recent) {
+    for (let i = 0; i < PEAK_WINDOWS_S.length; i++) if (now - t < (PEAK_WINDOWS_S[i] as number) * 1000) inWindow[i] = (inWindow[i] as number) + 1;
+  }
+  const peaks = inWindow.map((c, i) => Math.max(open?.peaks[i] ?? 0, c));
   return { startedAt: open?.startedAt ?? now, lastAt: now, size: (open?.size ?? 0) + count, peaks, recent };
 }
 

@@ -4,6 +4,7 @@
  * over the slots' marginal values), cached per profile object.
  */
 import { peaksFor, zeros, type DemandProfile } from './sizing-history.js';
+import { bisectedHolds } from './sizing-threshold.js';
 
 /** Hours of pseudo-observation the same hour on the same kind of day borrows from the pool's overall rate. */
 const SHRINK_HOURS = 1;
@@ -27,17 +28,17 @@ export interface Solution {
 const solutions = new WeakMap<DemandProfile, Map<string, Solution>>();
 
 /** Survival of the burst-size distribution: s[k] = P(B ≥ k) for k = 0..maxReady (s[0] = 1). */
-function burstSurvival(sizes: Record<string, number>, maxReady: number): { s: number[]; total: number; mean: number } {
+function burstSurvival(sizes: Record<string, number>, maxReady: number): { s: Float64Array; total: number; mean: number } {
   let total = 0;
   let mean = 0;
-  const at = new Array<number>(maxReady + 2).fill(0);
+  const at = new Float64Array(maxReady + 2);
   for (const [k, w] of Object.entries(sizes)) {
     const size = Number(k);
     total += w;
     mean += w * size;
     at[Math.min(size, maxReady + 1)] = (at[Math.min(size, maxReady + 1)] as number) + w;
   }
-  const s = new Array<number>(maxReady + 1).fill(0);
+  const s = new Float64Array(maxReady + 1);
   if (total === 0) return { s, total, mean: 0 };
   let above = total; // weight of sizes ≥ k
   for (let k = 0; k <= maxReady; k++) {
@@ -47,30 +48,31 @@ function burstSurvival(sizes: Record<string, number>, maxReady: number): { s: nu
   return { s, total, mean: mean / total };
 }
 
-const quantileCache = new WeakMap<Record<string, number>, Map<number, number | null>>();
+/** A histogram sorted by size, with its total: computed once per histogram object (histograms are replaced, never mutated). */
+const sortedCache = new WeakMap<Record<string, number>, { sizes: number[]; weights: number[]; total: number }>();
 
-export function quantile(sizes: Record<string, number>, q: number): number | null {
-  let byQ = quantileCache.get(sizes);
-  if (!byQ) {
-    byQ = new Map();
-    quantileCache.set(sizes, byQ);
+function sorted(hist: Record<string, number>): { sizes: number[]; weights: number[]; total: number } {
+  let out = sortedCache.get(hist);
+  if (!out) {
+    const entries = Object.entries(hist)
+      .map(([k, w]) => [Number(k), w] as const)
+      .sort((a, b) => a[0] - b[0]);
+    out = { sizes: entries.map((e) => e[0]), weights: entries.map((e) => e[1]), total: entries.reduce((t, [, w]) => t + w, 0) };
+    sortedCache.set(hist, out);
   }
-  if (!byQ.has(q)) byQ.set(q, quantileUncached(sizes, q));
-  return byQ.get(q) as number | null;
+  return out;
 }
 
-function quantileUncached(sizes: Record<string, number>, q: number): number | null {
-  const entries = Object.entries(sizes)
-    .map(([k, w]) => [Number(k), w] as const)
-    .sort((a, b) => a[0] - b[0]);
-  const total = entries.reduce((t, [, w]) => t + w, 0);
+/** The smallest size whose cumulative weight reaches q of the total; null for an empty histogram. */
+export function quantile(hist: Record<string, number>, q: number): number | null {
+  const { sizes, weights, total } = sorted(hist);
   if (total === 0) return null;
   let acc = 0;
-  for (const [k, w] of entries) {
-    acc += w;
-    if (acc >= q * total - 1e-9) return k;
+  for (let i = 0; i < sizes.length; i++) {
+    acc += weights[i] as number;
+    if (acc >= q * total - 1e-9) return sizes[i] as number;
   }
-  return entries.at(-1)![0];
+  return sizes.at(-1) as number;
 }
 
 /**
@@ -78,6 +80,17 @@ function quantileUncached(sizes: Record<string, number>, q: number): number | nu
  * weekends), which is shrunk towards the pool's overall rate.
  */
 function slotRates(p: DemandProfile): number[] {
+  // Closing a burst replaces the profile but keeps its hourly arrays: the rates are cached on them.
+  const cached = ratesCache.get(p.bursts);
+  if (cached && cached.hours === p.hours) return cached.rates;
+  const rates = slotRatesUncached(p);
+  ratesCache.set(p.bursts, { hours: p.hours, rates });
+  return rates;
+}
+
+const ratesCache = new WeakMap<readonly number[], { hours: readonly number[]; rates: number[] }>();
+
+function slotRatesUncached(p: DemandProfile): number[] {
   const totalHours = p.hours.reduce((a, b) => a + b, 0);
   const totalBursts = p.bursts.reduce((a, b) => a + b, 0);
   const overall = totalHours > 0 ? totalBursts / totalHours : 0;
@@ -112,64 +125,17 @@ export function solve(p: DemandProfile, aim: number, maxReady: number, leadMs: n
   // P meets R ready machines and about (P − R)+ of its jobs wait (the rest are refilled in time).
   const { s, total, mean: meanPeak } = burstSurvival(peaks, maxReady);
   const meanSize = Math.max(meanPeak, burstSurvival(p.burstSizes, 0).mean);
-  // fill[r] = E[min(r, P)] = Σ_{k=1..r} P(P ≥ k)
-  const fill = new Array<number>(maxReady + 1).fill(0);
-  for (let r = 1; r <= maxReady; r++) fill[r] = (fill[r - 1] as number) + (s[r] as number);
   const demand = lambda.reduce((a, l) => a + l, 0) * meanSize;
-  /**
-   * Per slot, the largest r with l · s[r] ≥ μ (s is non-increasing), and the hit rate those
-   * holds give. Holds fall as μ grows, so holds known at a smaller and a larger μ bound the
-   * search (the same answers as searching [0, maxReady], in fewer steps: the bisection
-   * below evaluates 40 values of μ per solve).
-   */
-  const evaluate = (mu: number, atLeast: readonly number[] | null, atMost: readonly number[] | null): { hit: number; holds: number[] } => {
-    const holds = new Array<number>(lambda.length);
-    let missed = 0;
-    for (let i = 0; i < lambda.length; i++) {
-      const l = lambda[i] as number;
-      let lo = 0;
-      if (l > 0) {
-        lo = atLeast ? (atLeast[i] as number) : 0;
-        let hi = atMost ? (atMost[i] as number) : maxReady;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          if (l * (s[mid] as number) >= mu) lo = mid;
-          else hi = mid - 1;
-        }
-      }
-      holds[i] = lo;
-      missed += l * Math.max(0, meanPeak - (fill[lo] as number));
-    }
-    return { hit: demand <= 0 ? 1 : 1 - missed / demand, holds };
-  };
   let perSlot: number[];
   let predicted: number;
   if (total === 0 || demand <= 0) {
     perSlot = zeros();
     predicted = 1;
   } else {
-    // Bisect log μ: hit rate falls as μ grows; keep the largest μ that still reaches the aim.
-    const maxL = Math.max(...lambda);
-    let lo = Math.log(maxL * 1e-9); // reaches (nearly) everything
-    let hi = Math.log(maxL * 1.000001); // holds (nearly) nothing
-    let atLo = evaluate(Math.exp(lo), null, null);
-    if (atLo.hit < aim) hi = lo;
-    let atHi = hi === lo ? atLo : evaluate(Math.exp(hi), null, null);
-    for (let i = 0; i < 40 && hi - lo > 1e-6; i++) {
-      const mid = (lo + hi) / 2;
-      const mu = Math.exp(mid);
-      const bracketed = Math.exp(lo) <= mu && mu <= Math.exp(hi);
-      const at = evaluate(mu, bracketed ? atHi.holds : null, bracketed ? atLo.holds : null);
-      if (at.hit >= aim) {
-        lo = mid;
-        atLo = at;
-      } else {
-        hi = mid;
-        atHi = at;
-      }
-    }
-    perSlot = atLo.holds;
-    predicted = atLo.hit;
+    const at = thresholdHolds(lambda, s, meanPeak, demand, aim, maxReady);
+    perSlot = new Array<number>(at.holds.length);
+    for (let i = 0; i < at.holds.length; i++) perSlot[i] = at.holds[i] as number;
+    predicted = at.hit;
   }
   const sol = { perSlot, lambda, predicted, aimed: aim };
   if (!byKey) {
@@ -179,4 +145,23 @@ export function solve(p: DemandProfile, aim: number, maxReady: number, leadMs: n
   if (byKey.size > 64) byKey.clear();
   byKey.set(key, sol);
   return sol;
+}
+
+/** The per-slot holds of the aim's Lagrange threshold, and their predicted hit rate (sizing-threshold.ts). */
+function thresholdHolds(
+  lambda: readonly number[],
+  s: Float64Array,
+  meanPeak: number,
+  demand: number,
+  aim: number,
+  maxReady: number,
+): { hit: number; holds: Int32Array } {
+  // gap[r] = (E[P] − E[min(r, P)])+, with E[min(r, P)] = Σ_{k=1..r} P(P ≥ k): a burst's jobs that wait with r ready.
+  const gap = new Float64Array(maxReady + 1);
+  let fill = 0;
+  for (let r = 0; r <= maxReady; r++) {
+    if (r > 0) fill += s[r] as number;
+    gap[r] = Math.max(0, meanPeak - fill);
+  }
+  return bisectedHolds({ lambda: new Float64Array(lambda), s, gap, demand, aim, maxReady });
 }

@@ -28,7 +28,7 @@
  */
 import { hourOfWeek, peaksFor, nearestWindow, rollHistory, sumOf, type DemandHistory, type DemandProfile } from './sizing-history.js';
 import { scheduleFloor, type SizingSchedule } from './sizing-schedule.js';
-import { quantile, solve } from './sizing-solve.js';
+import { quantile, solve, type Solution } from './sizing-solve.js';
 
 export * from './sizing-history.js';
 export * from './sizing-schedule.js';
@@ -118,15 +118,42 @@ export function calibratedAim(q: number, served: { predicted: number; scored?: n
   return { aim, rho: Number(rho.toFixed(3)) };
 }
 
-/** A profile's total hours and bursts, cached on it (profiles are replaced, never mutated; the simulator asks every pass). */
-const profileTotals = new WeakMap<DemandProfile, { hours: number; bursts: number }>();
-function totalsOf(p: DemandProfile): { hours: number; bursts: number } {
-  let t = profileTotals.get(p);
+/** A profile's totals and burst-size quantiles, cached on it (profiles are replaced, never mutated; the simulator asks every pass). */
+const profileStats = new WeakMap<DemandProfile, { hours: number; bursts: number; p50: number | null; p90: number | null; max: number | null }>();
+function statsOf(p: DemandProfile): { hours: number; bursts: number; p50: number | null; p90: number | null; max: number | null } {
+  let t = profileStats.get(p);
   if (!t) {
-    t = { hours: p.hours.reduce((a, b) => a + b, 0), bursts: sumOf(p.bursts) };
-    profileTotals.set(p, t);
+    t = { hours: sumOf(p.hours), bursts: sumOf(p.bursts), p50: quantile(p.burstSizes, 0.5), p90: quantile(p.burstSizes, 0.9), max: quantile(p.burstSizes, 1) };
+    profileStats.set(p, t);
   }
   return t;
+}
+
+/** The aim and the solve a demand decision reads, for one profile, tallies, target, bound and lead. */
+interface Aimed {
+  served: DemandHistory['served'];
+  q: number;
+  maxReady: number;
+  lead: number;
+  aim: number;
+  rho: number;
+  sol: Solution;
+}
+
+/**
+ * The last aim and solve per profile object. Profiles and tallies are replaced, never
+ * mutated, so a pass whose history holds the same profile and tallies (the simulator's
+ * passes between two claims; never a history read back from the store) reuses them: the
+ * entry is keyed on every input they read.
+ */
+const aimed = new WeakMap<DemandProfile, Aimed>();
+function aimedSolve(h: DemandHistory, q: number, maxReady: number, lead: number): Aimed {
+  const m = aimed.get(h.profile);
+  if (m && m.served === h.served && m.q === q && m.maxReady === maxReady && m.lead === lead) return m;
+  const { aim, rho } = calibratedAim(q, h.served);
+  const next: Aimed = { served: h.served, q, maxReady, lead, aim, rho, sol: solve(h.profile, aim, maxReady, lead) };
+  aimed.set(h.profile, next);
+  return next;
 }
 
 /**
@@ -140,16 +167,67 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   const minReady = Math.min(sizing.minReady, maxReady);
   const floor = Math.min(scheduleFloor(sizing.schedules, now), maxReady);
   const slot = hourOfWeek(now);
+  const lead = options.leadMs ?? 60_000;
+  const key: DecisionKey = {
+    served: h.served,
+    open: h.openBurst !== null,
+    slot,
+    slotAhead: hourOfWeek(now + lead),
+    floor,
+    lead,
+    mode: sizing.mode,
+    q: sizing.warmHitTarget,
+    targetReady: spec.targetReady,
+    maxSize: spec.maxSize,
+    minReady,
+    maxReady,
+  };
+  const last = decisions.get(h.profile);
+  if (last && sameKey(last.key, key)) return last.decision;
+  const decision = decide(h, spec, key);
+  // A pool sizing from recent bursts reads its minute counts and open burst too: not memoized.
+  if (decision.why.basis === 'profile') decisions.set(h.profile, { key, decision });
+  return decision;
+}
+
+/**
+ * Everything a decision reads besides the profile (the memo's key). A pass whose history
+ * holds the same profile object and the same key (the simulator's passes between two
+ * claims, within one hour) gets the same decision object back: do not mutate it.
+ */
+interface DecisionKey {
+  served: DemandHistory['served'];
+  open: boolean;
+  slot: number;
+  slotAhead: number;
+  floor: number;
+  lead: number;
+  mode: SizingSpec['mode'];
+  q: number;
+  targetReady: number;
+  maxSize: number;
+  minReady: number;
+  maxReady: number;
+}
+const decisions = new WeakMap<DemandProfile, { key: DecisionKey; decision: SizingDecision }>();
+const KEY_FIELDS = ['served', 'open', 'slot', 'slotAhead', 'floor', 'lead', 'mode', 'q', 'targetReady', 'maxSize', 'minReady', 'maxReady'] as const;
+function sameKey(a: DecisionKey, b: DecisionKey): boolean {
+  return KEY_FIELDS.every((k) => a[k] === b[k]);
+}
+
+function decide(h: DemandHistory, spec: SizingInputs, key: DecisionKey): SizingDecision {
+  const { sizing } = spec;
+  const { slot, floor, minReady, maxReady } = key;
   const seen = h.served.warm + h.served.cold;
   const observed = seen > 0 ? h.served.warm / seen : null;
-  const historyHours = totalsOf(h.profile).hours;
+  const stats = statsOf(h.profile);
   const why: SizingDecision['why'] = {
     slot,
     burstsPerHour: null,
-    burstSizeP50: quantile(h.profile.burstSizes, 0.5),
-    burstSizeP90: quantile(h.profile.burstSizes, 0.9),
-    burstSizeMax: quantile(h.profile.burstSizes, 1),
-    historyHours,
+    burstSizeP50: stats.p50,
+    burstSizeP90: stats.p90,
+    burstSizeMax: stats.max,
+    historyHours: stats.hours,
     aimedHitRate: null,
     missRatio: null,
     predictedHitRate: null,
@@ -167,11 +245,8 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   }
 
   // The aim: the target, calibrated by how often the pool really missed against the model.
-  const q = sizing.warmHitTarget;
-  const { aim, rho } = calibratedAim(q, h.served);
-  const lead = options.leadMs ?? 60_000;
-  const sol = solve(h.profile, aim, maxReady, lead);
-  const slotAhead = hourOfWeek(now + lead);
+  const { q, lead, slotAhead } = key;
+  const { aim, rho, sol } = aimedSolve(h, q, maxReady, lead);
   let unbounded = Math.max(sol.perSlot[slot] as number, sol.perSlot[slotAhead] as number);
   const lambdaNow = Math.max(sol.lambda[slot] as number, sol.lambda[slotAhead] as number);
   // A burst in progress is demand now: keep at least what the model holds for its slot.
@@ -179,7 +254,7 @@ export function sizingTarget(history: DemandHistory, spec: SizingInputs, now: nu
   // Cold start: no finished hour with claims in the profile yet, but claims in the last
   // RECENT_MINUTES. Hold what the recent bursts needed within one lead time.
   let basis: SizingDecision['why']['basis'] = 'profile';
-  if (totalsOf(h.profile).bursts === 0 && sumOf(h.minutes) > 0) {
+  if (stats.bursts === 0 && sumOf(h.minutes) > 0) {
     const seenPeak = quantile(peaksFor(h.profile, lead), aim) ?? 0;
     const openPeak = h.openBurst ? (h.openBurst.peaks[nearestWindow(lead)] ?? h.openBurst.size) : 0;
     unbounded = Math.max(unbounded, Math.min(maxReady, Math.max(seenPeak, openPeak)));

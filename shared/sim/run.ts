@@ -3,11 +3,11 @@
  * pool (a default one, or a pool's own spec), the boot model, and the side-by-side report.
  */
 import { fixedTargetReady, poolSpecSchema, type PoolSpec } from '../domain/pool-spec.js';
-import { simulate } from './engine.js';
+import { simulate, type SimOptions } from './engine.js';
 import { demandPolicy, fixedPolicy } from './policies.js';
 import { compareSizing, policyReport, startTiming, type PolicyTiming, type SizingReport } from './report.js';
 import { DEFAULT_BOOT_MODEL, type BootModel } from './rng.js';
-import type { Trace } from './trace.js';
+import { sliceTrace, type Trace } from './trace.js';
 
 /** A CI pool as the simulator assumes when none is given. */
 export const DEFAULT_SIM_SPEC: PoolSpec = poolSpecSchema.parse({
@@ -40,6 +40,12 @@ export interface RunOptions {
   timings?: Map<string, PolicyTiming>;
   /** Also run demand sizing with foresight of the whole trace (report.foresight). */
   foresight?: boolean;
+  /**
+   * Before the timed runs, replay this many days of the trace once under demand sizing and
+   * a fixed target, untimed (the JIT warm-up: the first run of code in a process is slower),
+   * and report that first replay's cost as trace.jitWarmUp. 0 or absent: none.
+   */
+  jitWarmUpDays?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -53,6 +59,7 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
   const measureFromMs = first + warmupDays * DAY_MS;
   const pricePerHour = o.pricePerHour ?? DEFAULT_PRICE_PER_HOUR;
   const sim = { spec, boot, seed: o.seed ?? 1, deleteS: 30, measureFromMs };
+  const jitWarmUp = o.jitWarmUpDays ? warmUp(trace, o.jitWarmUpDays, { ...sim, measureFromMs: first }) : undefined;
   const started = performance.now();
   const report = compareSizing(
     trace.jobs,
@@ -85,6 +92,21 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
     pricePerHour,
     policiesRun: report.policies.length,
     elapsedMs: Math.round(elapsedMs),
+    ...(jitWarmUp ? { jitWarmUp } : {}),
   };
   return report;
+}
+
+/** The untimed first replay (see RunOptions.jitWarmUpDays), and what it cost per simulated day. */
+function warmUp(trace: Trace, days: number, sim: SimOptions): { days: number; firstRunMsPerPolicyDay: Record<string, number> } {
+  const first = trace.jobs[0]?.startMs ?? 0;
+  const jobs = sliceTrace(trace.jobs, first, first + days * DAY_MS);
+  const span = Math.max(((jobs.at(-1)?.startMs ?? first) - first) / DAY_MS, 1 / 24);
+  const firstRunMsPerPolicyDay: Record<string, number> = {};
+  for (const p of [demandPolicy({ warmHitTarget: 0.95 }), fixedPolicy(8)]) {
+    const stop = startTiming();
+    simulate(jobs, p, sim);
+    firstRunMsPerPolicyDay[p.name] = Number((stop().wallMs / span).toFixed(2));
+  }
+  return { days: Number(span.toFixed(2)), firstRunMsPerPolicyDay };
 }

@@ -118,6 +118,68 @@ describe('sizingTarget', () => {
     expect(d.why.burstSizeMax).toBe(10);
   });
 
+  // One history object asked again and again (as the simulator does between claims): each
+  // answer must be the one a fresh copy of the history gets (no memo carried over wrongly).
+  it.each([
+    [
+      'the same pass twice',
+      [
+        [MON + 21 * DAY + 10 * H, {}],
+        [MON + 21 * DAY + 10 * H, {}],
+      ],
+    ],
+    [
+      'the clock moves to a quiet hour',
+      [
+        [MON + 21 * DAY + 10 * H, {}],
+        [MON + 21 * DAY + 22 * H, {}],
+      ],
+    ],
+    [
+      'the clock moves within an hour, then one lead time before the next',
+      [
+        [MON + 21 * DAY + 8 * H, {}],
+        [MON + 21 * DAY + 8 * H + 59 * 60_000 + 30_000, {}],
+      ],
+    ],
+    [
+      'another warm-hit target',
+      [
+        [MON + 21 * DAY + 10 * H, {}],
+        [MON + 21 * DAY + 10 * H, { warmHitTarget: 0.99 }],
+      ],
+    ],
+    [
+      'a tighter maxReady, then minReady',
+      [
+        [MON + 21 * DAY + 10 * H, {}],
+        [MON + 21 * DAY + 10 * H, { maxReady: 4 }],
+        [MON + 21 * DAY + 23 * H, { minReady: 5 }],
+      ],
+    ],
+    [
+      'a schedule floor starts matching',
+      [
+        [MON + 21 * DAY + 3 * H, {}],
+        [MON + 21 * DAY + 3 * H, { schedules: [{ cron: '* 3 * * *', minReady: 7 }] }],
+      ],
+    ],
+    [
+      'fixed mode after demand',
+      [
+        [MON + 21 * DAY + 10 * H, {}],
+        [MON + 21 * DAY + 10 * H, { mode: 'fixed' as const }],
+      ],
+    ],
+  ] as Array<[string, Array<[number, Partial<SizingInputs['sizing']>]>]>)('%s: the same decision as a fresh history', (_label, passes) => {
+    let h = officeHistory(3, 10);
+    for (const [now, over] of passes) {
+      h = rollHistory(h, now);
+      const fresh = sizingTarget(structuredClone(h), inputs(over), now, { leadMs: 45_000 });
+      expect(sizingTarget(h, inputs(over), now, { leadMs: 45_000 })).toEqual(fresh);
+    }
+  });
+
   it('holds more in busy hours than quiet ones and predicts the aimed hit rate', () => {
     const busy = sizingTarget(office, inputs(), MON + 21 * DAY + 12 * H);
     const quiet = sizingTarget(office, inputs(), MON + 21 * DAY + 22 * H);
