@@ -51,18 +51,27 @@ export type ParsedTokens = { ok: true; entries: TokenEntry[] } | { ok: false; pr
  * Parses configured token entries (one variable's list). Problems name the entry by its
  * position only, never by its text: it may be a secret.
  */
+/**
+ * One configured entry split into its name (null: unnamed, or not a valid name) and its
+ * secret (the token, or `sha256:<hex>`); `badName` when it reads as `NAME=…` with a name
+ * that is not one (and is not a hash).
+ */
+export function splitTokenEntry(raw: string): { name: string | null; secret: string; badName: boolean } {
+  const named = NAMED.exec(raw);
+  const name = named && PRINCIPAL_NAME.test(named[1]!) ? named[1]! : null;
+  return { name, secret: name === null ? raw : named![2]!, badName: named !== null && name === null && !raw.startsWith('sha256:') };
+}
+
 export function parseTokenEntries(entries: readonly string[]): ParsedTokens {
   const problems: string[] = [];
   const parsed: TokenEntry[] = [];
   entries.forEach((raw, i) => {
     const at = `entry ${i + 1}`;
-    const named = NAMED.exec(raw);
-    const name = named && PRINCIPAL_NAME.test(named[1]!) ? named[1]! : null;
-    if (named && name === null && !raw.startsWith('sha256:')) {
+    const { name, secret, badName } = splitTokenEntry(raw);
+    if (badName) {
       problems.push(`${at}: the name before "=" must be a letter then letters, digits, . _ - (at most 64 characters)`);
       return;
     }
-    const secret = name === null ? raw : named![2]!;
     if (name !== null && DERIVED_PRINCIPAL.test(name)) {
       problems.push(`${at}: names of the form token-<12 hex> are reserved for unnamed tokens`);
       return;

@@ -11,7 +11,7 @@
  */
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { identifyToken, type TokenSet } from '../../shared/auth.js';
+import { identifyToken, splitTokenEntry, type TokenSet } from '../../shared/auth.js';
 
 /** A path no route serves (routes have no underscore in their first segment). */
 export const WARM_UP_PATH = '/_warmer-warm-up';
@@ -39,16 +39,14 @@ export function warmUpRequests(claimToken: string | null): WarmUpRequest[] {
 }
 
 /**
- * A configured claim token in the clear (`TOKEN` or `NAME=TOKEN`; not `sha256:` entries),
- * checked against the token set the guard uses; null when every token is configured by
- * its hash.
+ * A configured claim token in the clear (`TOKEN` or `NAME=TOKEN`, split as shared/auth.ts
+ * splits them; not `sha256:` entries), checked against the token set the guard uses;
+ * null when every token is configured by its hash.
  */
 export function plainClaimToken(entries: readonly string[], tokens: TokenSet): string | null {
   for (const raw of entries) {
-    const eq = raw.indexOf('=');
-    for (const candidate of [raw, eq > 0 ? raw.slice(eq + 1) : null]) {
-      if (candidate && !candidate.startsWith('sha256:') && identifyToken(tokens, candidate) !== null) return candidate;
-    }
+    const { secret } = splitTokenEntry(raw);
+    if (!secret.startsWith('sha256:') && identifyToken(tokens, secret) !== null) return secret;
   }
   return null;
 }

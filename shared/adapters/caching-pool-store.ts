@@ -48,7 +48,7 @@ export class CachingPoolStore implements PoolStore {
   /**
    * Reads every pool (one query) into the cache, as a new instance's warm-up: the claims
    * it takes within `ttlMs` of it (the request that started the instance waits for its
-   * port, so comes at once) find their pool cached. Returns how many were cached.
+   * port, so comes at once) find their pool cached. Returns the pools it cached.
    */
   async prime(): Promise<Pool[]> {
     const now = this.#clock.now();
