@@ -21,6 +21,9 @@
  *               as Cloud Run sends it) against the warm claims after it; spawn to first answer against the
  *               hello's (bench/support/cold-start.ts).
  * `--latency-ms N` puts a proxy adding N ms one way in front of both emulators.
+ * `--functions-cpu C` gives the function processes of each instances configuration C cores in all, split
+ * equally (a CFS quota per process, bench/support/cpu-budget.ts), so that one and four instances get the
+ * same CPU and the emulator the rest; without it they share the machine's cores with the emulator.
  * `--json` prints one object.
  */
 import { Command } from 'commander';
@@ -37,6 +40,7 @@ import { buildDeployed } from './support/build.js';
 import { startLatencyProxy, type LatencyProxy } from './support/latency-proxy.js';
 import { measureColdStart, type ColdStartReport } from './support/cold-start.js';
 import { measureInstances } from './support/instances.js';
+import { openCpuBudgets, type CpuBudgets } from './support/cpu-budget.js';
 import { setFunctionNodeArgs, startFunction, type FunctionProcess } from './support/processes.js';
 
 const program = new Command()
@@ -46,12 +50,18 @@ const program = new Command()
   .option('--requests <n>', 'claims per warm level', (v) => Number(v), 200)
   .option('--only <list>', 'run only these scenarios (warm,idle,instances,coldStart), for investigation; the report then lacks the others')
   .option('--latency-ms <n>', 'one-way latency added to every emulator call', (v) => Number(v), 0)
-  .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 5)
+  .option('--idle-samples <n>', 'claims after an idle gap', (v) => Number(v), 15)
   .option('--node-args <flags>', 'extra Node.js flags for the function processes, for investigation (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p")', '')
   .option('--claimers <n>', 'concurrent claimers of the instances scenarios (at most 100)', (v) => Number(v), 64)
   .option('--rounds <n>', 'alternating rounds of one and of four instances the instances claims are split into', (v) => Number(v), 3)
   .option('--claims <n>', 'claims of the instances scenarios (64 claimers, pool kept at ~200 ready)', (v) => Number(v), 600)
-  .option('--cold-samples <n>', 'fresh processes (and imports of each kind) of the cold-start scenario', (v) => Number(v), 3)
+  .option(
+    '--functions-cpu <cores>',
+    'CPU the function processes of each instances configuration get in all (split equally between them; 0: unbudgeted)',
+    (v) => Number(v),
+    0,
+  )
+  .option('--cold-samples <n>', 'fresh processes (and imports of each kind) of the cold-start scenario', (v) => Number(v), 5)
   .option('--cold-cpu-prof <dir>', 'write a CPU profile of each cold-start claim process to this directory')
   .parse();
 const opts = program.opts<{
@@ -66,6 +76,7 @@ const opts = program.opts<{
   claimers: number;
   rounds: number;
   nodeArgs: string;
+  functionsCpu: number;
 }>();
 if (!(opts.claimers >= 1 && opts.claimers <= 100)) throw new Error('--claimers must be between 1 and 100 (the pool is kept at 200 ready)');
 if (!(opts.rounds >= 1)) throw new Error('--rounds must be at least 1');
@@ -202,6 +213,7 @@ async function main() {
     seedFloor(warmN * 3 + 100 + opts.idleSamples),
   ]);
   const children: FunctionProcess[] = [];
+  let budgets: CpuBudgets | null = null;
   const spawn = async (source: string, target: string) => {
     const f = await startFunction(source, target, env);
     children.push(f);
@@ -285,6 +297,10 @@ async function main() {
       if (failed.length > 0) throw new Error(`instances warm-up: ${failed.length} claims failed (${failed[0]!.status} ${failed[0]!.code})`);
     }
     // 64 claimers over 1, then over 4 instances, in alternating rounds (bench/support/instances.ts).
+    if (opts.functionsCpu > 0 && !skipInstances) {
+      budgets = openCpuBudgets();
+      if (!budgets) throw new Error('--functions-cpu needs root and a writable cgroup CPU controller (bench/support/cpu-budget.ts)');
+    }
     const { one: inst1, many: inst4 } = await measureInstances(
       {
         firestore,
@@ -297,6 +313,7 @@ async function main() {
         rounds: skipInstances ? 0 : opts.rounds,
         ready: READY,
         verbose: opts.nodeArgs !== '',
+        budget: budgets ? { budgets, totalCores: opts.functionsCpu } : null,
       },
       [one!, ...more],
     );
@@ -314,6 +331,8 @@ async function main() {
         commitsPerClaim: round(idleCalls.Commit / opts.idleSamples),
         readCallsPerClaim: round(idleCalls.reads / opts.idleSamples),
       },
+      // The function processes' CPU budget of the instances scenarios (bench/support/cpu-budget.ts).
+      cpuBudget: budgets ? { functionsCores: opts.functionsCpu, cgroup: budgets.kind, periodMs: budgets.periodMs } : null,
       instances1: inst1,
       instances4: {
         ...inst4,
@@ -373,6 +392,7 @@ async function main() {
     }
   } finally {
     await Promise.all(children.map((c) => c.stop()));
+    budgets?.close();
     await Promise.all(proxies.map((p) => p.close()));
     await pubsub.close();
     await db.terminate();

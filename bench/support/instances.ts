@@ -15,6 +15,7 @@
  */
 import type { FirestoreEmulator } from '../../local/firestore/emulator.js';
 import type { StoreStats } from '../../local/firestore/stats.js';
+import type { CpuBudgets } from './cpu-budget.js';
 import type { FunctionProcess } from './processes.js';
 
 export interface ClaimAnswer {
@@ -38,6 +39,11 @@ export interface InstancesSetup {
   ready: number;
   /** Prints each round's monotonic time window and per-process CPU on stderr (to split --cpu-prof profiles). */
   verbose: boolean;
+  /**
+   * CPU the function processes of a configuration get in all, split equally between them
+   * (one instance: all of it; four: a quarter each), or null: unbudgeted.
+   */
+  budget: { budgets: CpuBudgets; totalCores: number } | null;
 }
 
 interface Round {
@@ -53,6 +59,7 @@ interface Round {
   functionsCpuMs: number;
   functionsMainThreadCpuMs: number;
   benchCpuMs: number;
+  throttledMs: number;
   store: StoreStats;
 }
 
@@ -97,8 +104,12 @@ async function runRound(setup: InstancesSetup, procs: FunctionProcess[], pool: s
     functionsCpuMs: 0,
     functionsMainThreadCpuMs: 0,
     benchCpuMs: 0,
+    throttledMs: 0,
     store: setup.firestore.store.stats,
   };
+  const budget = setup.budget;
+  if (budget) procs.forEach((_, i) => budget.budgets.limit(i, budget.totalCores / procs.length));
+  const throttledBefore = budget ? procs.map((_, i) => budget.budgets.throttled(i).ms) : [];
   const countsBefore = setup.counts();
   const storeBefore = setup.firestore.store.stats;
   const cpuBefore = { bench: process.cpuUsage(), functions: procs.map((p) => p.cpuMs()), mainThreads: procs.map((p) => p.mainThreadCpuMs()) };
@@ -134,6 +145,7 @@ async function runRound(setup: InstancesSetup, procs: FunctionProcess[], pool: s
   }
   running = false;
   await topUp;
+  if (budget) r.throttledMs = procs.reduce((a, _, i) => a + budget.budgets.throttled(i).ms - throttledBefore[i]!, 0);
   r.served = served;
   r.functionsCpuMs = perProcess.reduce((a, b) => a + b, 0);
   r.functionsMainThreadCpuMs = perMainThread.reduce((a, b) => a + b, 0);
@@ -169,6 +181,8 @@ function summary(rounds: Round[]) {
     otherErrors: sum((r) => r.otherErrors),
     duplicates: names.length - new Set(names).size,
     cpu: {
+      /** Time the function processes spent throttled by their CPU budget, per claim (summed over processes). */
+      functionsThrottledMsPerClaim: perClaim(sum((r) => r.throttledMs)),
       functionsMsPerClaim: perClaim(functionsCpuMs),
       /** Of which on the processes' main threads (/proc/PID/schedstat); the rest is V8's GC and compiler threads and libuv's pool. */
       functionsMainThreadMsPerClaim: perClaim(sum((r) => r.functionsMainThreadCpuMs)),
@@ -201,6 +215,8 @@ export async function measureInstances(setup: InstancesSetup, procs: FunctionPro
   const one: Round[] = [];
   const many: Round[] = [];
   const perRound = Math.ceil(setup.claims / setup.rounds);
+  const budget = setup.budget;
+  if (budget) procs.forEach((p, i) => budget.budgets.attach(i, p.pid!));
   for (let i = 0; i < setup.rounds; i++) {
     const order = i % 2 === 0 ? (['one', 'many'] as const) : (['many', 'one'] as const);
     for (const which of order) {

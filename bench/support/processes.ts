@@ -14,6 +14,8 @@ const FF_MAIN = join(ROOT, 'node_modules/@google-cloud/functions-framework/build
 
 export interface FunctionProcess {
   url: string;
+  /** The process id (to put it in a CPU budget, bench/support/cpu-budget.ts). */
+  pid: number | undefined;
   /** When the process was spawned and when its port first accepted a connection (performance.now()). */
   spawnedAt: number;
   listeningAt: number;
@@ -104,6 +106,7 @@ export async function startFunction(
   }
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
     spawnedAt,
     listeningAt: performance.now(),
     cpuMs: () => processCpuMs(child.pid),
