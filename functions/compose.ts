@@ -13,7 +13,7 @@ import { FirestoreInstanceStore } from '../shared/adapters/firestore-instance-st
 import { FirestoreAssignmentStore } from '../shared/adapters/firestore-instance-queries.js';
 import { TcpProber } from '../shared/adapters/tcp-prober.js';
 import { FirestorePoolRuntimeStore } from '../shared/adapters/firestore-runtime-store.js';
-import { CachingPoolStore } from '../shared/adapters/caching-pool-store.js';
+import { CachingPoolStore, POOL_CACHE_MS, POOL_STALE_MS } from '../shared/adapters/caching-pool-store.js';
 import { FirestorePoolStore } from '../shared/adapters/firestore-pool-store.js';
 import { FirestoreHistoryStore } from '../shared/adapters/firestore-history.js';
 import { FirestoreSizingStore } from '../shared/adapters/firestore-sizing-store.js';
@@ -69,8 +69,10 @@ export async function warmApiDeps(deps: ApiDeps): Promise<void> {
 
 export function buildApiDeps(clients: Clients, logger: Logger): ApiDeps {
   // Claims read pool specs through a 2 s cache; the admin API reads them fresh and
-  // writes through the cache, so its own process sees a change at once.
-  const pools = new CachingPoolStore(new FirestorePoolStore(clients.firestore), systemClock);
+  // writes through the cache, so its own process sees a change at once. Past the 2 s a
+  // claim may still start from the cached spec while it is read again: the Firestore
+  // claim's transaction verifies it (ClaimRequest.poolVersion).
+  const pools = new CachingPoolStore(new FirestorePoolStore(clients.firestore), systemClock, POOL_CACHE_MS, { staleMs: POOL_STALE_MS });
   return {
     pools: pools.fresh,
     claimPools: pools,

@@ -209,6 +209,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     started.push(async () => {
       await clients.publisher.flush().catch(() => {});
       await clients.pubsub.close().catch(() => {});
+      await api.instances.drain?.().catch(() => {});
       await clients.firestore.terminate().catch(() => {});
     });
     const api = buildApiDeps(clients, logger);

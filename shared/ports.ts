@@ -80,6 +80,13 @@ export interface Publisher {
 
 export interface PoolStore {
   getPool(name: string): Promise<Pool | null>;
+  /**
+   * The claim path's lookup, where a store may answer from a cache past its TTL
+   * (`stale`): the claim then has its transaction verify the spec (ClaimRequest.poolVersion).
+   */
+  getPoolForClaim?(name: string): Promise<{ pool: Pool | null; stale: boolean }>;
+  /** A claim's transaction found the stored spec of `name` still at `updatedAt`. */
+  confirmPool?(name: string, updatedAt: number): void;
   listPools(): Promise<Pool[]>;
   /** Creates or replaces; returns whether it existed before. */
   putPool(name: string, spec: PoolSpec, now: number): Promise<{ created: boolean; pool: Pool }>;
@@ -117,6 +124,8 @@ export interface InstanceStore {
    * follow (once its pool spec is read) finds them read or on the way. Never throws.
    */
   prefetchCandidates?(pool: string): void;
+  /** Resolves once no background read of the claim path is pending: before the client is closed. */
+  drain?(): Promise<void>;
   /**
    * Claims served since `since` (from the claims' idempotency receipts, written in the
    * claim's own transaction: the status page's warm claims cost the claim path nothing).

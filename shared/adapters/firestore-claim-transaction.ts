@@ -10,6 +10,10 @@
  * before it writes as often as it likes ("Read operations must come before write
  * operations": https://cloud.google.com/firestore/docs/manage-data/transactions), and
  * what it read but does not write is only checked, not changed, at its commit.
+ *
+ * A claim checked against a cached pool spec past its TTL (ClaimRequest.poolVersion) also
+ * reads the pool's document in that first round trip, and rolls back (PoolChanged) if it
+ * is gone or was written since: the claim is then checked against the stored spec.
  */
 import { Timestamp, type CollectionReference, type DocumentReference, type DocumentSnapshot, type Firestore, type Transaction } from '@google-cloud/firestore';
 import { fingerprintOf, sameClaim, type ClaimFingerprint, type ClaimOutcome, type ClaimRequest } from '../domain/claim.js';
@@ -34,6 +38,13 @@ export interface StoredReceipt {
   expireAt: Timestamp;
 }
 
+/** Thrown inside a claim transaction whose pool was written since the spec it was checked against: it rolls back. */
+export class PoolChanged extends Error {
+  constructor() {
+    super('pool changed');
+  }
+}
+
 /** Thrown inside a claim transaction whose picks moved and could not all be replaced: it rolls back instead of committing nothing. */
 export class StaleCandidates extends Error {
   constructor(readonly names: string[]) {
@@ -48,6 +59,8 @@ export interface ClaimTransactionInput {
   instances: CollectionReference;
   req: ClaimRequest;
   receiptRef: DocumentReference;
+  /** The pool's document, read and checked against req.poolVersion when that is set. */
+  poolRef: DocumentReference;
   picked: string[];
   /**
    * Called with the picks found taken: returns as many other candidates to try in their
@@ -84,10 +97,13 @@ async function replayNames(db: Firestore, instances: CollectionReference, tx: Tr
   return { kind: 'claimed', instances: snaps.filter((s) => s.exists).map(fromSnapshot), replayed: true };
 }
 
-export function claimTransaction({ db, instances, req, receiptRef, picked, replace }: ClaimTransactionInput): Promise<ClaimTransactionResult> {
+export function claimTransaction({ db, instances, req, receiptRef, poolRef, picked, replace }: ClaimTransactionInput): Promise<ClaimTransactionResult> {
+  const verify = req.poolVersion !== undefined;
   return db.runTransaction(
     async (tx): Promise<ClaimTransactionResult> => {
-      const [receipt, ...read] = await tx.getAll(receiptRef, ...picked.map((n) => instances.doc(n)));
+      const [receipt, ...rest] = await tx.getAll(receiptRef, ...(verify ? [poolRef] : []), ...picked.map((n) => instances.doc(n)));
+      const poolSnap = verify ? rest[0] : undefined;
+      const read = verify ? rest.slice(1) : rest;
       const replacing = req.replacing;
       const receiptNames = receipt!.exists ? (receipt!.data() as StoredReceipt).instances : [];
       if (replacing) {
@@ -96,6 +112,8 @@ export function claimTransaction({ db, instances, req, receiptRef, picked, repla
           return { kind: 'replay', outcome: await replayNames(db, instances, tx, receiptNames) };
         }
       } else if (receipt!.exists) return { kind: 'replay', outcome: await replayReceipt(db, instances, tx, receipt!, req) };
+      // pools/{pool} { spec, createdAt, updatedAt } (firestore-pool-store.ts): every write sets updatedAt.
+      if (poolSnap && (!poolSnap.exists || (poolSnap.get('updatedAt') as unknown) !== req.poolVersion)) throw new PoolChanged();
       let docs = read;
       for (let round = 0; ; round++) {
         const taken = docs.filter((d) => !usable(d, req.pool)).map((d) => d.id);

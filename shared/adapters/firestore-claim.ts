@@ -18,10 +18,18 @@ import { WarmerError } from '../errors.js';
 import { CandidateMemory, ContentionWindow, pickAmongOldest, type Random } from '../domain/candidates.js';
 import type { ClaimOutcome, ClaimRequest } from '../domain/claim.js';
 import type { Clock } from '../ports.js';
-import { claimTransaction, replayReceipt, StaleCandidates } from './firestore-claim-transaction.js';
+import { claimTransaction, PoolChanged, replayReceipt, StaleCandidates } from './firestore-claim-transaction.js';
 import { claimReceiptId } from './firestore-instance-record.js';
 
 const MAX_CLAIM_ATTEMPTS = 24;
+/**
+ * How old a candidate read may be for the first attempt of a claim that finds none
+ * fresher (after an idle gap) to pick from it while a fresh read is under way, when this
+ * process has lost no race on the pool lately. Its picks are read again in the
+ * transaction and replaced there from the fresh read if taken, so a wrong list costs the
+ * round trip that waiting for the read would have cost, and a right one saves it.
+ */
+export const STALE_CANDIDATES_MS = 600_000;
 /** How long a claimer reuses this process's last candidate query of a pool (shorter under contention). */
 export const CANDIDATE_CACHE_MS = 1000;
 /**
@@ -41,6 +49,8 @@ export class FirestoreClaimer {
   readonly #contention = new ContentionWindow();
   readonly #inflight = new Map<string, Set<string>>();
   readonly #reading = new Map<string, Promise<string[]>>();
+  /** Candidate reads deferred until a claim has answered (see claim). */
+  readonly #background = new Set<Promise<void>>();
   /** Per pool: resolved (and replaced) whenever one of this process's claim transactions ends. */
   readonly #settled = new Map<string, { promise: Promise<void>; resolve: () => void }>();
 
@@ -48,6 +58,7 @@ export class FirestoreClaimer {
     private readonly db: Firestore,
     private readonly instances: CollectionReference,
     private readonly claims: CollectionReference,
+    private readonly pools: CollectionReference,
     private readonly clock: Clock,
     private readonly random: Random,
   ) {}
@@ -65,7 +76,19 @@ export class FirestoreClaimer {
   prefetch(pool: string): void {
     const now = this.clock.now();
     if (this.#reading.has(pool) || this.#memory.cached(pool, now, this.#contention.cacheAgeMs(pool, now, CANDIDATE_CACHE_MS)).length > 0) return;
+    // A claim will start from the stale list (see claim) and read afresh once it is served.
+    if (this.#usesStale(pool, now)) return;
     void this.#sharedRead(pool, 1 + this.#contention.current(pool, now) + 2 * this.#inflightOf(pool).size).catch(() => undefined);
+  }
+
+  /** Resolves once no candidate read of this process is pending (before the client is closed). */
+  async drain(): Promise<void> {
+    while (this.#background.size > 0 || this.#reading.size > 0) await Promise.allSettled([...this.#background, ...this.#reading.values()]);
+  }
+
+  /** Whether a claim finding no fresh candidates starts from the stale list: only while this process loses no races on the pool. */
+  #usesStale(pool: string, now: number): boolean {
+    return this.#contention.current(pool, now) === this.#contention.base && this.#memory.stale(pool, now, STALE_CANDIDATES_MS).length > 0;
   }
 
   /** How many candidates a claim that skips `skipped` reads: enough for its window past everything it must leave. */
@@ -107,6 +130,14 @@ export class FirestoreClaimer {
       const taken = this.#memory.recentlyTaken(req.pool, now);
       const usable = (names: string[]) => names.filter((n) => !skip.has(n) && !inflight.has(n) && !taken.has(n));
       let fresh = usable(this.#memory.cached(req.pool, now, this.#contention.cacheAgeMs(req.pool, now, CANDIDATE_CACHE_MS)));
+      let fromStale = false;
+      if (fresh.length < req.count && attempt === 0 && this.#usesStale(req.pool, now)) {
+        const old = usable(this.#memory.stale(req.pool, now, STALE_CANDIDATES_MS));
+        if (old.length >= req.count) {
+          fresh = old;
+          fromStale = true;
+        }
+      }
       if (fresh.length < req.count) {
         // (Re)read the oldest ready machines. Concurrent claims share one read: a claim
         // that finds a read of the pool in flight waits for it before reading again.
@@ -170,8 +201,9 @@ export class FirestoreClaimer {
       };
       let result;
       try {
-        result = await claimTransaction({ db: this.db, instances: this.instances, req, receiptRef, picked, replace });
+        result = await claimTransaction({ db: this.db, instances: this.instances, req, receiptRef, poolRef: this.pools.doc(req.pool), picked, replace });
       } catch (err) {
+        if (err instanceof PoolChanged) return { kind: 'pool_changed' };
         // Rolled back: what it found taken is already forgotten (replace); read afresh.
         if (err instanceof StaleCandidates) continue;
         // Another claimer committed first on one of our candidates (ABORTED). Rather than
@@ -185,6 +217,21 @@ export class FirestoreClaimer {
       } finally {
         for (const n of held) inflight.delete(n);
         this.#signalSettle(req.pool);
+      }
+      if (fromStale) {
+        // The list was stale: read it afresh for the claims after this one, once this
+        // one's answer is on its way (its replacements, if any, read on demand).
+        const refresh = new Promise<void>((resolve) =>
+          setImmediate(() => {
+            if (this.#reading.has(req.pool)) return resolve();
+            this.#sharedRead(req.pool, this.#readLimit(req, 0)).then(
+              () => resolve(),
+              () => resolve(),
+            );
+          }),
+        );
+        this.#background.add(refresh);
+        void refresh.then(() => this.#background.delete(refresh));
       }
       if (result.kind === 'claimed') {
         this.#memory.forget(req.pool, held, this.clock.now());

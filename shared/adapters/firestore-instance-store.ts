@@ -48,7 +48,15 @@ export class FirestoreInstanceStore implements InstanceStore {
     this.#prefix = options.prefix;
     this.#instances = `${options.prefix ?? ''}instances`;
     this.#claims = `${options.prefix ?? ''}claims`;
-    this.#claimer = new FirestoreClaimer(db, db.collection(this.#instances), db.collection(this.#claims), this.#clock, this.#random);
+    this.#claimer = new FirestoreClaimer(
+      db,
+      db.collection(this.#instances),
+      db.collection(this.#claims),
+      // The pool store's collection (firestore-pool-store.ts), under the same prefix.
+      db.collection(`${options.prefix ?? ''}pools`),
+      this.#clock,
+      this.#random,
+    );
   }
 
   #ref(name: string) {
@@ -145,6 +153,11 @@ export class FirestoreInstanceStore implements InstanceStore {
 
   prefetchCandidates(pool: string): void {
     this.#claimer.prefetch(pool);
+  }
+
+  /** Resolves once no candidate read of the claim path is pending: call it before closing the client. */
+  drain(): Promise<void> {
+    return this.#claimer.drain();
   }
 
   async claimsSince(since: number): Promise<ServedClaim[]> {

@@ -87,6 +87,8 @@ export class MemoryInstanceStore implements InstanceStore {
   }
 
   async claim(req: ClaimRequest): Promise<ClaimOutcome> {
+    // It holds no pools, so it cannot check a claim's spec against the stored one.
+    if (req.poolVersion !== undefined) throw new Error('the in-memory instance store cannot verify a poolVersion');
     const key = `${req.principal}\u0000${req.requestId}`;
     const receipt = this.#receipts.get(key);
     if (req.replacing) return this.#topUp(req, receipt, key);

@@ -61,6 +61,16 @@ export class CandidateMemory {
     return entry && entry.until > now && entry.until - this.#cacheMs + Math.min(maxAgeMs, this.#cacheMs) > now ? entry.names : [];
   }
 
+  /**
+   * The last read of the pool's candidates if read within `maxStaleMs` of `now`, fresh or
+   * not, less what was seen taken since: for a claim after an idle gap, whose transaction
+   * verifies what it picks.
+   */
+  stale(pool: string, now: number, maxStaleMs: number): string[] {
+    const entry = this.#candidates.get(pool);
+    return entry && now < entry.until - this.#cacheMs + maxStaleMs ? entry.names : [];
+  }
+
   /** A fresh read of the pool's candidates, oldest first. */
   remember(pool: string, names: string[], now: number): void {
     this.#candidates.set(pool, { names, until: now + this.#cacheMs });

@@ -31,6 +31,14 @@ export interface ClaimRequest {
    * one without these names: answered as a replay, nothing claimed.
    */
   replacing?: string[];
+  /**
+   * The `updatedAt` of the pool spec the claim was checked against, when that spec came
+   * from a cache past its TTL (CachingPoolStore.getPoolForClaim): the store reads the pool
+   * in the claim's own transaction and answers `pool_changed`, claiming nothing, if it is
+   * gone or was written since. So a stale spec never decides a claim. Only stores that
+   * can verify it take it (the in-memory store refuses it).
+   */
+  poolVersion?: number;
 }
 
 /** What a claim asked for: a replay must ask for the same. */
@@ -47,7 +55,9 @@ export type ClaimOutcome =
   | { kind: 'claimed'; instances: InstanceRecord[]; replayed: boolean }
   | { kind: 'empty'; available: number }
   /** The request id was used before by this principal for a different request. */
-  | { kind: 'mismatch'; original: ClaimFingerprint };
+  | { kind: 'mismatch'; original: ClaimFingerprint }
+  /** The pool was written (or removed) since the spec of `poolVersion`: nothing was claimed; check the claim against the stored spec. */
+  | { kind: 'pool_changed' };
 
 export function fingerprintOf(req: ClaimFingerprint): ClaimFingerprint {
   const keys = req.sshKeys ?? [];

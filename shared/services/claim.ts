@@ -56,30 +56,58 @@ export interface ClaimOptions {
   clientGone?: () => boolean;
 }
 
-export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: ClaimOptions = {}): Promise<ClaimResult> {
-  const started = deps.clock.now();
-  // The candidate read needs only the pool's name: it overlaps the pool lookup (a pool
-  // that turns out missing or disabled costs one wasted read).
-  if (input.count > 0) deps.instances.prefetchCandidates?.(input.pool);
-  const pool = await (deps.claimPools ?? deps.pools).getPool(input.pool);
+/**
+ * The pool a claim is checked against, and whether it came from a cache past its TTL
+ * (then the claim's transaction verifies it). A stale spec that would refuse the claim is
+ * read again first: a refusal is never decided by a stale spec either.
+ */
+async function lookUpPool(deps: ApiDeps, input: ClaimInput, fresh = false): Promise<{ pool: Pool; stale: boolean }> {
+  const source = deps.claimPools ?? deps.pools;
+  // Fresh: getPool reads an entry past its TTL again (into the cache).
+  let { pool, stale } = fresh
+    ? { pool: await source.getPool(input.pool), stale: false }
+    : source.getPoolForClaim
+      ? await source.getPoolForClaim(input.pool)
+      : { pool: await source.getPool(input.pool), stale: false };
+  if (stale && pool && input.count > pool.spec.maxSize) ({ pool, stale } = { pool: await source.getPool(input.pool), stale: false });
   if (!pool) throw new WarmerError('not_found', `pool "${input.pool}" does not exist`);
   if (!pool.spec.enabled) throw new WarmerError('pool_disabled', `pool "${input.pool}" is disabled`);
   if (input.count > pool.spec.maxSize) {
     throw new WarmerError('bad_request', `count ${input.count} exceeds the pool's maxSize (${pool.spec.maxSize})`);
   }
+  return { pool, stale };
+}
+
+export async function claimInstances(deps: ApiDeps, input: ClaimInput, options: ClaimOptions = {}): Promise<ClaimResult> {
+  const started = deps.clock.now();
+  // The candidate read needs only the pool's name: it overlaps the pool lookup (a pool
+  // that turns out missing or disabled costs one wasted read).
+  if (input.count > 0) deps.instances.prefetchCandidates?.(input.pool);
+  const looked = await lookUpPool(deps, input);
+  let pool = looked.pool;
   const requestId = input.requestId ?? randomUUID();
-  const outcome = await deps.instances.claim({
-    pool: pool.name,
-    principal: input.principal,
-    requestId,
-    assignee: input.assignee,
-    labels: input.labels,
-    ...(input.sshKeys && input.sshKeys.length > 0 ? { sshKeys: input.sshKeys } : {}),
-    count: input.count,
-    lifetimeSeconds: input.lifetimeSeconds ?? pool.spec.claimLifetimeSeconds,
-    now: started,
-    ...(options.answerWithinMs === undefined ? {} : { maxWaitMs: Math.max(0, options.answerWithinMs - (deps.clock.now() - started)) }),
-  });
+  const claimWith = (checked: Pool, verify: boolean) =>
+    deps.instances.claim({
+      pool: checked.name,
+      principal: input.principal,
+      requestId,
+      assignee: input.assignee,
+      labels: input.labels,
+      ...(input.sshKeys && input.sshKeys.length > 0 ? { sshKeys: input.sshKeys } : {}),
+      count: input.count,
+      lifetimeSeconds: input.lifetimeSeconds ?? checked.spec.claimLifetimeSeconds,
+      now: started,
+      ...(options.answerWithinMs === undefined ? {} : { maxWaitMs: Math.max(0, options.answerWithinMs - (deps.clock.now() - started)) }),
+      ...(verify ? { poolVersion: checked.updatedAt } : {}),
+    });
+  let outcome = await claimWith(pool, looked.stale);
+  if (outcome.kind === 'claimed' && !outcome.replayed && looked.stale) (deps.claimPools ?? deps.pools).confirmPool?.(pool.name, pool.updatedAt);
+  if (outcome.kind === 'pool_changed') {
+    // The cached spec was out of date: check the claim against the stored one, then claim on it.
+    pool = (await lookUpPool(deps, input, true)).pool;
+    outcome = await claimWith(pool, false);
+    if (outcome.kind === 'pool_changed') throw new WarmerError('internal', 'the store answered pool_changed to a claim that did not ask it to verify');
+  }
   if (outcome.kind === 'mismatch') {
     throw new WarmerError('idempotency_key_reused', `request id "${requestId}" was used for a different claim; use a new request id`, {
       details: { requestId, original: outcome.original },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CachingPoolStore, POOL_CACHE_MS } from '../../shared/adapters/caching-pool-store.js';
+import { CachingPoolStore, POOL_CACHE_MS, POOL_STALE_MS } from '../../shared/adapters/caching-pool-store.js';
 import { MemoryPoolStore } from '../../shared/adapters/memory-store.js';
 import { spec } from '../support/builders.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -75,5 +75,67 @@ describe('CachingPoolStore', () => {
     expect(await cached.prime()).toEqual([]);
     await inner.putPool('late', spec(), clock.now());
     expect(await cached.getPool('late')).not.toBeNull();
+  });
+
+  describe('getPoolForClaim with staleMs', () => {
+    function staleSetup() {
+      const clock = new FakeClock();
+      let reads = 0;
+      const inner = new MemoryPoolStore();
+      const counted = { ...inner, getPool: (n: string) => (reads++, inner.getPool(n)), listPools: () => inner.listPools(), putPool: inner.putPool.bind(inner) };
+      const cached = new CachingPoolStore(counted, clock, POOL_CACHE_MS, { staleMs: POOL_STALE_MS });
+      return { clock, inner, cached, reads: () => reads };
+    }
+
+    it.each([
+      { case: 'within the TTL: cached, not stale', after: POOL_CACHE_MS - 1, enabled: true, stale: false, reads: 1 },
+      { case: 'past the TTL: the stale entry, no read (the claim verifies it)', after: POOL_CACHE_MS, enabled: true, stale: true, reads: 1 },
+      { case: 'at the end of staleMs: read again', after: POOL_CACHE_MS + POOL_STALE_MS, enabled: true, stale: false, reads: 2 },
+      {
+        case: 'a disabled pool past the TTL: read again (a refusal is not decided by a stale spec)',
+        after: POOL_CACHE_MS,
+        enabled: false,
+        stale: false,
+        reads: 2,
+      },
+    ])('$case', async ({ after, enabled, stale, reads }) => {
+      const { clock, inner, cached, reads: count } = staleSetup();
+      await inner.putPool('ci', spec({ enabled }), clock.now());
+      expect(await cached.getPoolForClaim('ci')).toMatchObject({ stale: false });
+      clock.advance(after);
+      expect(await cached.getPoolForClaim('ci')).toMatchObject({ stale, pool: { name: 'ci' } });
+      expect(count()).toBe(reads);
+    });
+
+    it('a missing pool is never served stale', async () => {
+      const { clock, inner, cached, reads } = staleSetup();
+      expect((await cached.getPoolForClaim('ci')).pool).toBeNull();
+      await inner.putPool('ci', spec(), clock.now());
+      clock.advance(POOL_CACHE_MS);
+      expect(await cached.getPoolForClaim('ci')).toMatchObject({ stale: false, pool: { name: 'ci' } });
+      expect(reads()).toBe(2);
+    });
+
+    it.each([
+      { case: 'confirming the cached version renews the entry for a TTL', confirm: 'cached' as const, stale: false },
+      { case: 'confirming another version does not', confirm: 'other' as const, stale: true },
+    ])('$case', async ({ confirm, stale }) => {
+      const { clock, inner, cached } = staleSetup();
+      await inner.putPool('ci', spec(), clock.now());
+      const { pool } = await cached.getPoolForClaim('ci');
+      clock.advance(POOL_CACHE_MS);
+      cached.confirmPool('ci', confirm === 'cached' ? pool!.updatedAt : pool!.updatedAt + 1);
+      clock.advance(POOL_CACHE_MS - 1);
+      expect((await cached.getPoolForClaim('ci')).stale).toBe(stale);
+    });
+
+    it('without staleMs nothing is served stale', async () => {
+      const { clock, inner, cached } = setup();
+      await inner.putPool('ci', spec({ targetReady: 3 }), clock.now());
+      await cached.getPoolForClaim('ci');
+      await inner.putPool('ci', spec({ targetReady: 7 }), clock.now());
+      clock.advance(POOL_CACHE_MS);
+      expect(await cached.getPoolForClaim('ci')).toMatchObject({ stale: false, pool: { spec: { targetReady: 7 } } });
+    });
   });
 });
