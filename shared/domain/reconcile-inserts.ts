@@ -41,8 +41,8 @@ export interface InsertContext {
   occupied: number;
   /** `creating` records stuck past creatingStuckMs, younger than the boot timeout. */
   retryCandidates: InstanceRecord[];
-  /** The state each record will be in once the plan is applied. */
-  after: Map<string, InstanceState>;
+  /** The state each record (by its index in `records`) will be in once the plan is applied. */
+  after: readonly InstanceState[];
   /** The pool's records, sorted by name. */
   records: InstanceRecord[];
 }
@@ -117,10 +117,10 @@ export function planInserts(input: ReconcileInput, plan: ReconcilePlan, ctx: Ins
   // Zone spread: each new machine goes to the warm zone with the fewest machines serving
   // or about to serve (creating, booting, ready, claimed); ties go by the spec's order.
   const perZone = new Map(warmZones.map((z) => [z, 0]));
-  for (const r of records) {
-    const s = after.get(r.name);
+  records.forEach((r, i) => {
+    const s = after[i];
     if (s !== undefined && SPREAD_STATES.has(s) && perZone.has(r.zone)) perZone.set(r.zone, (perZone.get(r.zone) ?? 0) + 1);
-  }
+  });
   for (let i = 0; i < creates; i++) {
     let best = warmZones[0] as string;
     for (const z of warmZones) if ((perZone.get(z) ?? 0) < (perZone.get(best) ?? 0)) best = z;

@@ -39,7 +39,10 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const disabled = !spec.enabled;
   const bootTimeoutMs = spec.bootTimeoutSeconds * 1000;
   const maxIdleMs = spec.maxIdleAgeSeconds === null ? null : spec.maxIdleAgeSeconds * 1000;
-  const machines = new Map(input.machines.map((m) => [m.name, m]));
+  // Plain loops and arrays below, no per-record Map or Set: the simulator plans thousands
+  // of passes of dozens of records each, and these were most of a pass's cost.
+  const machines = new Map<string, Machine>();
+  for (const m of input.machines) machines.set(m.name, m);
   const records = [...input.records].sort((a, b) => a.name.localeCompare(b.name));
 
   const plan: ReconcilePlan = {
@@ -55,33 +58,38 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     counts: { creating: 0, booting: 0, ready: 0, claimed: 0, occupied: 0, unrecordedMachines: 0, want: 0 },
   };
 
-  /** The state each record will be in once the plan is applied. */
-  const after = new Map<string, InstanceState>();
+  /** The state each record (by its index in `records`) will be in once the plan is applied. */
+  const after: InstanceState[] = new Array<InstanceState>(records.length);
   /** Ready records with no other action: candidates for over_target; their health writes wait. */
-  const readyKept: Array<{ record: InstanceRecord; health: HealthInfo | null }> = [];
+  const readyKept: Array<{ record: InstanceRecord; at: number; readyAt: number; health: HealthInfo | null }> = [];
   const retryCandidates: InstanceRecord[] = [];
+  /** Records whose machine is listed (every listed machine has a record when it equals the listing's length). */
+  let listedRecords = 0;
 
-  // The actions on the record in hand (`r` below). Defined once, not per record: a closure
-  // per record per pass is measurable in the simulator, which plans thousands of passes.
+  // The actions on the record in hand (`r` at index `ri` below). Defined once, not per
+  // record: a closure per record per pass is measurable in the simulator.
   let r = records[0] as InstanceRecord;
+  let ri = 0;
   const teardown = (reason: TeardownReason) => {
     plan.teardowns.push({ name: r.name, from: r.state, reason });
-    after.set(r.name, 'deleting');
+    after[ri] = 'deleting';
   };
   const close = (reason: string) => {
     plan.closeRecords.push({ name: r.name, from: r.state, reason });
-    after.set(r.name, 'deleted');
+    after[ri] = 'deleted';
   };
   const transition = (to: InstanceState, reason: string, patch?: RecordPatch) => {
     plan.transitions.push(
       patch && Object.keys(patch).length > 0 ? { name: r.name, from: r.state, to, reason, patch } : { name: r.name, from: r.state, to, reason },
     );
-    after.set(r.name, to);
+    after[ri] = to;
   };
 
-  for (r of records) {
+  for (ri = 0; ri < records.length; ri++) {
+    r = records[ri] as InstanceRecord;
     const machine = machines.get(r.name);
-    after.set(r.name, r.state);
+    if (machine) listedRecords++;
+    after[ri] = r.state;
     const probe = input.probes.get(r.name);
     const assessment = probe ? assessProbe(r, probe, spec, now) : null;
 
@@ -121,7 +129,13 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
         else if (disabled) teardown('pool_disabled');
         else if (maxIdleMs !== null && now - enteredAt(r, 'ready') >= maxIdleMs) teardown('max_idle_age');
         else if (assessment?.kind === 'unhealthy') transition('unhealthy', 'probe_failures', { health: assessment.health, reason: 'probe_failures' });
-        else readyKept.push({ record: r, health: assessment?.kind === 'health' && assessment.changed ? assessment.health : null });
+        else
+          readyKept.push({
+            record: r,
+            at: ri,
+            readyAt: enteredAt(r, 'ready'),
+            health: assessment?.kind === 'health' && assessment.changed ? assessment.health : null,
+          });
         break;
       }
       case 'claimed': {
@@ -166,13 +180,14 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   // Over target: tear down the newest extra ready machines, never going below target.
   // An unresolved `fill` target (placement unknown) holds the pool: no extras, no wants.
   const target = fixedTargetReady(spec);
-  const readyAfter = [...after.values()].filter((s) => s === 'ready').length;
+  let readyAfter = 0;
+  for (const st of after) if (st === 'ready') readyAfter++;
   const extra = target === null ? 0 : Math.max(0, readyAfter - target);
-  const newestFirst = [...readyKept].sort((a, b) => enteredAt(b.record, 'ready') - enteredAt(a.record, 'ready') || b.record.name.localeCompare(a.record.name));
-  newestFirst.forEach(({ record, health }, i) => {
+  const newestFirst = readyKept.length < 2 ? readyKept : [...readyKept].sort((a, b) => b.readyAt - a.readyAt || b.record.name.localeCompare(a.record.name));
+  newestFirst.forEach(({ record, at, health }, i) => {
     if (i < extra) {
       plan.teardowns.push({ name: record.name, from: 'ready', reason: 'over_target' });
-      after.set(record.name, 'deleting');
+      after[at] = 'deleting';
     } else if (health !== null) {
       plan.healthUpdates.push({ name: record.name, state: 'ready', health });
     }
@@ -180,28 +195,24 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
 
   // Orphans: labelled machines with no record. They take capacity until deleted; they are
   // deleted only past the grace period, and never when their age is unknown.
-  const recorded = new Set(records.map((r) => r.name));
-  const unrecorded = input.machines.filter((m) => !recorded.has(m.name)).sort((a, b) => a.name.localeCompare(b.name));
+  let unrecorded: Machine[] = [];
+  if (listedRecords !== input.machines.length) {
+    const recorded = new Set(records.map((x) => x.name));
+    unrecorded = input.machines.filter((m) => !recorded.has(m.name)).sort((a, b) => a.name.localeCompare(b.name));
+  }
   for (const m of unrecorded) {
     if (m.createdAt !== null && now - m.createdAt >= settings.orphanGraceMs) plan.orphans.push({ name: m.name, zone: m.zone });
   }
 
   // Counts. Capacity counts every record as it is now (a teardown or close is not done
   // until it is done); target counts what will be warm after this plan.
-  const afterStates = [...after.values()];
-  const count = (s: InstanceState) => afterStates.filter((x) => x === s).length;
-  const occupied = records.filter((r) => LIVE_STATES.includes(r.state)).length + unrecorded.length;
-  const warm = count('creating') + count('booting') + count('ready');
+  const counts = { creating: 0, booting: 0, ready: 0, claimed: 0 };
+  for (const st of after) if (st === 'creating' || st === 'booting' || st === 'ready' || st === 'claimed') counts[st]++;
+  let occupied = unrecorded.length;
+  for (const x of records) if (LIVE_STATES.includes(x.state)) occupied++;
+  const warm = counts.creating + counts.booting + counts.ready;
   const want = disabled || target === null ? 0 : Math.max(0, target - warm);
-  plan.counts = {
-    creating: count('creating'),
-    booting: count('booting'),
-    ready: count('ready'),
-    claimed: count('claimed'),
-    occupied,
-    unrecordedMachines: unrecorded.length,
-    want,
-  };
+  plan.counts = { ...counts, occupied, unrecordedMachines: unrecorded.length, want };
 
   planInserts(input, plan, { want, occupied, retryCandidates, after, records });
   return plan;

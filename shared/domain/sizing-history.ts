@@ -199,7 +199,11 @@ export function recordClaim(h: DemandHistory, now: number, claim: ClaimObservati
   if (count === 0) return rolled;
   const warm = Math.min(count, Math.max(0, claim.warm));
   const minuteNow = Math.floor(now / MINUTE_MS) * MINUTE_MS;
-  const minutes = rolled.minuteStart === null ? [count] : [...rolled.minutes.slice(0, -1), (rolled.minutes.at(-1) ?? 0) + count];
+  let minutes = [count];
+  if (rolled.minuteStart !== null && rolled.minutes.length > 0) {
+    minutes = rolled.minutes.slice();
+    minutes[minutes.length - 1] = (minutes.at(-1) ?? 0) + count;
+  }
   const startsBurst = rolled.openBurst === null;
   return {
     ...rolled,
