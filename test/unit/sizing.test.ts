@@ -315,7 +315,16 @@ describe('calibratedAim (the aim in miss space)', () => {
       (200 + prior * 0.1) / (100 + prior * 0.1),
       1 - 0.1 / ((200 + prior * 0.1) / (100 + prior * 0.1)),
     ],
-    ['ten times the predicted misses: ρ is capped', 0.9, 1000, 1000, 900, CALIBRATION_BOUNDS.max, 0.95],
+    ['ten times the predicted misses: ρ is capped', 0.9, 1000, 1000, 900, CALIBRATION_BOUNDS.max, 1 - 0.1 / CALIBRATION_BOUNDS.max],
+    [
+      'three times the predicted misses: a third of the misses aimed at',
+      0.9,
+      10_000,
+      3000,
+      9000,
+      (3000 + prior * 0.1) / (1000 + prior * 0.1),
+      1 - 0.1 / ((3000 + prior * 0.1) / (1000 + prior * 0.1)),
+    ],
     ['no misses where some were predicted: ρ floored, aim lowered', 0.9, 1000, 0, 900, CALIBRATION_BOUNDS.min, 0.8],
     ['few claims: the prior dominates', 0.9, 10, 5, 9, (5 + prior * 0.1) / (1 + prior * 0.1), 1 - 0.1 / ((5 + prior * 0.1) / (1 + prior * 0.1))],
   ])('%s', (_label, q, scored, scoredCold, predicted, rho, aim) => {
