@@ -5,7 +5,7 @@
  * Targets: demand sizing reaches each warm-hit target (0.90, 0.95, 0.99) at ≤ 0.7× the
  * idle VM-hours of the cheapest fixed target reaching it, and beats the GitLab-style
  * schedule; a simulated day of one pool under 50 ms.  `--json` prints ONE object:
- * {trace, policies, comparison}.
+ * {trace, policies, comparison, foresight, bounds}.
  *
  * The default trace is shared/traces/bitcoin-ci-2025-09.csv next to the repository (found
  * from this file, or from the main checkout when run in a git worktree).
@@ -22,6 +22,16 @@
  * trace's demand, the most sizing could save on its shape; shared/sim/bound.ts).
  * `--synthetic` replays a differently shaped seeded trace instead; `--from-day/--to-day`
  * replay a slice (e.g. a held-out second half).
+ *
+ * Schedule bounds (`bounds` in `--json`, shared/sim/schedule-bound.ts; `--no-bounds` skips
+ * them): for each class kind (one, hour of day, hour of week, weekday/weekend × hour, time
+ * since the last claim) and warm-hit target, the best target schedule keyed on those classes,
+ * fitted with hindsight on the measured window (`inSample`) and fitted on its first half then
+ * replayed on the second (`outOfSample`), each replayed through the simulator and compared
+ * with the cheapest fixed target reaching the same hit rate over the same window. They are
+ * computed after the report, untimed by it; their cost is `trace.bounds` (elapsedMs, cpuMs,
+ * and maxTarget: the fixed targets 0..maxTarget are measured, maxTarget the cheapest fixed
+ * target reaching 0.995 plus 2, at most 40).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,8 +39,12 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { simulateText } from '../cli/simulate.js';
-import { runSizing } from '../shared/sim/run.js';
-import type { PolicyTiming } from '../shared/sim/report.js';
+import { simulate } from '../shared/sim/engine.js';
+import { fixedPolicy } from '../shared/sim/policies.js';
+import { DEFAULT_SIM_SPEC, runSizing } from '../shared/sim/run.js';
+import { startTiming, WARM_HIT_TARGETS, type PolicyTiming } from '../shared/sim/report.js';
+import { DEFAULT_BOOT_MODEL } from '../shared/sim/rng.js';
+import { scheduleBounds, type ScheduleBoundRow } from '../shared/sim/schedule-bound.js';
 import { syntheticTrace } from '../shared/sim/synthetic.js';
 import { parseTrace, sliceTrace, type Trace } from '../shared/sim/trace.js';
 
@@ -73,6 +87,7 @@ const program = new Command()
   .option('--seed <n>', 'boot model seed', num, 1)
   .option('--jit-warm-up-days <d>', 'days replayed once before the timed runs (0: none; the figures then include the JIT warm-up)', num, 3)
   .option('--no-foresight', 'skip the foresight bound (demand sizing knowing the whole trace in advance)')
+  .option('--no-bounds', 'skip the schedule bounds (the best target schedule per class kind, in and out of sample)')
   .parse();
 const opts = program.opts<{
   json?: boolean;
@@ -83,6 +98,7 @@ const opts = program.opts<{
   warmupDays: number;
   seed: number;
   foresight: boolean;
+  bounds: boolean;
   jitWarmUpDays: number;
 }>();
 
@@ -126,6 +142,41 @@ for (const p of report.policies) {
   worstCpuByKind[kindOf(p.name)] = Math.max(worstCpuByKind[kindOf(p.name)] ?? 0, cpuMsPerDay(p.name));
 }
 const demandRuns = report.policies.filter((p) => p.name.startsWith('demand-'));
+
+/** The schedule bounds, after the report (they do not change how its policies are timed). */
+function bounds(): { rows: ScheduleBoundRow[]; timing: PolicyTiming; maxTarget: number } {
+  const stop = startTiming();
+  const first = trace.jobs[0]?.startMs ?? 0;
+  // The simulation options runSizing used (shared/sim/run.ts): the same pool, boot model, seed and window.
+  const sim = { spec: DEFAULT_SIM_SPEC, boot: DEFAULT_BOOT_MODEL, seed: opts.seed, deleteS: 30, measureFromMs: first + opts.warmupDays * 86_400_000 };
+  // The cheapest fixed target reaching 0.995: bracketed by the fixed runs the report made,
+  // then bisected (hit rates grow with the target).
+  const LEVEL = 0.995;
+  const CAP = 40;
+  const hits = new Map<number, number>();
+  for (const p of report.policies) if (/^fixed-\d+$/.test(p.name)) hits.set(Number(p.name.slice(6)), p.warmHitRate);
+  const hit = (n: number) => {
+    let h = hits.get(n);
+    if (h === undefined) {
+      const r = simulate(trace.jobs, fixedPolicy(n), sim);
+      h = r.jobs === 0 ? 1 : r.warm / r.jobs;
+      hits.set(n, h);
+    }
+    return h;
+  };
+  let lo = Math.max(-1, ...[...hits].filter(([n, h]) => h < LEVEL && n <= CAP).map(([n]) => n));
+  let hi = Math.min(CAP + 1, ...[...hits].filter(([, h]) => h >= LEVEL).map(([n]) => n));
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (hit(mid) >= LEVEL) hi = mid;
+    else lo = mid;
+  }
+  const maxTarget = Math.min(CAP, hi + 2);
+  const rows = scheduleBounds(trace.jobs, sim, { targets: WARM_HIT_TARGETS, maxTarget });
+  return { rows, timing: stop(), maxTarget };
+}
+const bound = opts.bounds ? bounds() : null;
+
 const checks = report.comparison.map((c) => {
   const demand = report.policies.find((p) => p.name === `demand-${c.warmHitTarget}`);
   const gitlab = report.policies
@@ -146,8 +197,10 @@ if (opts.json) {
       ...report.trace,
       msPerPolicyDay: { max: Math.max(0, ...Object.values(worstByKind)), maxByKind: worstByKind },
       cpuMsPerPolicyDay: { max: Math.max(0, ...Object.values(worstCpuByKind)), maxByKind: worstCpuByKind },
+      ...(bound ? { bounds: { elapsedMs: Math.round(bound.timing.wallMs), cpuMs: Math.round(bound.timing.cpuMs), maxTarget: bound.maxTarget } } : {}),
     },
     policies: report.policies.map((p) => ({ ...p, msPerPolicyDay: msPerDay(p.name), cpuMsPerPolicyDay: cpuMsPerDay(p.name) })),
+    ...(bound ? { bounds: bound.rows } : {}),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
@@ -163,6 +216,16 @@ if (opts.json) {
   for (const f of report.foresight ?? [])
     process.stdout.write(
       `foresight bound at ${f.warmHitTarget}: demand sizing knowing the whole trace reaches ${f.warmHitRate} at ${f.demandIdleVmHours} idle VM-h, ${f.ratio ?? '–'}× fixed-${f.bestFixedTarget ?? '–'}\n`,
+    );
+  const fit = (f: ScheduleBoundRow['inSample'] | null) =>
+    f === null ? 'n/a (window < 2 days)' : `${f.ratio ?? '–'}× fixed-${f.bestFixedTarget ?? '–'} @ ${f.hitRate}`;
+  for (const b of bound?.rows ?? [])
+    process.stdout.write(
+      `schedule bound ${b.classes} (${b.classCount}) at ${b.warmHitTarget}: in-sample ${fit(b.inSample)}; out-of-sample ${fit(b.outOfSample)}\n`,
+    );
+  if (bound)
+    process.stdout.write(
+      `schedule bounds: fixed targets 0..${bound.maxTarget} measured, ${bound.rows.length} rows in ${Math.round(bound.timing.wallMs)} ms (CPU ${Math.round(bound.timing.cpuMs)} ms)\n`,
     );
   const worst = Object.entries(worstByKind).map(([k, ms]) => `${k} ${ms} (CPU ${worstCpuByKind[k]})`);
   const warm = report.trace.jitWarmUp as { days: number; firstRunMsPerPolicyDay: Record<string, number> } | undefined;
