@@ -14,10 +14,11 @@
  * simulation does) and divided by the replayed trace's days, warm-up included (those days
  * are simulated too): `msPerPolicyDay` per policy in `--json`, and the largest per kind;
  * `cpuMsPerPolicyDay` the same with this process's CPU time (steadier on a loaded machine).
- * These are steady-state figures: before the timed runs, the first `--jit-warm-up-days` of
- * the trace are replayed once under demand sizing and a fixed target, untimed for the
- * table (the first run of code in a process pays the JIT); what that first replay cost per
- * day is `trace.jitWarmUp.firstRunMsPerPolicyDay`.
+ * These are steady-state figures: before the timed runs, the first `--jit-warm-up-days` (14)
+ * of the trace are replayed once under demand-0.95, -0.9, -0.99 and fixed-8, untimed for the
+ * table (V8 optimises the simulator's functions over about three replays of a month; a
+ * 3-day warm-up left the first timed demand run at 1.5x the later ones); what each warm-up
+ * replay cost per day is `trace.jitWarmUp.firstRunMsPerPolicyDay`.
  * `--no-foresight` skips the bound rows (`foresight`: demand sizing started knowing the whole
  * trace's demand, the most sizing could save on its shape; shared/sim/bound.ts).
  * `--synthetic` replays a differently shaped seeded trace instead; `--from-day/--to-day`
@@ -85,7 +86,12 @@ const program = new Command()
   .option('--to-day <d>', 'replay up to this day of the trace', num)
   .option('--warmup-days <d>', 'days replayed, not counted', num, 7)
   .option('--seed <n>', 'boot model seed', num, 1)
-  .option('--jit-warm-up-days <d>', 'days replayed once before the timed runs (0: none; the figures then include the JIT warm-up)', num, 3)
+  .option(
+    '--jit-warm-up-days <d>',
+    'days replayed once under demand-0.95, -0.9, -0.99 and fixed-8 before the timed runs (0: none; the figures then include the JIT warm-up)',
+    num,
+    14,
+  )
   .option('--no-foresight', 'skip the foresight bound (demand sizing knowing the whole trace in advance)')
   .option('--no-bounds', 'skip the schedule bounds (the best target schedule per class kind, in and out of sample)')
   .parse();

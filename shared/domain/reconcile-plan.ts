@@ -212,7 +212,15 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   for (const x of records) if (LIVE_STATES.includes(x.state)) occupied++;
   const warm = counts.creating + counts.booting + counts.ready;
   const want = disabled || target === null ? 0 : Math.max(0, target - warm);
-  plan.counts = { ...counts, occupied, unrecordedMachines: unrecorded.length, want };
+  plan.counts = {
+    creating: counts.creating,
+    booting: counts.booting,
+    ready: counts.ready,
+    claimed: counts.claimed,
+    occupied,
+    unrecordedMachines: unrecorded.length,
+    want,
+  };
 
   planInserts(input, plan, { want, occupied, retryCandidates, after, records });
   return plan;

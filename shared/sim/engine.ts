@@ -86,6 +86,7 @@ export function simulate(jobs: readonly TraceJob[], policy: Policy, options: Sim
     breaker: CLOSED_BREAKER,
     waiting: [],
     probeTickMs: spec.healthCheck.intervalSeconds * 1000,
+    specFor: new Map(),
     serveWaiting: (m, t, j) => {
       if (counted(j)) result.coldWaitsMs.push(t - (jobs[j] as TraceJob).startMs);
       claimFor(m, t, j);

@@ -34,6 +34,8 @@ export interface PassContext {
   /** Jobs waiting for a machine (indexes), FIFO. */
   waiting: number[];
   probeTickMs: number;
+  /** The spec with each target a pass has set (a pass's spec differs from the pool's only in targetReady). */
+  specFor: Map<number, PoolSpec>;
   /** A waiting job takes a machine that just became ready. */
   serveWaiting(m: SimMachine, t: number, j: number): void;
 }
@@ -64,7 +66,11 @@ export function runPass(c: PassContext, t: number): void {
   result.passes++;
   const view = { ready: pool.ready, booting: pool.booting, claimed: pool.claimed, waiting: c.waiting.length };
   const target = Math.max(0, Math.min(c.spec.maxSize, Math.round(c.controller.target(t, view))));
-  const spec = target === c.spec.targetReady ? c.spec : { ...c.spec, targetReady: target };
+  let spec = c.specFor.get(target);
+  if (spec === undefined) {
+    spec = target === c.spec.targetReady ? c.spec : { ...c.spec, targetReady: target };
+    c.specFor.set(target, spec);
+  }
   if (quietPass(pool, spec, target, c.breaker, t, c.waiting.length)) {
     result.skippedPasses++;
     if (

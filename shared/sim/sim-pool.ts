@@ -23,8 +23,11 @@ export function clip(a: number, b: number, from: number, to: number): number {
 }
 
 export class SimPool {
-  /** Every machine ever created, by index. */
-  readonly machines: SimMachine[] = [];
+  /**
+   * Every machine created, by index; a deleted one's slot is emptied (nothing refers to it
+   * any more), so a replay does not hold tens of thousands of dead machines until it ends.
+   */
+  readonly machines: Array<SimMachine | undefined> = [];
   /** Machines not yet deleted (booting, ready, claimed, deleting). */
   live: SimMachine[] = [];
   ready = 0;
@@ -113,6 +116,7 @@ export class SimPool {
     m.rec.state = 'deleted';
     this.result.totalMs += clip(m.rec.createdAt, t, this.from, this.to);
     this.live = this.live.filter((x) => x !== m);
+    this.machines[m.idx] = undefined;
   }
 
   /** The machines still alive at the end of the replay. */
