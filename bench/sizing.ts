@@ -40,12 +40,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { simulateText } from '../cli/simulate.js';
-import { simulate } from '../shared/sim/engine.js';
-import { fixedPolicy } from '../shared/sim/policies.js';
-import { DEFAULT_SIM_SPEC, runSizing } from '../shared/sim/run.js';
-import { startTiming, WARM_HIT_TARGETS, type PolicyTiming } from '../shared/sim/report.js';
-import { DEFAULT_BOOT_MODEL } from '../shared/sim/rng.js';
-import { scheduleBounds, type ScheduleBoundRow } from '../shared/sim/schedule-bound.js';
+import { runSizing } from '../shared/sim/run.js';
+import type { PolicyTiming } from '../shared/sim/report.js';
 import { syntheticTrace } from '../shared/sim/synthetic.js';
 import { parseTrace, sliceTrace, type Trace } from '../shared/sim/trace.js';
 
@@ -132,7 +128,15 @@ if (opts.fromDay !== undefined || opts.toDay !== undefined) {
 }
 
 const timings = new Map<string, PolicyTiming>();
-const report = runSizing(trace, { file, warmupDays: opts.warmupDays, seed: opts.seed, timings, foresight: opts.foresight, jitWarmUpDays: opts.jitWarmUpDays });
+const report = runSizing(trace, {
+  file,
+  warmupDays: opts.warmupDays,
+  seed: opts.seed,
+  timings,
+  foresight: opts.foresight,
+  jitWarmUpDays: opts.jitWarmUpDays,
+  bounds: opts.bounds,
+});
 const days = Number(report.trace.days) - opts.warmupDays;
 // The days each policy replayed: the trace's span (the lead-in hour and the drain after the
 // last job are simulated too, so this slightly overstates the cost of a day).
@@ -148,40 +152,6 @@ for (const p of report.policies) {
   worstCpuByKind[kindOf(p.name)] = Math.max(worstCpuByKind[kindOf(p.name)] ?? 0, cpuMsPerDay(p.name));
 }
 const demandRuns = report.policies.filter((p) => p.name.startsWith('demand-'));
-
-/** The schedule bounds, after the report (they do not change how its policies are timed). */
-function bounds(): { rows: ScheduleBoundRow[]; timing: PolicyTiming; maxTarget: number } {
-  const stop = startTiming();
-  const first = trace.jobs[0]?.startMs ?? 0;
-  // The simulation options runSizing used (shared/sim/run.ts): the same pool, boot model, seed and window.
-  const sim = { spec: DEFAULT_SIM_SPEC, boot: DEFAULT_BOOT_MODEL, seed: opts.seed, deleteS: 30, measureFromMs: first + opts.warmupDays * 86_400_000 };
-  // The cheapest fixed target reaching 0.995: bracketed by the fixed runs the report made,
-  // then bisected (hit rates grow with the target).
-  const LEVEL = 0.995;
-  const CAP = 40;
-  const hits = new Map<number, number>();
-  for (const p of report.policies) if (/^fixed-\d+$/.test(p.name)) hits.set(Number(p.name.slice(6)), p.warmHitRate);
-  const hit = (n: number) => {
-    let h = hits.get(n);
-    if (h === undefined) {
-      const r = simulate(trace.jobs, fixedPolicy(n), sim);
-      h = r.jobs === 0 ? 1 : r.warm / r.jobs;
-      hits.set(n, h);
-    }
-    return h;
-  };
-  let lo = Math.max(-1, ...[...hits].filter(([n, h]) => h < LEVEL && n <= CAP).map(([n]) => n));
-  let hi = Math.min(CAP + 1, ...[...hits].filter(([, h]) => h >= LEVEL).map(([n]) => n));
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (hit(mid) >= LEVEL) hi = mid;
-    else lo = mid;
-  }
-  const maxTarget = Math.min(CAP, hi + 2);
-  const rows = scheduleBounds(trace.jobs, sim, { targets: WARM_HIT_TARGETS, maxTarget });
-  return { rows, timing: stop(), maxTarget };
-}
-const bound = opts.bounds ? bounds() : null;
 
 const checks = report.comparison.map((c) => {
   const demand = report.policies.find((p) => p.name === `demand-${c.warmHitTarget}`);
@@ -203,10 +173,8 @@ if (opts.json) {
       ...report.trace,
       msPerPolicyDay: { max: Math.max(0, ...Object.values(worstByKind)), maxByKind: worstByKind },
       cpuMsPerPolicyDay: { max: Math.max(0, ...Object.values(worstCpuByKind)), maxByKind: worstCpuByKind },
-      ...(bound ? { bounds: { elapsedMs: Math.round(bound.timing.wallMs), cpuMs: Math.round(bound.timing.cpuMs), maxTarget: bound.maxTarget } } : {}),
     },
     policies: report.policies.map((p) => ({ ...p, msPerPolicyDay: msPerDay(p.name), cpuMsPerPolicyDay: cpuMsPerDay(p.name) })),
-    ...(bound ? { bounds: bound.rows } : {}),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
@@ -222,16 +190,6 @@ if (opts.json) {
   for (const f of report.foresight ?? [])
     process.stdout.write(
       `foresight bound at ${f.warmHitTarget}: demand sizing knowing the whole trace reaches ${f.warmHitRate} at ${f.demandIdleVmHours} idle VM-h, ${f.ratio ?? '–'}× fixed-${f.bestFixedTarget ?? '–'}\n`,
-    );
-  const fit = (f: ScheduleBoundRow['inSample'] | null) =>
-    f === null ? 'n/a (window < 2 days)' : `${f.ratio ?? '–'}× fixed-${f.bestFixedTarget ?? '–'} @ ${f.hitRate}`;
-  for (const b of bound?.rows ?? [])
-    process.stdout.write(
-      `schedule bound ${b.classes} (${b.classCount}) at ${b.warmHitTarget}: in-sample ${fit(b.inSample)}; out-of-sample ${fit(b.outOfSample)}\n`,
-    );
-  if (bound)
-    process.stdout.write(
-      `schedule bounds: fixed targets 0..${bound.maxTarget} measured, ${bound.rows.length} rows in ${Math.round(bound.timing.wallMs)} ms (CPU ${Math.round(bound.timing.cpuMs)} ms)\n`,
     );
   const worst = Object.entries(worstByKind).map(([k, ms]) => `${k} ${ms} (CPU ${worstCpuByKind[k]})`);
   const warm = report.trace.jitWarmUp as { days: number; firstRunMsPerPolicyDay: Record<string, number> } | undefined;

@@ -310,7 +310,11 @@ Examples:
     .addOption(new Option('--boot-failure-rate <r>', 'share of machines that never boot').argParser(number(0, 0.99)))
     .addOption(new Option('--max-fixed <n>', 'largest fixed target searched').argParser(positiveInt(1000)))
     .option('--no-peers', 'skip the Travis warmer, vmpooler and GitLab policies')
-    .option('--json', 'print one JSON object: {trace, policies, comparison}')
+    .option(
+      '--bounds',
+      'also the best target schedule per hour of day, hour of week, weekday/weekend hour and time since the last claim, with hindsight and learned from the first half (about 15 s on a month)',
+    )
+    .option('--json', 'print one JSON object: {trace, policies, comparison} (and bounds with --bounds)')
     .action(
       async (opts: {
         trace?: string;
@@ -326,6 +330,7 @@ Examples:
         bootFailureRate?: number;
         maxFixed?: number;
         peers: boolean;
+        bounds?: boolean;
         json?: boolean;
       }) => {
         json = opts.json === true;

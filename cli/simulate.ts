@@ -10,6 +10,7 @@ import { poolSpecSchema, type PoolSpec } from '../shared/domain/pool-spec.js';
 import type { WarmerClient } from './client.js';
 import { runSizing, type RunOptions } from '../shared/sim/run.js';
 import type { SizingReport } from '../shared/sim/report.js';
+import type { BoundFit, ScheduleBoundRow } from '../shared/sim/schedule-bound.js';
 import { DEFAULT_BOOT_MODEL } from '../shared/sim/rng.js';
 import { UsageError } from './errors.js';
 import { loadPoolsFile } from './pools-file.js';
@@ -28,6 +29,8 @@ export interface SimulateOptions {
   bootFailureRate?: number;
   maxFixed?: number;
   peers?: boolean;
+  /** Also the schedule bounds: the best target schedule per class kind, in and out of sample. */
+  bounds?: boolean;
 }
 
 /** The pool's recorded claims, as a trace, and its spec, from a running warmer. */
@@ -98,6 +101,7 @@ function runOptions(o: SimulateOptions, file: string): RunOptions {
     ...(o.warmupDays === undefined ? {} : { warmupDays: o.warmupDays }),
     ...(o.maxFixed === undefined ? {} : { maxFixed: o.maxFixed }),
     ...(o.peers === undefined ? {} : { peers: o.peers }),
+    ...(o.bounds ? { bounds: true } : {}),
   };
 }
 
@@ -108,5 +112,13 @@ export function simulateText(r: SizingReport): string {
   for (const p of r.policies) table.push([p.name, p.warmHitRate.toFixed(4), p.waitP50S, p.waitP95S, p.waitP99S, p.idleVmHours, p.totalVmHours, p.cost]);
   const cmp = new Table({ head: ['warm-hit target', 'demand idle VM-h', 'cheapest fixed', 'its idle VM-h', 'ratio'] });
   for (const c of r.comparison) cmp.push([c.warmHitTarget, c.demandIdleVmHours, c.bestFixedTarget ?? 'none', c.bestFixedIdleVmHours ?? '-', c.ratio ?? '-']);
-  return `${head}\n${table.toString()}\n${cmp.toString()}\n`;
+  return `${head}\n${table.toString()}\n${cmp.toString()}\n${r.bounds ? boundsText(r.bounds) : ''}`;
+}
+
+/** The schedule bounds as a table: per class kind and warm-hit target, in and out of sample. */
+function boundsText(rows: readonly ScheduleBoundRow[]): string {
+  const fit = (f: BoundFit | null) => (f === null ? ['n/a (< 2 days)', '-'] : [`${f.ratio ?? '-'} × fixed-${f.bestFixedTarget ?? '-'}`, f.hitRate.toFixed(4)]);
+  const t = new Table({ head: ['schedule keyed on', 'warm-hit target', 'hindsight: ratio', 'its hit', 'learned (1st half → 2nd): ratio', 'its hit'] });
+  for (const b of rows) t.push([`${b.classes} (${b.classCount})`, b.warmHitTarget, ...fit(b.inSample), ...fit(b.outOfSample)]);
+  return `the best target schedule per class kind (ratio: its idle VM-h over the cheapest fixed target reaching its hit rate)\n${t.toString()}\n`;
 }

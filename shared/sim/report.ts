@@ -8,6 +8,7 @@
 import { simulate, type Policy, type SimOptions, type SimResult } from './engine.js';
 import { demandPolicy, fixedPolicy, gitlabBusinessHours, travisPolicy, vmpoolerPolicy } from './policies.js';
 import { foresightHistory } from './bound.js';
+import type { ScheduleBoundRow } from './schedule-bound.js';
 import type { TraceJob } from './trace.js';
 
 export interface PolicyReport {
@@ -39,6 +40,8 @@ export interface SizingReport {
    * this trace's shape (shared/sim/bound.ts).
    */
   foresight?: Array<ComparisonRow & { warmHitRate: number }>;
+  /** With `bounds`: the best target schedule per class kind, in and out of sample (schedule-bound.ts). */
+  bounds?: ScheduleBoundRow[];
 }
 
 /** How long one policy's replay took: wall time, and CPU time of this process (less sensitive to a loaded machine). */

@@ -5,7 +5,8 @@
 import { fixedTargetReady, poolSpecSchema, type PoolSpec } from '../domain/pool-spec.js';
 import { simulate, type SimOptions } from './engine.js';
 import { demandPolicy, fixedPolicy } from './policies.js';
-import { compareSizing, policyReport, startTiming, type PolicyTiming, type SizingReport } from './report.js';
+import { compareSizing, policyReport, startTiming, WARM_HIT_TARGETS, type PolicyTiming, type SizingReport } from './report.js';
+import { boundMaxTarget, scheduleBounds } from './schedule-bound.js';
 import { DEFAULT_BOOT_MODEL, type BootModel } from './rng.js';
 import { sliceTrace, type Trace } from './trace.js';
 
@@ -46,6 +47,12 @@ export interface RunOptions {
    * and report that first replay's cost as trace.jitWarmUp. 0 or absent: none.
    */
   jitWarmUpDays?: number;
+  /**
+   * Also compute the schedule bounds (report.bounds: the best target schedule per class kind,
+   * in and out of sample; shared/sim/schedule-bound.ts), after the policies (untimed by
+   * them); what they cost is report.trace.bounds.
+   */
+  bounds?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -79,6 +86,16 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
     report.policies.push({ ...policyReport(result, pricePerHour), name });
   }
   const elapsedMs = performance.now() - started;
+  let bounds: { elapsedMs: number; cpuMs: number; maxTarget: number } | undefined;
+  if (o.bounds) {
+    const stop = startTiming();
+    const known = new Map<number, number>();
+    for (const p of report.policies) if (/^fixed-\d+$/.test(p.name)) known.set(Number(p.name.slice(6)), p.warmHitRate);
+    const maxTarget = boundMaxTarget(trace.jobs, sim, known);
+    report.bounds = scheduleBounds(trace.jobs, sim, { targets: WARM_HIT_TARGETS, maxTarget });
+    const t = stop();
+    bounds = { elapsedMs: Math.round(t.wallMs), cpuMs: Math.round(t.cpuMs), maxTarget };
+  }
   const days = (last - first) / DAY_MS;
   report.trace = {
     ...(o.file === undefined ? {} : { file: o.file }),
@@ -93,6 +110,7 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
     policiesRun: report.policies.length,
     elapsedMs: Math.round(elapsedMs),
     ...(jitWarmUp ? { jitWarmUp } : {}),
+    ...(bounds ? { bounds } : {}),
   };
   return report;
 }

@@ -22,6 +22,7 @@
  */
 import { BURST_GAP_MS, hourOfWeek } from '../domain/sizing-history.js';
 import { simulate, WARMER_CADENCE, type Policy, type SimOptions, type SimResult } from './engine.js';
+import { fixedPolicy } from './policies.js';
 import { sliceTrace, type TraceJob } from './trace.js';
 
 export const CLASS_KINDS = ['one', 'hour-of-day', 'hour-of-week', 'weekpart-hour', 'recency'] as const;
@@ -370,4 +371,33 @@ export function scheduleBounds(jobs: readonly TraceJob[], options: SimOptions, o
     }
   });
   return rows;
+}
+
+/** The level the largest measured fixed target must reach, and the most measured. */
+const CAP_LEVEL = 0.995;
+const CAP_MAX = 40;
+
+/**
+ * The fixed targets a bound measures: 0 up to the cheapest fixed target reaching 0.995, plus
+ * 2, at most 40. `known` holds hit rates already measured (a report's fixed runs): it
+ * brackets the bisection, which runs only the targets it lacks.
+ */
+export function boundMaxTarget(jobs: readonly TraceJob[], options: SimOptions, known: ReadonlyMap<number, number>): number {
+  const hits = new Map(known);
+  const hit = (n: number) => {
+    let h = hits.get(n);
+    if (h === undefined) {
+      h = hitOf(simulate(jobs, fixedPolicy(n), options));
+      hits.set(n, h);
+    }
+    return h;
+  };
+  let lo = Math.max(-1, ...[...hits].filter(([n, h]) => h < CAP_LEVEL && n <= CAP_MAX).map(([n]) => n));
+  let hi = Math.min(CAP_MAX + 1, ...[...hits].filter(([, h]) => h >= CAP_LEVEL).map(([n]) => n));
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (hit(mid) >= CAP_LEVEL) hi = mid;
+    else lo = mid;
+  }
+  return Math.min(CAP_MAX, hi + 2);
 }

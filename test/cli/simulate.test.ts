@@ -76,6 +76,29 @@ describe('warmer simulate', () => {
     for (const p of out.policies) if (p.name.startsWith('fixed-')) expect(Number(p.name.slice(6))).toBeLessThanOrEqual(12);
   }, 180_000);
 
+  it('--bounds adds the schedule bounds: a row per class kind and target, in JSON and as a table', async () => {
+    const three = join(dir, 'three-days.csv');
+    writeFileSync(three, traceCsv(syntheticTrace({ days: 3, peakBurstsPerHour: 2, meanBurstExtra: 2 })));
+    const r = await cli(['simulate', '--trace', three, '--no-peers', '--max-fixed', '12', '--bounds', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.bounds).toHaveLength(15);
+    expect(new Set(out.bounds.map((b: { classes: string }) => b.classes))).toEqual(new Set(['one', 'hour-of-day', 'hour-of-week', 'weekpart-hour', 'recency']));
+    for (const b of out.bounds) {
+      expect(b.inSample.hitRate).toBeGreaterThanOrEqual(0);
+      expect(b.inSample.hitRate).toBeLessThanOrEqual(1);
+      expect(b.outOfSample).not.toBeNull(); // 3 days: a first and a second half
+    }
+    // One class is a fixed target: the cheapest fixed pool reaching its own hit rate is itself.
+    for (const b of out.bounds.filter((x: { classes: string }) => x.classes === 'one')) expect(b.inSample.ratio).toBe(1);
+    expect(out.trace.bounds.maxTarget).toBeGreaterThan(0);
+    const text = await cli(['simulate', '--trace', three, '--no-peers', '--max-fixed', '12', '--bounds']);
+    expect(text.stdout).toMatch(/the best target schedule per class kind/);
+    expect(text.stdout).toMatch(/weekpart-hour \(48\)/);
+    const without = JSON.parse((await cli(['simulate', '--trace', three, '--no-peers', '--max-fixed', '12', '--json'])).stdout);
+    expect(without.bounds).toBeUndefined();
+  }, 180_000);
+
   it('prints tables without --json', async () => {
     const r = await cli(['simulate', '--trace', tracePath, '--no-peers', '--max-fixed', '8']);
     expect(r.code, r.stderr).toBe(0);
