@@ -63,7 +63,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   /** Ready records with no other action: candidates for over_target; their health writes wait. */
   const readyKept: Array<{ record: InstanceRecord; at: number; readyAt: number; health: HealthInfo | null }> = [];
   const retryCandidates: InstanceRecord[] = [];
-  /** Records whose machine is listed (every listed machine has a record when it equals the listing's length). */
+  /** Distinct record names whose machine is listed (every listed machine has a record when it equals the listing's length). */
   let listedRecords = 0;
 
   // The actions on the record in hand (`r` at index `ri` below). Defined once, not per
@@ -88,7 +88,8 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   for (ri = 0; ri < records.length; ri++) {
     r = records[ri] as InstanceRecord;
     const machine = machines.get(r.name);
-    if (machine) listedRecords++;
+    // Sorted by name, so a repeated name (never from the stores, which key records by name) is adjacent.
+    if (machine && (ri === 0 || (records[ri - 1] as InstanceRecord).name !== r.name)) listedRecords++;
     after[ri] = r.state;
     const probe = input.probes.get(r.name);
     const assessment = probe ? assessProbe(r, probe, spec, now) : null;

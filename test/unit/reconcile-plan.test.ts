@@ -461,6 +461,20 @@ describe('planReconcile: orphans', () => {
     expect(p.orphans).toEqual([{ name: 'ci-0123456789', zone: A }]);
   });
 
+  it.each<[string, string[], string[], string[]]>([
+    // [label, record names, listed machines, orphans]: the orphan check only builds its set when some listed machine lacks a record
+    ['every listed machine recorded: no orphan', ['a', 'b'], ['a', 'b'], []],
+    ['one of two listed machines recorded', ['a'], ['a', 'stray'], ['stray']],
+    ['as many records as machines, one of them unlisted', ['a', 'gone'], ['a', 'stray'], ['stray']],
+    ['a record name repeated does not cover a stray', ['a', 'a'], ['a', 'stray'], ['stray']],
+  ])('%s', (_label, names, listed, orphans) => {
+    const p = plan(
+      input({ spec: spec({ targetReady: 0 }), records: names.map((n) => rec(n, 'claimed')), machines: listed.map((n) => machine(n, { age: H })) }),
+    );
+    expect(p.orphans.map((o) => o.name)).toEqual(orphans);
+    expect(p.counts.unrecordedMachines).toBe(orphans.length);
+  });
+
   it('orphans occupy capacity until they are gone', () => {
     const machines = Array.from({ length: 9 }, (_, i) => machine(`stray${i}`, { age: H }));
     const p = plan(input({ spec: spec({ targetReady: 3, maxSize: 10 }), machines }));
