@@ -91,7 +91,8 @@ export function runSizing(trace: Trace, o: RunOptions = {}): SizingReport {
     const stop = startTiming();
     const known = new Map<number, number>();
     for (const p of report.policies) if (/^fixed-\d+$/.test(p.name)) known.set(Number(p.name.slice(6)), p.warmHitRate);
-    const maxTarget = boundMaxTarget(trace.jobs, sim, known);
+    // A target above maxSize is clamped to it in every pass: no bound measures past it.
+    const maxTarget = Math.min(spec.maxSize, boundMaxTarget(trace.jobs, sim, known));
     report.bounds = scheduleBounds(trace.jobs, sim, { targets: WARM_HIT_TARGETS, maxTarget });
     const t = stop();
     bounds = { elapsedMs: Math.round(t.wallMs), cpuMs: Math.round(t.cpuMs), maxTarget };

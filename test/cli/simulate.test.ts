@@ -97,6 +97,10 @@ describe('warmer simulate', () => {
     expect(text.stdout).toMatch(/weekpart-hour \(48\)/);
     const without = JSON.parse((await cli(['simulate', '--trace', three, '--no-peers', '--max-fixed', '12', '--json'])).stdout);
     expect(without.bounds).toBeUndefined();
+    // With a pool's own spec, no bound measures a fixed target past its maxSize (12).
+    const own = JSON.parse((await cli(['simulate', '--trace', three, '-f', poolsPath, '--pool', 'ci', '--no-peers', '--bounds', '--json'])).stdout);
+    expect(own.trace.bounds.maxTarget).toBeLessThanOrEqual(12);
+    expect(own.bounds).toHaveLength(15);
   }, 180_000);
 
   it('prints tables without --json', async () => {
