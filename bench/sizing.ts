@@ -152,7 +152,6 @@ for (const p of report.policies) {
   worstCpuByKind[kindOf(p.name)] = Math.max(worstCpuByKind[kindOf(p.name)] ?? 0, cpuMsPerDay(p.name));
 }
 const demandRuns = report.policies.filter((p) => p.name.startsWith('demand-'));
-
 const checks = report.comparison.map((c) => {
   const demand = report.policies.find((p) => p.name === `demand-${c.warmHitTarget}`);
   const gitlab = report.policies

@@ -20,7 +20,7 @@
  * REPLAYED as a real policy through `simulate`, and the row reports the replay; the spliced
  * figure is `estimatedHitRate`.
  */
-import { BURST_GAP_MS, hourOfWeek } from '../domain/sizing-history.js';
+import { BURST_GAP_MS, HOUR_MS, hourOfWeek, MINUTE_MS } from '../domain/sizing-history.js';
 import { simulate, WARMER_CADENCE, type Policy, type SimOptions, type SimResult } from './engine.js';
 import { fixedPolicy } from './policies.js';
 import { sliceTrace, type TraceJob } from './trace.js';
@@ -59,8 +59,6 @@ export interface ScheduleBoundOptions {
   classes?: ClassKind[];
 }
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 /** Upper bounds of the recency buckets (time since the last claim); beyond the last: bucket 7. */
 const RECENCY_BOUNDS_MS = [5, 15, 30, 60, 120, 240, 480].map((m) => m * MINUTE_MS);
@@ -70,7 +68,7 @@ const RECENCY_BOUNDS_MS = [5, 15, 30, 60, 120, 240, 480].map((m) => m * MINUTE_M
  * bucket, so the pool's state when the window opens does not depend on the jobs left out,
  * only on the seeded boot-time draws. It saves a quarter of the time on the shared trace.
  */
-export const LEAD_MS = 12 * HOUR_MS;
+const LEAD_MS = 12 * HOUR_MS;
 
 const hourOfDay = (t: number) => Math.floor(t / HOUR_MS) % 24;
 const recency = (t: number, lastClaim: number) => {
@@ -80,7 +78,7 @@ const recency = (t: number, lastClaim: number) => {
 };
 
 /** Each class kind: how many classes, and the class at time t when the last claim was at lastClaim (-Infinity: none yet). */
-export const CLASS_DEFS: Record<ClassKind, { count: number; of: (t: number, lastClaim: number) => number }> = {
+const CLASS_DEFS: Record<ClassKind, { count: number; of: (t: number, lastClaim: number) => number }> = {
   one: { count: 1, of: () => 0 },
   'hour-of-day': { count: 24, of: hourOfDay },
   'hour-of-week': { count: 168, of: (t) => hourOfWeek(t) },
