@@ -57,30 +57,36 @@ export async function machinesOf(stack: LocalStack, pool: string) {
  * deleting): every machine in the local Compute Engine has a live record, and every live
  * record has a machine.
  */
+/**
+ * Waits until the pool is consistent in one look: no record creating or deleting, and every
+ * listed machine (one still being deleted included) has a live record and the reverse. The
+ * three are read together in each probe: checked one after another, a refill pass starting
+ * between them (its record is `creating` and its machine listed before the record moves to
+ * booting) failed the last check of a pool that was consistent. A leaked or lost machine
+ * never agrees, so it still times out.
+ */
 export async function expectConsistent(stack: LocalStack, pool: string, timeoutMs = 20_000) {
-  await waitFor(
-    `${pool} to settle`,
-    async () => {
-      const c = await counts(stack, pool);
-      return c.creating === 0 && c.deleting === 0 ? true : null;
-    },
-    timeoutMs,
-  );
-  await waitFor(
-    `${pool} machines and records to agree`,
-    async () => {
-      const machines = (await machinesOf(stack, pool))
-        .filter((m) => m.health !== 'deleting')
-        .map((m) => m.name)
-        .sort();
-      const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed'])).map((r) => r.name).sort();
-      return JSON.stringify(machines) === JSON.stringify(live) ? true : null;
-    },
-    timeoutMs,
-  );
-  const machines = (await machinesOf(stack, pool)).map((m) => m.name).sort();
-  const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed'])).map((r) => r.name).sort();
-  expect(machines).toEqual(live);
+  const look = async () => {
+    const c = await counts(stack, pool);
+    const machines = (await machinesOf(stack, pool)).map((m) => m.name).sort();
+    const live = (await stack.api.instances.listByPool(pool, ['booting', 'ready', 'claimed', 'unhealthy', 'failed'])).map((r) => r.name).sort();
+    return { settled: c.creating === 0 && c.deleting === 0, machines, live };
+  };
+  let last: Awaited<ReturnType<typeof look>> | undefined;
+  try {
+    last = await waitFor(
+      `${pool} to settle with its machines and records agreeing`,
+      async () => {
+        last = await look();
+        return last.settled && JSON.stringify(last.machines) === JSON.stringify(last.live) ? last : null;
+      },
+      timeoutMs,
+    );
+  } catch {
+    // Timed out: the assertions below say what disagreed in the last look.
+  }
+  expect(last?.settled).toBe(true);
+  expect(last?.machines).toEqual(last?.live);
 }
 
 export function spec(overrides: Record<string, unknown> = {}) {
